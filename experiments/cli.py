@@ -1,0 +1,57 @@
+"""What every Hydra app shares: config schemas, the clean-error wrapper, loading priors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import MISSING, field, fields, make_dataclass
+from typing import Any, TypeVar
+
+from hydra.core.config_store import ConfigStore
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from simulator.errors import ValidationError
+from simulator.params import SimulationParams
+from simulator.priors import GenePriors
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Hydra needs a mutable schema; derive it from SimulationParams so the knobs live in one place.
+SimSchema = make_dataclass(
+    "SimSchema",
+    [(f.name, f.type, field(default=f.default)) for f in fields(SimulationParams)
+     if f.default is not MISSING],
+)
+
+ConfigStore.instance().store(group="sim", name="schema", node=SimSchema)
+
+
+def clean_errors(task: Callable[..., T]) -> Callable[..., T]:
+    """Turn a `ValidationError` into one line ``error: ...`` on stderr and exit status 2."""
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return task(*args, **kwargs)
+        except ValidationError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def sim_params(cfg: DictConfig) -> SimulationParams:
+    """Validated `SimulationParams` from the ``sim`` node of a config."""
+    return SimulationParams.from_mapping(OmegaConf.to_container(cfg.sim, resolve=True))
+
+
+def load_priors(cfg: DictConfig) -> GenePriors:
+    """The prior named by ``priors.path`` (relative to where the command was run), or the default."""
+    path = cfg.priors.path
+    if path is None:
+        return GenePriors.default()
+    return GenePriors.from_csv(to_absolute_path(str(path)))

@@ -1,0 +1,126 @@
+"""DEG calls and weights (SPEC §4) against scipy and against cases with a known answer."""
+
+import numpy as np
+from scipy import stats
+
+from simulator.cells import simulate_counts
+from simulator.degs import bh_adjust, call_degs, scale_weights, vs_rest_weights, welch_pvalue, welch_t
+from simulator.params import SimulationParams
+from simulator.simulate import log_normalise, simulate
+from tests.helpers import make_priors
+
+
+def test_welch_matches_scipy_from_stats():
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(size=50), rng.normal(size=50)
+    v1, v2 = rng.uniform(0.1, 2, 50), rng.uniform(0.1, 2, 50)
+    t, df = welch_t(m1, v1, 12, m2, v2, 30)
+    ref = stats.ttest_ind_from_stats(m1, np.sqrt(v1), 12, m2, np.sqrt(v2), 30, equal_var=False)
+    np.testing.assert_allclose(t, ref.statistic, rtol=1e-12)
+    np.testing.assert_allclose(welch_pvalue(t, df), ref.pvalue, rtol=1e-10)
+
+
+def test_welch_degenerate_groups():
+    t, df = welch_t(np.array([1.0, 2.0]), np.zeros(2), 5, np.array([1.0, 1.0]), np.zeros(2), 5)
+    assert np.isnan(t[0]) and np.isinf(t[1])
+    p = welch_pvalue(t, df)
+    assert np.isnan(p[0]) and p[1] == 0.0
+
+
+def test_bh_matches_scipy_and_ignores_nan():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=(3, 40)) ** 3
+    np.testing.assert_allclose(bh_adjust(p), stats.false_discovery_control(p, axis=1), rtol=1e-12)
+    p[0, :5] = np.nan
+    adjusted = bh_adjust(p)
+    assert np.all(np.isnan(adjusted[0, :5]))
+    np.testing.assert_allclose(adjusted[0, 5:], stats.false_discovery_control(p[0, 5:]), rtol=1e-12)
+
+
+def known_case():
+    """3 perturbations x 6 genes; perturbation k moves genes listed in `moved[k]` strongly."""
+    control_mean = np.ones(6)
+    control_var = np.full(6, 0.5)
+    means = np.ones((3, 6))
+    moved = {0: [1, 4], 1: [0], 2: []}
+    for k, genes in moved.items():
+        for rank, g in enumerate(genes):
+            means[k, g] = 3.0 - rank  # first listed gene moves most
+    means[0, 5] = 1.2  # a small move that must not be called
+    variances = np.full((3, 6), 0.5)
+    affected = np.zeros((3, 6), dtype=bool)
+    for k, genes in moved.items():
+        affected[k, genes] = True
+    return means, variances, control_mean, control_var, affected
+
+
+def test_paper_mode_takes_as_many_degs_as_truly_affected():
+    means, variances, c_mean, c_var, affected = known_case()
+    mask = call_degs(means, variances, c_mean, c_var, affected, 20, 500, mode="paper")
+    np.testing.assert_array_equal(mask, affected)
+
+
+def test_paper_mode_uses_n_cells_per_perturbation_for_both_groups():
+    # One gene where the control is noisy: with n0 = 5000 it would win, with nk = 4 it loses.
+    means = np.array([[2.0, 1.5]])
+    variances = np.array([[4.0, 0.01]])
+    c_mean, c_var = np.array([1.0, 1.0]), np.array([0.01, 4.0])
+    one = np.array([[True, False]])
+    np.testing.assert_array_equal(
+        call_degs(means, variances, c_mean, c_var, one, 4, 5000, mode="paper"), [[True, False]])
+    # With the true control count the other gene is the stronger one.
+    t, df = welch_t(means, variances, 4, c_mean, c_var, 5000)
+    assert np.argmin(welch_pvalue(t, df)[0]) == 1
+
+
+def test_nan_pvalues_rank_last_in_paper_mode():
+    means = np.array([[1.0, 1.0, 2.0]])
+    variances = np.array([[0.0, 0.3, 0.3]])
+    c_mean, c_var = np.array([1.0, 0.9, 1.0]), np.array([0.0, 0.3, 0.3])
+    mask = call_degs(means, variances, c_mean, c_var, np.array([[True, True, False]]), 10, 10)
+    np.testing.assert_array_equal(mask, [[False, True, True]])
+
+
+def test_bh_mode_flags_adjusted_p_below_alpha_with_true_counts():
+    means, variances, c_mean, c_var, affected = known_case()
+    mask = call_degs(means, variances, c_mean, c_var, affected, 20, 500, mode="bh", alpha=0.05)
+    t, df = welch_t(means, variances, 20, c_mean, c_var, 500)
+    expected = stats.false_discovery_control(welch_pvalue(t, df), axis=1) < 0.05
+    np.testing.assert_array_equal(mask, expected)
+    assert mask[0, 1] and mask[0, 4] and mask[1, 0] and not mask[2].any()
+
+
+def test_scale_weights_min_max_squared_and_nan_to_zero():
+    t = np.array([[1.0, -3.0, 2.0, np.nan], [1.0, 1.0, 1.0, 1.0]])
+    w = scale_weights(t)
+    np.testing.assert_allclose(w[0], [0.0, 1.0, 0.25, 0.0])
+    np.testing.assert_array_equal(w[1], 0.0)
+
+
+def test_vs_rest_weights_equal_a_direct_test_on_the_pooled_cells():
+    params = SimulationParams(n_genes=20, n_control_cells=10, n_cells_per_perturbation=30,
+                              n_perturbations=5, deg_fraction=0.2, n_replicate_cells=0)
+    priors = make_priors(20)
+    data = simulate(params, priors, seed=6)
+    cells = simulate_counts(params, priors, seed=6)
+    values = log_normalise(cells.counts)
+    truth = (cells.obs["group"] == "truth").to_numpy()
+    label = cells.obs["perturbation"].to_numpy()
+    for k, name in enumerate(data.perturbations):
+        own, rest = values[truth & (label == name)], values[truth & (label != name)]
+        t, _ = welch_t(own.mean(0), own.var(0), len(own), rest.mean(0), rest.var(0), len(rest))
+        np.testing.assert_allclose(data.weights[k], scale_weights(t[None])[0], rtol=1e-8,
+                                   atol=1e-12)
+    np.testing.assert_allclose(
+        vs_rest_weights(data.perturbation_means, data.perturbation_vars, 30), data.weights)
+
+
+def test_paper_mode_recovers_strong_effects_on_simulated_data():
+    params = SimulationParams(n_genes=300, n_control_cells=400, n_cells_per_perturbation=200,
+                              n_perturbations=10, deg_fraction=0.05, effect_size=4.0,
+                              control_bias=0.0, n_replicate_cells=0)
+    data = simulate(params, seed=8)
+    expressed = data.mu_control > 0.5
+    called, truth = data.deg_mask[:, expressed], data.affected[:, expressed]
+    precision = (called & truth).sum() / called.sum()
+    assert precision > 0.9, precision
