@@ -1,0 +1,121 @@
+"""Crash-safe storage of sweep results: one file per finished trial, merged at the end.
+
+Layout of an output directory::
+
+    sweep.json              fingerprint of the configuration, version, times, counts
+    config.yaml             the resolved configuration
+    trials/00000042.parquet one finished trial (written atomically, last)
+    trials/00000042.calibration.parquet
+    results.parquet         all trials, sorted (written atomically at the end)
+    calibration.parquet
+
+A trial file is written to a temporary name and renamed into place, so a crash never
+leaves a half-written file that is read back; a rerun skips the trials on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulator.errors import ValidationError
+
+MANIFEST = "sweep.json"
+
+
+def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` to `path` so readers see the old file or the whole new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        frame.to_parquet(handle, index=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def fingerprint(config: Any) -> str:
+    """SHA-256 of a JSON-serialisable description of everything that determines the results."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SweepStore:
+    """The output directory of one sweep configuration."""
+
+    def __init__(self, out_dir: str | os.PathLike, config_fingerprint: str):
+        self.out_dir = Path(out_dir)
+        self.trials_dir = self.out_dir / "trials"
+        self.fingerprint = config_fingerprint
+
+    def open(self, config_yaml: str, version: str, overwrite: bool = False) -> None:
+        """Create the directory, or reopen it for a resume if the configuration matches.
+
+        A different configuration in an existing directory is refused (its trials
+        would silently mix) unless `overwrite` is set, which deletes them.
+        """
+        manifest = self.read_manifest()
+        if manifest and manifest.get("fingerprint") != self.fingerprint:
+            if not overwrite:
+                raise ValidationError(
+                    f"out_dir {self.out_dir} holds a sweep with a different configuration "
+                    "(see its config.yaml); choose another out_dir or set overwrite=true to "
+                    "delete it")
+            shutil.rmtree(self.trials_dir, ignore_errors=True)
+            for name in ("results.parquet", "calibration.parquet"):
+                (self.out_dir / name).unlink(missing_ok=True)
+            manifest = {}
+        self.trials_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_yaml, self.out_dir / "config.yaml")
+        manifest = {"fingerprint": self.fingerprint, "version": version,
+                    "started": manifest.get("started", _now()), "resumed": bool(manifest),
+                    "finished": None}
+        atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
+
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.out_dir / MANIFEST
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _path(self, index: int, suffix: str = "") -> Path:
+        return self.trials_dir / f"{index:08d}{suffix}.parquet"
+
+    def finished(self) -> set[int]:
+        """Indices of the trials already on disk."""
+        return {int(p.name.split(".")[0]) for p in self.trials_dir.glob("[0-9]*.parquet")
+                if p.name.count(".") == 1}
+
+    def write_trial(self, index: int, results: pd.DataFrame, calibration: pd.DataFrame) -> None:
+        """Persist one trial; the results file goes last and marks the trial as done."""
+        atomic_write_parquet(calibration, self._path(index, ".calibration"))
+        atomic_write_parquet(results, self._path(index))
+
+    def merge(self, indices: Iterable[int], summary: dict[str, Any]) -> tuple[Path, Path]:
+        """Concatenate the trials (in index order) into results.parquet and calibration.parquet."""
+        order = sorted(indices)
+        outputs = []
+        for suffix, name in (("", "results.parquet"), (".calibration", "calibration.parquet")):
+            parts = [pd.read_parquet(self._path(i, suffix)) for i in order]
+            parts = [p for p in parts if len(p)]
+            frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+            atomic_write_parquet(frame, self.out_dir / name)
+            outputs.append(self.out_dir / name)
+        manifest = {**self.read_manifest(), **summary, "finished": _now()}
+        atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
+        return outputs[0], outputs[1]
