@@ -49,7 +49,7 @@ def fit_nb_theta(counts, max_theta: float = 1e4) -> tuple[np.ndarray, np.ndarray
     mean, theta : (genes,) float64
     """
     n_cells, n_genes = counts.shape
-    mean = np.asarray(counts.sum(axis=0), dtype=np.float64).ravel() / n_cells
+    mean = np.asarray(counts.sum(axis=0, dtype=np.float64)).ravel() / n_cells
     gene, value, multiplicity = _distinct_values(counts)
 
     def score(theta: np.ndarray) -> np.ndarray:

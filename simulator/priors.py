@@ -81,7 +81,7 @@ class GenePriors:
         path = Path(path)
         check(path.is_file(), "priors.path", str(path), "an existing CSV file")
         try:
-            frame = pd.read_csv(path, dtype={"gene": str})
+            frame = pd.read_csv(path, dtype={"gene": str}, float_precision="round_trip")
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise ValidationError(f"priors file {path} is not a readable CSV: {error}") from None
         missing = [c for c in COLUMNS if c not in frame.columns]
@@ -162,7 +162,7 @@ def _validate_counts(counts):
 
 
 def _column_mean(counts) -> np.ndarray:
-    return np.asarray(counts.mean(axis=0), dtype=np.float64).ravel()
+    return np.asarray(counts.sum(axis=0, dtype=np.float64)).ravel() / counts.shape[0]
 
 
 @functools.cache
