@@ -10,11 +10,14 @@ from dataclasses import MISSING, field, fields, make_dataclass
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
-from hydra.utils import to_absolute_path
+from hydra.utils import get_method, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.errors import ValidationError
+from simulator.evaluate import EvaluationSpec
+from simulator.metrics import user_metric
 from simulator.params import SimulationParams
+from simulator.predictors import PredictorSpec
 from simulator.priors import GenePriors
 
 log = logging.getLogger(__name__)
@@ -55,3 +58,33 @@ def load_priors(cfg: DictConfig) -> GenePriors:
     if path is None:
         return GenePriors.default()
     return GenePriors.from_csv(to_absolute_path(str(path)))
+
+
+USER_METRIC_KEYS = ("_target_", "name", "higher_is_better", "perfect")
+
+
+def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
+    """The `EvaluationSpec` of the ``evaluation`` node, user metrics resolved and validated."""
+    node = OmegaConf.to_container(cfg.evaluation, resolve=True)
+    predictors = node.get("predictors") or {}
+    spec_predictors = PredictorSpec(
+        families=tuple(predictors.get("families", PredictorSpec.families)),
+        blend_weights=tuple(predictors.get("blend_weights", PredictorSpec.blend_weights)),
+        niche_sizes=tuple(predictors.get("niche_sizes", PredictorSpec.niche_sizes)),
+    )
+    user = []
+    for i, entry in enumerate(node.get("user_metrics") or []):
+        key = f"evaluation.user_metrics[{i}]"
+        if not isinstance(entry, dict) or set(entry) != set(USER_METRIC_KEYS):
+            raise ValidationError(f"{key} must have exactly the keys {', '.join(USER_METRIC_KEYS)} "
+                                  f"(got {entry!r})")
+        try:
+            function = get_method(entry["_target_"])
+        except Exception as error:
+            raise ValidationError(f"{key}._target_ {entry['_target_']!r} is not an importable "
+                                  f"function: {error}") from None
+        user.append(user_metric(function, entry["name"], entry["higher_is_better"],
+                                entry["perfect"]))
+    metrics = node.get("metrics")
+    return EvaluationSpec(spec_predictors, None if metrics is None else tuple(metrics),
+                          tuple(user))

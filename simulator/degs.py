@@ -6,11 +6,26 @@ variances (what the simulator keeps), vectorised over a block of perturbations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import special
 
 # Rows (perturbations) processed at once: bounds the (rows, genes) temporaries.
 _ROW_BLOCK = 256
+
+
+def _for_row_blocks(n_rows: int, work: Callable[[slice], None], n_threads: int) -> None:
+    """Call `work(rows)` on every block of rows, on `n_threads` threads (ufuncs drop the GIL)."""
+    blocks = [slice(start, start + _ROW_BLOCK) for start in range(0, n_rows, _ROW_BLOCK)]
+    if n_threads == 1:
+        for rows in blocks:
+            work(rows)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        for _ in pool.map(work, blocks):
+            pass
 
 
 def welch_t(mean_a, var_a, n_a, mean_b, var_b, n_b) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +90,7 @@ def call_degs(
     n_control_cells: int,
     mode: str = "paper",
     alpha: float = 0.05,
+    n_threads: int = 1,
 ) -> np.ndarray:
     """`deg_mask` (K, G): each perturbation's truth cells against control cells.
 
@@ -85,8 +101,8 @@ def call_degs(
     """
     mask = np.zeros(perturbation_means.shape, dtype=bool)
     n_control = n_cells_per_perturbation if mode == "paper" else n_control_cells
-    for start in range(0, len(mask), _ROW_BLOCK):
-        rows = slice(start, start + _ROW_BLOCK)
+
+    def work(rows: slice) -> None:
         t, df = welch_t(perturbation_means[rows], perturbation_vars[rows],
                         n_cells_per_perturbation, control_mean, control_var, n_control)
         p = welch_pvalue(t, df)
@@ -94,6 +110,8 @@ def call_degs(
             mask[rows] = _top_ranked(p, affected[rows].sum(axis=1))
         else:
             mask[rows] = bh_adjust(p) < alpha
+
+    _for_row_blocks(len(mask), work, n_threads)
     return mask
 
 
@@ -110,7 +128,7 @@ def scale_weights(t: np.ndarray) -> np.ndarray:
 
 
 def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarray,
-                    n_cells_per_perturbation: int) -> np.ndarray:
+                    n_cells_per_perturbation: int, n_threads: int = 1) -> np.ndarray:
     """`weights` (K, G): Welch t of each perturbation against all other perturbed cells pooled.
 
     The pooled "rest" mean and population variance are recovered exactly from the
@@ -127,13 +145,15 @@ def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarra
 
     weights = np.empty_like(perturbation_means)
     n_rest = (n_groups - 1) * n_cells_per_perturbation
-    for start in range(0, n_groups, _ROW_BLOCK):
-        rows = slice(start, start + _ROW_BLOCK)
+
+    def work(rows: slice) -> None:
         mean_k, var_k = perturbation_means[rows], perturbation_vars[rows]
         rest_mean = (n_groups * total_mean - mean_k) / (n_groups - 1)
         rest_moment2 = (n_groups * total_moment2 - (var_k + mean_k**2)) / (n_groups - 1)
         rest_var = np.maximum(rest_moment2 - rest_mean**2, 0.0)
         t, _ = welch_t(mean_k, var_k, n_cells_per_perturbation, rest_mean, rest_var, n_rest)
         weights[rows] = scale_weights(t)
+
+    _for_row_blocks(n_groups, work, n_threads)
     return weights
 

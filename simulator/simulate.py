@@ -226,7 +226,8 @@ def simulate(
             bar.update(tile.n_cells)
 
     blocks = _blocks(_all_tiles(params), block_cells)
-    with tqdm(total=params.n_cells, unit="cell", disable=not progress, desc="simulate",
+    with tqdm(total=params.n_cells, unit="cell", disable=None if progress else True,
+              desc="simulate",
               leave=False) as bar:
         if n_threads == 1:
             for block in blocks:
@@ -262,8 +263,8 @@ def simulate(
         direction=model.direction,
         deg_mask=call_degs(truth.mean, truth_var, control_mean, control_var, affected,
                            params.n_cells_per_perturbation, params.n_control_cells,
-                           params.deg_mode, params.alpha),
-        weights=vs_rest_weights(truth.mean, truth_var, params.n_cells_per_perturbation),
+                           params.deg_mode, params.alpha, n_threads),
+        weights=vs_rest_weights(truth.mean, truth_var, params.n_cells_per_perturbation, n_threads),
         mu_control=genes.mu_control,
         mu_perturbed_base=model.base,
         theta=genes.theta,
