@@ -48,6 +48,16 @@ def dynamic_range_fraction(positive, negative, perfect, higher_is_better):
     return np.clip(drf, -1.0, 1.0)
 
 
+def relative_score(value, negative, positive):
+    """Where a score falls between the baselines: 0 = negative baseline (collapsed),
+    1 = positive baseline (as good as a technical replicate); NaN if they coincide.
+    Direction-free: it follows the metric's own orientation through the baselines."""
+    value, negative, positive = (np.asarray(x, float) for x in (value, negative, positive))
+    span = positive - negative
+    with np.errstate(all="ignore"):
+        return np.where(span != 0, (value - negative) / span, np.nan)
+
+
 def prefers(first, second, higher_is_better):
     """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is NaN."""
     first, second = np.asarray(first, float), np.asarray(second, float)

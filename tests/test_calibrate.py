@@ -1,0 +1,90 @@
+"""Calibration: drf, collapse preference, ladder test and verdicts on hand-built tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.calibrate import (
+    calibrate,
+    dynamic_range_fraction,
+    format_verdicts,
+    ladder_tau,
+    prefers,
+    relative_score,
+)
+
+
+def test_drf_is_one_when_the_replicate_is_perfect_and_zero_at_the_negative_baseline():
+    assert dynamic_range_fraction(1.0, 0.4, 1.0, True) == 1.0
+    assert dynamic_range_fraction(0.4, 0.4, 1.0, True) == 0.0
+    assert dynamic_range_fraction(0.0, 2.0, 0.0, False) == 1.0
+    assert dynamic_range_fraction(2.0, 2.0, 0.0, False) == 0.0
+    assert dynamic_range_fraction(0.7, 0.4, 1.0, True) == pytest.approx(0.5)
+    assert dynamic_range_fraction(1.5, 2.0, 0.0, False) == pytest.approx(0.25)
+    # Worse than the negative baseline, clipped; no range -> NaN.
+    assert dynamic_range_fraction(-5.0, 0.9, 1.0, True) == -1.0
+    assert np.isnan(dynamic_range_fraction(0.5, 1.0, 1.0, True))
+
+
+def test_relative_score_places_predictions_between_the_baselines():
+    assert relative_score(0.9, 0.3, 0.9) == 1.0  # equal to the positive baseline
+    assert relative_score(0.3, 0.3, 0.9) == 0.0  # equal to the negative baseline
+    assert relative_score(1.5, 2.0, 1.0) == pytest.approx(0.5)  # lower-is-better metric
+    assert np.isnan(relative_score(1.0, 2.0, 2.0))
+
+
+def test_prefers_respects_direction_and_nan():
+    np.testing.assert_array_equal(prefers([1, 2, np.nan], [2, 2, 1], True), [0, 1, np.nan])
+    np.testing.assert_array_equal(prefers([1, 3], [2, 2], False), [1, 0])
+
+
+def test_ladder_tau_is_plus_one_when_every_step_of_collapse_is_worse():
+    scores = {"replicate": 0.9, "blend_0.25": 0.8, "blend_0.5": 0.7, "blend_0.75": 0.6,
+              "mean": 0.5, "control": 0.0}
+    assert ladder_tau(scores, True) == pytest.approx(1.0)
+    assert ladder_tau(scores, False) == pytest.approx(-1.0)
+    # The mean scores best: 6 concordant pairs among the others, 4 discordant -> 0.2.
+    assert ladder_tau({**scores, "mean": 0.95}, True) == pytest.approx(0.2)
+    assert ladder_tau({"replicate": 1.0, "mean": 0.0}, True) != ladder_tau({}, True)  # both NaN
+    assert np.isnan(ladder_tau({"replicate": 1.0, "mean": 0.0}, True))
+
+
+def table(metric, values):
+    """values: predictor -> list of per-perturbation values."""
+    rows = [(f"P{i}", predictor, metric, v) for predictor, vs in values.items()
+            for i, v in enumerate(vs)]
+    return pd.DataFrame(rows, columns=["perturbation", "predictor", "metric", "value"])
+
+
+LADDER = ("replicate", "blend_0.25", "blend_0.5", "blend_0.75", "mean")
+
+
+def test_verdicts_on_hand_built_tables():
+    calibrated = table("mse", {"control": [2, 2, 2], "replicate": [0.1, 0.2, 0.1],
+                               "blend_0.25": [0.3] * 3, "blend_0.5": [0.5] * 3,
+                               "blend_0.75": [0.7] * 3, "mean": [1.0, 1.0, 0.9]})
+    collapse = table("pearson_delta_ctrl", {"control": [0, 0, 0], "replicate": [0.5, 0.6, 0.7],
+                                            "blend_0.25": [0.7] * 3, "blend_0.5": [0.8] * 3,
+                                            "blend_0.75": [0.85] * 3, "mean": [0.9, 0.9, 0.6]})
+    blind = table("r2_delta_all", {"control": [-0.1, -0.1, -0.1], "replicate": [0.1, 0.1, 0.1],
+                                   "blend_0.25": [0.1] * 3, "blend_0.5": [0.1] * 3,
+                                   "blend_0.75": [0.1] * 3, "mean": [0.0, 0.0, 0.0]})
+    per_pert, trial = calibrate(pd.concat([calibrated, collapse, blind]))
+    verdicts = dict(zip(trial["metric"], trial["verdict"], strict=True))
+    assert verdicts == {"mse": "calibrated", "pearson_delta_ctrl": "rewards collapse",
+                        "r2_delta_all": "blind to collapse"}
+    row = trial.set_index("metric").loc["pearson_delta_ctrl"]
+    assert row["collapse_preferred"] == pytest.approx(2 / 3)
+    assert row["mean_score"] == 0.9 and row["replicate_score"] == 0.6
+    # *_delta_all metrics take control as the negative baseline: (0.1 - -0.1) / (1 - -0.1)
+    r2 = per_pert[per_pert["metric"] == "r2_delta_all"]["drf"]
+    np.testing.assert_allclose(r2, 0.2 / 1.1)
+    assert trial.set_index("metric").loc["r2_delta_all", "negative_baseline"] == "control"
+    text = format_verdicts(trial)
+    assert len(text.splitlines()) == 2 + 3 and "rewards collapse" in text
+
+
+def test_calibration_without_replicate_is_empty_not_an_error():
+    per_pert, trial = calibrate(table("mse", {"mean": [1.0], "control": [2.0]}))
+    assert per_pert.empty and trial.empty and "metric" in trial.columns
+    assert "replicate is off" in format_verdicts(trial)
