@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 import simulator
 from experiments.cli import clean_errors, evaluation_spec, load_priors, sim_params
 from simulator.errors import ValidationError, check
-from simulator.space import Trial, grid_trials, random_trials
+from simulator.space import PARAM_NAMES, Trial, grid_trials, random_trials
 from simulator.store import SweepStore, fingerprint
 from simulator.trial import run_trial
 
@@ -38,11 +38,25 @@ SWEEP_KINDS = ("random", "grid", "one_factor")
 
 
 @dataclass
+class RangeSchema:
+    dist: str = "fixed"
+    low: float | None = None
+    high: float | None = None
+    value: Any = None
+
+
+# Every simulation parameter may take a range or a grid, so `sweep.ranges.<param>...` and
+# `sweep.grid.<param>=[...]` overrides work without Hydra's '+' prefix; None = not swept.
+RangesSchema = make_dataclass("RangesSchema", [(n, RangeSchema | None, None) for n in PARAM_NAMES])
+GridSchema = make_dataclass("GridSchema", [(n, list[Any] | None, None) for n in PARAM_NAMES])
+
+
+@dataclass
 class SweepSchema:
     kind: str = "random"
     n_trials: int | None = None
-    ranges: dict[str, Any] = field(default_factory=dict)
-    grid: dict[str, Any] = field(default_factory=dict)
+    ranges: Any = field(default_factory=RangesSchema)
+    grid: Any = field(default_factory=GridSchema)
     repeats: int = 1
 
 
@@ -52,6 +66,8 @@ ConfigStore.instance().store(group="sweep", name="schema", node=SweepSchema)
 def make_trials(cfg: DictConfig) -> list[Trial]:
     """Every trial of the sweep, validated before anything runs."""
     sweep = OmegaConf.to_container(cfg.sweep, resolve=True)
+    for part in ("ranges", "grid"):
+        sweep[part] = {k: v for k, v in (sweep[part] or {}).items() if v is not None}
     check(sweep["kind"] in SWEEP_KINDS, "sweep.kind", sweep["kind"], f"one of {SWEEP_KINDS}")
     base = sim_params(cfg)
     if sweep["kind"] == "random":
@@ -62,17 +78,15 @@ def make_trials(cfg: DictConfig) -> list[Trial]:
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
     """What determines the numbers: seed, base point, sweep, evaluation and the prior itself."""
-    keys = ("seed", "sim", "sweep", "evaluation")
-    described = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keys}
-    return fingerprint({**described, "priors": priors_csv})
+    described = {k: OmegaConf.to_container(cfg[k], resolve=True)
+                 for k in ("sim", "sweep", "evaluation")}
+    return fingerprint({**described, "seed": cfg.seed, "priors": priors_csv})
 
 
 def parallel_backend(cfg: DictConfig, priors: Any):
     """A joblib parallel_config for the chosen backend (dask: a real distributed client)."""
-    backend = cfg.backend
-    check(backend in BACKENDS, "backend", backend, f"one of {BACKENDS}")
-    if backend != "dask":
-        return joblib.parallel_config(backend=backend, n_jobs=cfg.n_jobs), None
+    if cfg.backend != "dask":
+        return joblib.parallel_config(backend=cfg.backend, n_jobs=cfg.n_jobs), None
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -93,9 +107,13 @@ def parallel_backend(cfg: DictConfig, priors: Any):
 def run_sweep(cfg: DictConfig) -> Path:
     check(isinstance(cfg.n_jobs, int) and cfg.n_jobs != 0, "n_jobs", cfg.n_jobs,
           "a non-zero integer (-1 = all cores)")
+    check(cfg.backend in BACKENDS, "backend", cfg.backend, f"one of {BACKENDS}")
     trials = make_trials(cfg)
     evaluation = evaluation_spec(cfg)
     priors = load_priors(cfg)
+    largest = max(t.params.n_genes for t in trials)
+    check(largest <= priors.n_genes, "sim.n_genes", largest,
+          f"<= {priors.n_genes}, the number of genes in the prior, in every trial")
     out_dir = Path(to_absolute_path(cfg.out_dir))
     store = SweepStore(out_dir, results_fingerprint(cfg, priors.to_frame().to_csv()))
     store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__, cfg.overwrite)

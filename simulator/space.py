@@ -59,7 +59,7 @@ class Range:
         dist = spec.get("dist")
         check(dist in DISTRIBUTIONS, f"{key}.dist", dist, f"one of {DISTRIBUTIONS}")
         if dist == "fixed":
-            check("value" in spec, f"{key}.value", None, "set when dist is fixed")
+            check(spec.get("value") is not None, f"{key}.value", None, "set when dist is fixed")
             return cls(param, dist, value=spec["value"])
         low, high = spec.get("low"), spec.get("high")
         for name, bound in (("low", low), ("high", high)):
