@@ -53,7 +53,7 @@ def sim_params(cfg: DictConfig) -> SimulationParams:
 
 
 def load_priors(cfg: DictConfig) -> GenePriors:
-    """The prior named by ``priors.path`` (relative to where the command was run), or the default."""
+    """The prior at ``priors.path`` (relative to the working directory), or the default."""
     path = cfg.priors.path
     if path is None:
         return GenePriors.default()

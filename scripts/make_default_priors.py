@@ -30,9 +30,9 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from simulator.priors import GenePriors  # noqa: E402
+from simulator.priors import GenePriors
 
 SEED = 20250101
 N_GENES = 8192

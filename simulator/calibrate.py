@@ -59,7 +59,7 @@ def relative_score(value, negative, positive):
 
 
 def prefers(first, second, higher_is_better):
-    """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is NaN."""
+    """1.0 where `first` scores at least as well as `second`, else 0.0; NaN if either is NaN."""
     first, second = np.asarray(first, float), np.asarray(second, float)
     better = first >= second if higher_is_better else first <= second
     return np.where(np.isnan(first) | np.isnan(second), np.nan, better.astype(float))

@@ -2,7 +2,7 @@
 
 
 class ValidationError(ValueError):
-    """Invalid user input: the message is one line naming the parameter, value and what is allowed."""
+    """Invalid user input; the message is one line: parameter, value and what is allowed."""
 
 
 def check(condition: bool, name: str, value: object, allowed: str) -> None:

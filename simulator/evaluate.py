@@ -10,7 +10,7 @@ import pandas as pd
 from simulator.dataset import SimulatedDataset
 from simulator.errors import check
 from simulator.metrics import BUILTIN, Context, Metric
-from simulator.predictors import PredictorSpec, Predictions
+from simulator.predictors import Predictions, PredictorSpec
 
 BLOCK_ROWS = 256
 

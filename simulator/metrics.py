@@ -9,7 +9,7 @@ references of the same n perturbations) to n values. Gene subsets are boolean ma
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,23 @@ class Context:
     all_truth: np.ndarray  # (K, G) truth of every perturbation
     all_truth32: np.ndarray  # (K, G) float32 copy for the L1 kernel
     rows: np.ndarray  # (n,) indices of these perturbations in all_truth
+    # Quantities of the truth shared by every predictor (deltas, ranks), computed once.
+    cache: dict = field(default_factory=dict, repr=False)
 
     def genes(self, subset: str) -> np.ndarray | None:
         return {"all": None, "degs": self.deg_mask, "affected": self.affected}[subset]
+
+    def truth_delta(self, reference: str) -> np.ndarray:
+        key = ("delta", reference)
+        if key not in self.cache:
+            self.cache[key] = self.truth - _reference(self, reference)
+        return self.cache[key]
+
+    def truth_ranks(self) -> np.ndarray:
+        """Ranks over all genes of the truth's delta to control."""
+        if "ranks" not in self.cache:
+            self.cache["ranks"] = _ranks(self.truth_delta("control"), None)
+        return self.cache["ranks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,28 +145,33 @@ def wmse(pred, c, mask):
 
 def pearson_delta(reference):
     def metric(pred, c, mask):
-        ref = _reference(c, reference)
-        return _pearson(pred - ref, c.truth - ref, mask)
+        return _pearson(pred - _reference(c, reference), c.truth_delta(reference), mask)
     return metric
 
 
 def r2_delta(reference, weighted=False):
     def metric(pred, c, mask):
-        ref = _reference(c, reference)
         weights = c.weights if weighted else _as_weights(c.truth, mask)
-        return _r2(c.truth - ref, pred - ref, weights, mask)
+        return _r2(c.truth_delta(reference), pred - _reference(c, reference), weights, mask)
     return metric
 
 
 def cosine_delta_ctrl(pred, c, mask):
-    x, y = pred - c.control, c.truth - c.control
+    x, y = pred - c.control, c.truth_delta("control")
     return _divide(_sum(x * y, mask), np.sqrt(_sum(x * x, mask) * _sum(y * y, mask)))
 
 
 def spearman_delta_ctrl(pred, c, mask):
     """Pearson of the ranks (average ties) of the two deltas within the gene subset."""
-    x, y = _ranks(pred - c.control, mask), _ranks(c.truth - c.control, mask)
-    return _pearson(x, y, mask if mask is None else mask & ~np.isnan(x))
+    delta = pred - c.control
+    if mask is not None:
+        x = _ranks(delta, mask)
+        return _pearson(x, _ranks(c.truth_delta("control"), mask), mask)
+    if pred.strides[0] == 0:  # one prediction for every row: rank it once
+        x = np.broadcast_to(_ranks(delta[:1], None), delta.shape)
+    else:
+        x = _ranks(delta, None)
+    return _pearson(x, c.truth_ranks(), None)
 
 
 def discrimination_l1(pred, c, mask):

@@ -141,7 +141,8 @@ class SimulationParams:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError(
-                f"sim.{unknown[0]} is not a simulation parameter (allowed: {', '.join(sorted(known))})"
+                f"sim.{unknown[0]} is not a simulation parameter "
+                f"(allowed: {', '.join(sorted(known))})"
             )
         # Hydra hands YAML floats written as ints (e.g. effect_size: 2) as int: accept them.
         for f in fields(cls):

@@ -52,10 +52,12 @@ class Range:
     @classmethod
     def from_mapping(cls, param: str, spec: Mapping[str, Any]) -> Range:
         key = f"sweep.ranges.{param}"
-        check(param in PARAM_NAMES, key, param, f"a simulation parameter ({', '.join(PARAM_NAMES)})")
+        check(param in PARAM_NAMES, key, param,
+              f"a simulation parameter ({', '.join(PARAM_NAMES)})")
         check(isinstance(spec, Mapping), key, spec, "a mapping with dist, low, high (or value)")
         for extra in sorted(set(spec) - {"dist", "low", "high", "value"}):
-            raise ValidationError(f"{key}.{extra} is not a range key (allowed: dist, low, high, value)")
+            raise ValidationError(
+                f"{key}.{extra} is not a range key (allowed: dist, low, high, value)")
         dist = spec.get("dist")
         check(dist in DISTRIBUTIONS, f"{key}.dist", dist, f"one of {DISTRIBUTIONS}")
         if dist == "fixed":

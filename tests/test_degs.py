@@ -4,7 +4,14 @@ import numpy as np
 from scipy import stats
 
 from simulator.cells import simulate_counts
-from simulator.degs import bh_adjust, call_degs, scale_weights, vs_rest_weights, welch_pvalue, welch_t
+from simulator.degs import (
+    bh_adjust,
+    call_degs,
+    scale_weights,
+    vs_rest_weights,
+    welch_pvalue,
+    welch_t,
+)
 from simulator.params import SimulationParams
 from simulator.simulate import log_normalise, simulate
 from tests.helpers import make_priors

@@ -40,7 +40,7 @@ def test_metric_selection_and_unknown_names():
     per_pert = evaluate(data, EvaluationSpec(metrics=PAPER_METRICS))
     assert set(per_pert["metric"]) == set(PAPER_METRICS)
     assert set(per_pert["predictor"]) == {"control", "mean"}
-    with pytest.raises(ValidationError, match="metrics.names must be a built-in metric"):
+    with pytest.raises(ValidationError, match=r"metrics.names must be a built-in metric"):
         EvaluationSpec(metrics=("mse", "msee"))
 
 

@@ -143,7 +143,8 @@ def test_user_metric_sees_one_perturbation_and_its_context():
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(name="mse", higher_is_better=False, perfect=0.0), "different from the built-in"),
     (dict(name="x y", higher_is_better=False, perfect=0.0), "identifier"),
-    (dict(name="ok", higher_is_better="yes", perfect=0.0), "higher_is_better must be true or false"),
+    (dict(name="ok", higher_is_better="yes", perfect=0.0),
+     "higher_is_better must be true or false"),
     (dict(name="ok", higher_is_better=True, perfect="1"), "perfect must be a number"),
 ])
 def test_user_metric_fields_are_validated(kwargs, message):

@@ -7,7 +7,8 @@ from simulator.nbfit import fit_nb_theta
 
 
 def fisher_information(mu, theta, n):
-    """Expected information for theta at fixed mean: n [sum_j P(X>j)/(theta+j)^2 - mu/(theta(theta+mu))]."""
+    """Expected information for theta at fixed mean mu:
+    n [sum_j P(X > j) / (theta + j)^2 - mu / (theta (theta + mu))]."""
     law = stats.nbinom(theta, theta / (theta + mu))
     j = np.arange(0, int(law.ppf(1 - 1e-12)) + 2)
     return n * (np.sum(law.sf(j) / (theta + j) ** 2) - mu / (theta * (theta + mu)))

@@ -44,7 +44,7 @@ def test_valid_defaults_and_resolved_replicate():
 
 
 def test_from_mapping_rejects_unknown_keys_and_accepts_integral_floats():
-    with pytest.raises(ValidationError, match="sim.n_gene is not a simulation parameter"):
+    with pytest.raises(ValidationError, match=r"sim.n_gene is not a simulation parameter"):
         SimulationParams.from_mapping({"n_gene": 10})
     assert SimulationParams.from_mapping({"effect_size": 3}).effect_size == 3.0
 

@@ -7,7 +7,7 @@ import pytest
 
 from simulator import SimulationParams, simulate
 from simulator.errors import ValidationError
-from simulator.predictors import PredictorSpec, Predictions, collapse_weight, derangement
+from simulator.predictors import Predictions, PredictorSpec, collapse_weight, derangement
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def test_bad_csv_is_refused_naming_the_column(tmp_path, text, message):
 
 
 def test_missing_file_is_a_clean_error(tmp_path):
-    with pytest.raises(ValidationError, match="priors.path must be an existing CSV file"):
+    with pytest.raises(ValidationError, match=r"priors.path must be an existing CSV file"):
         GenePriors.from_csv(tmp_path / "nope.csv")
 
 

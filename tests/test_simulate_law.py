@@ -13,6 +13,7 @@ from simulator.cells import simulate_counts
 from simulator.params import SimulationParams
 from tests.helpers import N_GENES, Z_BOUND, central_moment4, make_priors, nb_law
 
+
 @pytest.fixture(scope="module")
 def control_cells():
     """20,000 control cells with size factor exactly 1, so counts are NB(mu_control, theta)."""
@@ -83,7 +84,8 @@ def test_size_factor_scales_the_mean_by_its_lognormal_expectation():
     sizes = cells.obs["size_factor"].to_numpy()[control]
     assert abs(np.log(sizes).mean() - 0.7) < Z_BOUND * 0.3 / np.sqrt(len(sizes))
     assert abs(np.log(sizes).std() - 0.3) < Z_BOUND * 0.3 / np.sqrt(2 * len(sizes))
-    # Law of total variance for the mixture: mean E[l] mu, variance E[l] mu + E[l^2] mu^2 (1 + 1/theta) - (E[l] mu)^2.
+    # Law of total variance for the mixture: mean E[l] mu,
+    # variance E[l] mu + E[l^2] mu^2 (1 + 1/theta) - (E[l] mu)^2.
     el, el2 = np.exp(0.7 + 0.3**2 / 2), np.exp(2 * 0.7 + 2 * 0.3**2)
     mu, theta = priors.mu_control, priors.theta
     variance = el * mu + el2 * mu**2 * (1 + 1 / theta) - (el * mu) ** 2

@@ -24,7 +24,7 @@ def test_atomic_write_leaves_only_the_final_file(tmp_path):
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
     path = tmp_path / "x.parquet"
     atomic_write_parquet(frame(1), path)
-    with pytest.raises(Exception):  # an object column pyarrow cannot convert
+    with pytest.raises(ValueError, match="object"):  # a column pyarrow cannot convert
         atomic_write_parquet(pd.DataFrame({"bad": [object()]}), path)
     pd.testing.assert_frame_equal(pd.read_parquet(path), frame(1))
 
@@ -58,7 +58,7 @@ def test_reopening_with_another_configuration_is_refused_unless_overwrite(tmp_pa
     same.open("seed: 0\n", "0.1.0")
     assert same.finished() == {0} and same.read_manifest()["resumed"]
     other = SweepStore(tmp_path, fingerprint({"seed": 1}))
-    with pytest.raises(ValidationError, match="different configuration.*overwrite=true"):
+    with pytest.raises(ValidationError, match=r"different configuration.*overwrite=true"):
         other.open("seed: 1\n", "0.1.0")
     other.open("seed: 1\n", "0.1.0", overwrite=True)
     assert other.finished() == set()

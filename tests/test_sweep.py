@@ -91,7 +91,8 @@ def test_a_different_configuration_is_refused_unless_overwrite(reference, tmp_pa
 def test_a_failing_trial_is_recorded_and_the_rest_complete(tmp_path):
     metric = ("evaluation.user_metrics=[{_target_: tests.failing_metric.fails_on_101_genes, "
               "name: bias, higher_is_better: false, perfect: 0.0}]")
-    done = sweep(tmp_path, "sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]", "sim.n_perturbations=5", "sim.n_control_cells=20",
+    done = sweep(tmp_path, "sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]",
+                 "sim.n_perturbations=5", "sim.n_control_cells=20",
                  "sim.n_cells_per_perturbation=10", metric, "n_jobs=2")
     assert done.returncode == 0, done.stderr
     assert "done: 2 trials succeeded, 1 failed" in done.stdout
