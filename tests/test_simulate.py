@@ -164,3 +164,24 @@ def test_dataset_shapes_and_dtypes():
     assert np.all((data.weights >= 0) & (data.weights <= 1))
     assert list(data.perturbations[:2]) == ["P0000", "P0001"]
     assert data.control_var.min() >= 0 and data.perturbation_vars.min() >= 0
+
+
+def test_cells_export_to_anndata_with_labels_and_effects():
+    params = small_params(n_genes=25, n_perturbations=3, n_control_cells=20,
+                          n_cells_per_perturbation=10, n_replicate_cells=5)
+    cells = simulate_counts(params, make_priors(25), seed=2)
+    adata = cells.to_anndata()
+    assert adata.shape == (20 + 3 * (10 + 5), 25)
+    assert np.array_equal(adata.X, cells.counts)
+    assert (adata.obs["group"] == "control").sum() == 20
+    assert (adata.obs["perturbation"] == "P0001").sum() == 15
+    assert adata.varm["direction"].shape == (25, 3)
+    assert np.array_equal(adata.varm["direction"].T, cells.direction)
+    assert adata.uns["simulation"]["seed"] == 2
+
+
+def test_simulate_counts_refuses_matrices_too_large_to_hold():
+    from simulator.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="exceeds max_entries=1000"):
+        simulate_counts(small_params(), make_priors(25), seed=0, max_entries=1000)
