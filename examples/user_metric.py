@@ -1,6 +1,6 @@
 """A user-defined metric, stress-tested like the built-in ones (see README, "Your own metric").
 
-    python -m experiments.run 'evaluation.user_metrics=[{_target_:
+    python -m experiments.run 'metrics.user=[{_target_:
       examples.user_metric.top_k_direction, name: top50_direction, higher_is_better: true,
       perfect: 1.0}]'
 """

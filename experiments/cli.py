@@ -6,16 +6,16 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import MISSING, field, fields, make_dataclass
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
-from hydra.utils import get_method, to_absolute_path
+from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.errors import ValidationError
 from simulator.evaluate import EvaluationSpec
-from simulator.metrics import user_metric
+from simulator.metrics import user_metric_from_config
 from simulator.params import SimulationParams
 from simulator.predictors import PredictorSpec
 from simulator.priors import GenePriors
@@ -30,7 +30,28 @@ SimSchema = make_dataclass(
      if f.default is not MISSING],
 )
 
-ConfigStore.instance().store(group="sim", name="schema", node=SimSchema)
+
+@dataclass
+class PredictorsSchema:
+    """``predictors.*``: see `simulator.predictors.PredictorSpec`."""
+
+    names: list[str] = field(default_factory=lambda: list(PredictorSpec.names))
+    blend_weights: list[float] = field(default_factory=lambda: list(PredictorSpec.blend_weights))
+    niche_sizes: list[int] = field(default_factory=lambda: list(PredictorSpec.niche_sizes))
+
+
+@dataclass
+class MetricsSchema:
+    """``metrics.*``: built-in metric names (None = all) and user metric entries."""
+
+    names: list[str] | None = None
+    user: list[Any] = field(default_factory=list)
+
+
+_store = ConfigStore.instance()
+_store.store(group="sim", name="schema", node=SimSchema)
+_store.store(group="predictors", name="schema", node=PredictorsSchema)
+_store.store(group="metrics", name="schema", node=MetricsSchema)
 
 
 def clean_errors(task: Callable[..., T]) -> Callable[..., T]:
@@ -60,31 +81,11 @@ def load_priors(cfg: DictConfig) -> GenePriors:
     return GenePriors.from_csv(to_absolute_path(str(path)))
 
 
-USER_METRIC_KEYS = ("_target_", "name", "higher_is_better", "perfect")
-
-
 def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
-    """The `EvaluationSpec` of the ``evaluation`` node, user metrics resolved and validated."""
-    node = OmegaConf.to_container(cfg.evaluation, resolve=True)
-    predictors = node.get("predictors") or {}
-    spec_predictors = PredictorSpec(
-        families=tuple(predictors.get("families", PredictorSpec.families)),
-        blend_weights=tuple(predictors.get("blend_weights", PredictorSpec.blend_weights)),
-        niche_sizes=tuple(predictors.get("niche_sizes", PredictorSpec.niche_sizes)),
-    )
-    user = []
-    for i, entry in enumerate(node.get("user_metrics") or []):
-        key = f"evaluation.user_metrics[{i}]"
-        if not isinstance(entry, dict) or set(entry) != set(USER_METRIC_KEYS):
-            raise ValidationError(f"{key} must have exactly the keys {', '.join(USER_METRIC_KEYS)} "
-                                  f"(got {entry!r})")
-        try:
-            function = get_method(entry["_target_"])
-        except Exception as error:
-            raise ValidationError(f"{key}._target_ {entry['_target_']!r} is not an importable "
-                                  f"function: {error}") from None
-        user.append(user_metric(function, entry["name"], entry["higher_is_better"],
-                                entry["perfect"]))
-    metrics = node.get("metrics")
-    return EvaluationSpec(spec_predictors, None if metrics is None else tuple(metrics),
-                          tuple(user))
+    """The `EvaluationSpec` of the ``predictors`` and ``metrics`` nodes, user metrics resolved."""
+    predictors = OmegaConf.to_container(cfg.predictors, resolve=True)
+    metrics = OmegaConf.to_container(cfg.metrics, resolve=True)
+    user = tuple(user_metric_from_config(entry, f"metrics.user[{i}]")
+                 for i, entry in enumerate(metrics["user"] or []))
+    return EvaluationSpec(PredictorSpec(**predictors),
+                          None if metrics["names"] is None else tuple(metrics["names"]), user)

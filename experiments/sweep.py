@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 import simulator
 from experiments.cli import clean_errors, evaluation_spec, load_priors, sim_params
 from simulator.errors import ValidationError, check
+from simulator.report import make_report
 from simulator.space import PARAM_NAMES, Trial, grid_trials, random_trials
 from simulator.store import SweepStore, fingerprint
 from simulator.trial import run_trial
@@ -77,9 +78,9 @@ def make_trials(cfg: DictConfig) -> list[Trial]:
 
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
-    """What determines the numbers: seed, base point, sweep, evaluation and the prior itself."""
+    """What determines the numbers: seed, base point, sweep, predictors, metrics and prior."""
     described = {k: OmegaConf.to_container(cfg[k], resolve=True)
-                 for k in ("sim", "sweep", "evaluation")}
+                 for k in ("sim", "sweep", "predictors", "metrics")}
     return fingerprint({**described, "seed": cfg.seed, "priors": priors_csv})
 
 
@@ -149,6 +150,8 @@ def run_sweep(cfg: DictConfig) -> Path:
     n_failed = failed_trials(results_path)
     print(f"done: {len(trials) - n_failed} trials succeeded, {n_failed} failed; "
           f"results in {results_path}")
+    if cfg.figures and n_failed < len(trials):
+        make_report(results_path, out_dir / "figures", {}, sim_params(cfg), priors, cfg.seed)
     return results_path
 
 

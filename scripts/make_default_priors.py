@@ -1,25 +1,32 @@
 """Regenerate the default gene prior shipped with the package, and its figure.
 
-Usage: python scripts/make_default_priors.py   (writes simulator/data/default_priors.csv.gz
-and figures/default_priors.png; fixed seed, so the output is reproducible)
+Usage: ``python scripts/make_default_priors.py`` (from anywhere). Writes
+simulator/data/default_priors.csv.gz and figures/default_priors.png; the seed is fixed and
+the gzip header carries no time stamp, so the output is byte-for-byte reproducible.
 
 The prior is a parametric stand-in for a deeply sequenced 10x Perturb-seq screen in K562
-cells (e.g. Replogle et al. 2022, essential-gene screen, median ~11k UMIs per cell), so
-the tool runs with no data download. The model and why each number is plausible:
+cells (Replogle et al. 2022, essential-gene screen, median ~11k UMIs per cell), so the
+tool runs with no data download. The model, and why each number is plausible:
 
-- 8192 genes (the paper's largest G), named G00001...
-- Mean counts per control cell: LogNormal(meanlog=-0.98, sdlog=1.5). The sum over genes
-  is then ~9,500 UMIs per cell (~85% of an ~11k-UMI cell sits in its top 8k genes), the
-  median gene has ~0.4 UMIs per cell and the top genes (ribosomal-protein-like) ~100+.
-- Mean-dispersion trend 1/theta = 0.10 + 0.15/mu, with log-normal scatter (sd 0.3) around
-  it: the form DESeq2 fits ("asymptotic dispersion + extra-Poisson / mean"); theta rises
-  from ~0.7 at mu = 0.1 to ~9 for highly expressed genes, in line with the regularised
-  theta-mean relation sctransform reports for 10x UMI data.
-- Control-vs-perturbed shift: 30% of genes differ between control and pooled perturbed
-  cells, with a natural-log fold change ~ Normal(0, 0.3²) (|log2 FC| mostly < 0.6): the
-  shared stress and proliferation response of a pooled essential-gene screen. The rest
-  have mu_perturbed = mu_control. `control_bias` scales exactly this shift.
-- Values are rounded to 6 significant digits to keep the file small.
+- 8192 genes (the paper's largest G), named G00001 ... G08192.
+- Mean count per control cell (size factor 1): mu ~ LogNormal(meanlog=-0.98, sdlog=1.5).
+  E[mu] = exp(-0.98 + 1.5²/2) = 1.16, so the 8192 genes sum to ~9,500 UMIs per cell: an
+  ~11k-UMI cell keeps ~85% of its UMIs in its 8k most expressed genes. sdlog 1.5 spreads
+  the means over ~4 decades (0.001 to ~50-100 UMIs per cell), as in 10x data: median gene
+  ~0.4 UMIs per cell, top genes (ribosomal-protein-like) tens of UMIs.
+- Dispersion 1/theta = a + b / mu with a = 0.10, b = 0.15 (the parametric trend DESeq2
+  fits), times LogNormal(0, 0.3²) gene-to-gene scatter. Variance = (1 + b) mu + a mu²:
+  lowly expressed genes are nearly Poisson (+15%), as UMI counts are (Svensson 2020),
+  while highly expressed genes approach theta = 1/a = 10 (asymptotic dispersion 0.1, the
+  low end of the 0.1-0.2 typical of highly expressed genes in homogeneous 10x cells; the
+  simulator's size factors add the cell-to-cell part on top).
+- Control-vs-perturbed shift: each gene is shifted with probability 0.30, by a natural-log
+  fold change ~ Normal(0, 0.3²) (95% within x/÷ 1.8); the others have mu_perturbed =
+  mu_control. This is the shared response of a pooled essential-gene screen (stress,
+  slower proliferation) averaged over thousands of knockdowns: broad but modest. The
+  simulator's `control_bias` scales exactly this shift.
+- Values are rounded to 6 significant digits (file ~100 KB); `GenePriors.to_csv` writes
+  them back unchanged, so the shipped file round-trips exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from scipy import stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -44,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
+    """Round to `digits` significant digits (exactly what "%.6g" prints)."""
     return np.array([float(f"{v:.{digits}g}") for v in values])
 
 
@@ -69,14 +78,20 @@ def plot(priors: GenePriors, path: Path) -> None:
                  rasterized=True)
     grid = np.logspace(np.log10(mu.min()), np.log10(mu.max()), 200)
     left.plot(np.log10(grid), np.log10(ASYMPTOTIC_DISPERSION + EXTRA_POISSON / grid),
-              color="#D55E00", label=r"trend $1/\theta = a + b/\mu$")
+              color="#D55E00",
+              label=rf"trend $1/\theta = {ASYMPTOTIC_DISPERSION} + {EXTRA_POISSON}/\mu$")
     left.set(xlabel=r"$\log_{10}$ mean count per control cell ($\mu$)",
              ylabel=r"$\log_{10}$ dispersion ($1/\theta$)", title="Mean-dispersion")
     left.legend(frameon=False)
-    lfc = np.log2(priors.mu_perturbed / priors.mu_control)
-    right.hist(lfc[lfc != 0], bins=60, color="#009E73")
-    right.set(xlabel=r"$\log_2$ (mu_perturbed / mu_control)", ylabel="genes",
-              title=f"Control shift ({np.mean(lfc != 0):.0%} of genes)")
+    lfc = np.log(priors.mu_perturbed / priors.mu_control)
+    shifted = lfc[lfc != 0]
+    right.hist(shifted, bins=60, density=True, color="#009E73", label="shifted genes")
+    grid = np.linspace(shifted.min(), shifted.max(), 200)
+    right.plot(grid, stats.norm.pdf(grid, 0.0, SHIFT_LOG_SD), color="#D55E00",
+               label=rf"Normal(0, {SHIFT_LOG_SD}$^2$)")
+    right.set(xlabel=r"$\ln$ (mu_perturbed / mu_control)", ylabel="density",
+              title=f"Control shift ({np.mean(lfc != 0):.0%} of genes shifted)")
+    right.legend(frameon=False)
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -86,7 +101,7 @@ def plot(priors: GenePriors, path: Path) -> None:
 def main() -> None:
     priors = make_priors()
     out = ROOT / "simulator" / "data" / "default_priors.csv.gz"
-    priors.to_frame().to_csv(out, index=False, float_format="%.6g")
+    priors.to_csv(out)
     plot(priors, ROOT / "figures" / "default_priors.png")
     total = priors.mu_control.sum()
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB): {priors.n_genes} genes, "

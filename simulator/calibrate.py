@@ -1,43 +1,67 @@
 """Calibration between baselines and the collapse verdict of each metric (SPEC §7).
 
-Per metric and perturbation, the dynamic range fraction (drf) places the positive
-baseline (`replicate`, a technical duplicate) between the negative baseline (`mean`,
-the mode-collapsed prediction; `control` for metrics referenced to the pooled mean,
-where the mean predicts a constant) and the metric's perfect value:
+Per metric and perturbation the dynamic range fraction (drf) places the positive
+baseline (`replicate`, a technical duplicate) between the negative baseline and the
+metric's perfect value. The negative baseline follows the metric's declared
+`reference`: `control` when its deltas are taken against the pooled mean (there the mean
+baseline predicts a zero delta), else `mean` (the mode-collapsed prediction):
 
-    higher is better: drf = (pos - neg) / (perfect - neg)
-    lower is better:  drf = (neg - pos) / (neg - perfect)        clipped to [-1, 1]
+    higher is better: drf = (pos − neg) / (perfect − neg)
+    lower is better:  drf = (neg − pos) / (neg − perfect)        clipped to [−1, 1]
 
-`collapse_preferred` is True where the metric scores `mean` at least as well as
-`replicate`. The ladder test asks whether the median score worsens monotonically along
-replicate -> blend_0.25 -> blend_0.5 -> blend_0.75 -> mean (Kendall's tau against the
-blend weight, signed so that +1 means "always worse with more collapse").
+NaN where a score is NaN or the negative baseline is already perfect.
+`collapse_preferred` is 1 where `mean` scores at least as well as `replicate`, 0 where
+not, NaN where either is undefined.
+
+Per trial, the ladder test asks whether the median score worsens monotonically along
+replicate (collapse weight 0) -> blend_0.25 -> blend_0.5 -> blend_0.75 -> mean (1):
+`ladder_tau` is Kendall's tau-b between the collapse weight and the median score's
+*badness* (the score, negated when higher is better), so +1 means "every step of
+collapse scores worse", 0 a flat ladder and −1 "collapse always scores better".
+
+Verdict, the first rule that holds:
+
+- "undefined": no perturbation where the replicate and a baseline are both defined;
+- "cannot score collapse": the mean baseline has no defined score (its delta against
+  the pooled mean is constant, e.g. Pearson of Δ_all): a collapsed model gets NaN, which a
+  leaderboard would drop or zero; drf and the ladder still describe partial collapse;
+- "rewards collapse": collapse preferred in more than REWARDS_COLLAPSE_SHARE of them;
+- "calibrated": collapse preferred in at most CALIBRATED_MAX_COLLAPSE_SHARE (the
+  replicate clearly better), median drf >= CALIBRATED_MIN_DRF (the replicate covers a
+  large part of the range) and ladder_tau >= CALIBRATED_MIN_TAU (monotone ladder; not
+  required when no blend was scored);
+- "blind to collapse": otherwise: the metric does not reward collapse but barely tells
+  it apart (small drf, a flat or non-monotone ladder, or no clear preference).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from simulator.errors import ValidationError
 from simulator.evaluate import EvaluationSpec
+from simulator.metrics import BUILTIN, Metric
 from simulator.predictors import collapse_weight
 
 log = logging.getLogger(__name__)
 
-# Verdict thresholds.
-REWARDS_COLLAPSE_SHARE = 0.5  # collapse preferred in more than half of the perturbations
-CALIBRATED_DRF = 0.5  # replicate covers at least half the range from negative to perfect
-CALIBRATED_TAU = 0.6  # the collapse ladder worsens (nearly) monotonically
+REWARDS_COLLAPSE_SHARE = 0.5
+CALIBRATED_MAX_COLLAPSE_SHARE = 0.25
+CALIBRATED_MIN_DRF = 0.5
+CALIBRATED_MIN_TAU = 0.6  # with 5 ladder steps: at most two discordant pairs of 10
 
+PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "drf", "collapse_preferred"]
 TRIAL_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
                  "replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict"]
 
 
-def dynamic_range_fraction(positive, negative, perfect, higher_is_better):
-    """drf of SPEC §7, elementwise; NaN where undefined (no range or missing scores)."""
+def dynamic_range_fraction(positive, negative, perfect: float, higher_is_better: bool):
+    """drf of SPEC §7, elementwise over arrays of positive / negative baseline scores."""
     positive, negative = np.asarray(positive, float), np.asarray(negative, float)
     if higher_is_better:
         numerator, denominator = positive - negative, perfect - negative
@@ -48,25 +72,25 @@ def dynamic_range_fraction(positive, negative, perfect, higher_is_better):
     return np.clip(drf, -1.0, 1.0)
 
 
+def prefers(first, second, higher_is_better: bool):
+    """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is."""
+    first, second = np.asarray(first, float), np.asarray(second, float)
+    better = first >= second if higher_is_better else first <= second
+    return np.where(np.isnan(first) | np.isnan(second), np.nan, better.astype(float))
+
+
 def relative_score(value, negative, positive):
-    """Where a score falls between the baselines: 0 = negative baseline (collapsed),
-    1 = positive baseline (as good as a technical replicate); NaN if they coincide.
-    Direction-free: it follows the metric's own orientation through the baselines."""
+    """Where a score falls between the baselines: 0 = negative, 1 = positive baseline,
+    NaN where they coincide. Direction-free (it follows the baselines' orientation)."""
     value, negative, positive = (np.asarray(x, float) for x in (value, negative, positive))
     span = positive - negative
     with np.errstate(all="ignore"):
         return np.where(span != 0, (value - negative) / span, np.nan)
 
 
-def prefers(first, second, higher_is_better):
-    """1.0 where `first` scores at least as well as `second`, else 0.0; NaN if either is NaN."""
-    first, second = np.asarray(first, float), np.asarray(second, float)
-    better = first >= second if higher_is_better else first <= second
-    return np.where(np.isnan(first) | np.isnan(second), np.nan, better.astype(float))
-
-
-def ladder_tau(median_scores: dict[str, float], higher_is_better: bool) -> float:
-    """Kendall's tau of 'badness' against collapse weight over the ladder predictors present."""
+def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> float:
+    """Kendall's tau-b of badness against collapse weight over the ladder predictors
+    present (others ignored); NaN with fewer than three finite points, 0 if all equal."""
     points = [(collapse_weight(name), score) for name, score in median_scores.items()
               if collapse_weight(name) is not None and np.isfinite(score)]
     if len(points) < 3:
@@ -79,67 +103,104 @@ def ladder_tau(median_scores: dict[str, float], higher_is_better: bool) -> float
 
 
 def verdict(drf: float, collapse_share: float, tau: float) -> str:
-    if np.isnan(drf) and np.isnan(collapse_share):
-        return "undefined"
+    """The verdict of the module docstring from median drf, collapse share and ladder tau."""
+    if np.isnan(collapse_share):
+        return "undefined" if np.isnan(drf) else "cannot score collapse"
     if collapse_share > REWARDS_COLLAPSE_SHARE:
         return "rewards collapse"
-    if drf >= CALIBRATED_DRF and tau >= CALIBRATED_TAU:
+    monotone = np.isnan(tau) or tau >= CALIBRATED_MIN_TAU
+    if collapse_share <= CALIBRATED_MAX_COLLAPSE_SHARE and drf >= CALIBRATED_MIN_DRF and monotone:
         return "calibrated"
     return "blind to collapse"
 
 
+def _registry(metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None
+              ) -> dict[str, Metric]:
+    if isinstance(metrics, EvaluationSpec):
+        metrics = metrics.metric_list()
+    if isinstance(metrics, Mapping):
+        metrics = metrics.values()
+    return {**BUILTIN, **{m.name: m for m in metrics or ()}}
+
+
+def _nan_median(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else float("nan")
+
+
 def calibrate(per_perturbation: pd.DataFrame,
-              spec: EvaluationSpec | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Calibrate every metric of `per_perturbation` (the output of `evaluate`).
+
+    Parameters
+    ----------
+    per_perturbation : DataFrame with `perturbation`, `predictor`, `metric`, `value`
+        It needs the `mean` and `replicate` predictors (and `control` for metrics
+        referenced to the pooled mean); the blends feed the ladder test.
+    metrics : the `Metric` objects of the table's metrics beyond the built-in ones
+        (user metrics), as a list or name -> Metric mapping; built-ins are known.
 
     Returns
     -------
-    per_perturbation_calibration : perturbation, metric, drf, collapse_preferred
+    per_perturbation_calibration : columns PER_PERTURBATION_COLUMNS
     trial_calibration : one row per metric, columns TRIAL_COLUMNS
+        Both are empty (with these columns) when the replicate or mean was not scored.
     """
-    spec = spec or EvaluationSpec()
-    table = per_perturbation.pivot_table(index=["metric", "perturbation"], columns="predictor",
-                                         values="value", observed=True, dropna=False)
-    if "replicate" not in table.columns or "mean" not in table.columns:
-        log.warning("calibration needs the mean and replicate predictors: none computed")
-        return (pd.DataFrame(columns=["perturbation", "metric", "drf", "collapse_preferred"]),
+    registry = _registry(metrics)
+    predictors = {str(p) for p in per_perturbation["predictor"].unique()}
+    if not {"mean", "replicate"} <= predictors:
+        log.warning("no calibration: it needs the mean and replicate predictors "
+                    "(is the replicate off, n_replicate_cells=0?)")
+        return (pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
                 pd.DataFrame(columns=TRIAL_COLUMNS))
-    medians = per_perturbation.groupby(["metric", "predictor"], observed=True)["value"].median()
-
-    rows, trial_rows = [], []
-    for name in table.index.get_level_values("metric").unique():
-        metric = spec.metric(str(name))
+    used = [p for p in predictors if p == "control" or collapse_weight(p) is not None]
+    frame = per_perturbation[per_perturbation["predictor"].isin(used)].astype(
+        {"predictor": str, "metric": str, "perturbation": str})
+    names = list(dict.fromkeys(frame["metric"]))
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        raise ValidationError(f"calibrate needs the Metric of every metric in the table: pass "
+                              f"the user metrics as metrics= (unknown: {', '.join(unknown)})")
+    table = frame.pivot(index=["metric", "perturbation"], columns="predictor", values="value")
+    per_rows, trial_rows = [], []
+    for name in names:
+        metric = registry[name]
         scores = table.loc[name]
         negative = "control" if metric.reference == "pooled" else "mean"
-        drf = dynamic_range_fraction(scores["replicate"], scores[negative], metric.perfect,
+        negative_scores = scores[negative] if negative in scores else np.nan
+        drf = dynamic_range_fraction(scores["replicate"], negative_scores, metric.perfect,
                                      metric.higher_is_better)
         collapse = prefers(scores["mean"], scores["replicate"], metric.higher_is_better)
-        rows.append(pd.DataFrame({"perturbation": scores.index.astype(str), "metric": str(name),
-                                  "drf": drf, "collapse_preferred": collapse}))
-        drf_median = float(np.nanmedian(drf)) if np.isfinite(drf).any() else float("nan")
+        per_rows.append(pd.DataFrame({"perturbation": scores.index, "metric": name, "drf": drf,
+                                      "collapse_preferred": collapse}))
+        medians = {p: _nan_median(scores[p].to_numpy(float)) for p in scores.columns}
         share = float(np.nanmean(collapse)) if np.isfinite(collapse).any() else float("nan")
-        tau = ladder_tau(medians.loc[name].to_dict(), metric.higher_is_better)
-        trial_rows.append([str(name), metric.higher_is_better, negative,
-                           medians.loc[(name, "mean")], medians.loc[(name, "replicate")],
-                           drf_median, share, tau, verdict(drf_median, share, tau)])
-    return (pd.concat(rows, ignore_index=True),
+        tau = ladder_tau(medians, metric.higher_is_better)
+        median_drf = _nan_median(drf)
+        trial_rows.append([name, metric.higher_is_better, negative, medians["mean"],
+                           medians["replicate"], median_drf, share, tau,
+                           verdict(median_drf, share, tau)])
+    return (pd.concat(per_rows, ignore_index=True)[PER_PERTURBATION_COLUMNS],
             pd.DataFrame(trial_rows, columns=TRIAL_COLUMNS))
 
 
+def _number(value: float, spec: str, width: int) -> str:
+    return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
+
+
 def format_verdicts(trial_calibration: pd.DataFrame) -> str:
-    """One aligned line per metric: scores of the mean baseline and replicate, drf, verdict."""
+    """A compact aligned table, one line per metric: the mean baseline's and replicate's
+    median scores, drf, share of perturbations preferring collapse, ladder tau, verdict."""
     if trial_calibration.empty:
-        return "no calibration: the replicate is off (n_replicate_cells=0)"
-    width = max(len("metric"), trial_calibration["metric"].str.len().max())
+        return "no calibration: the mean and replicate predictors are needed (replicate off?)"
+    width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))
     lines = [f"{'metric':<{width}}  {'mean':>8}  {'replicate':>9}  {'drf':>6}  "
              f"{'collapse':>8}  {'tau':>5}  verdict",
              f"{'':<{width}}  {'baseline':>8}  {'':>9}  {'':>6}  {'pref.':>8}"]
-    def number(value: float, spec: str, width: int) -> str:
-        return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
-
     for r in trial_calibration.itertuples():
-        lines.append(f"{r.metric:<{width}}  {number(r.mean_score, '.3f', 8)}  "
-                     f"{number(r.replicate_score, '.3f', 9)}  {number(r.drf, '.2f', 6)}  "
-                     f"{number(r.collapse_preferred, '.0%', 8)}  {number(r.ladder_tau, '.2f', 5)}  "
-                     f"{r.verdict}")
+        lines.append(f"{r.metric:<{width}}  {_number(r.mean_score, '.3f', 8)}  "
+                     f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
+                     f"{_number(r.collapse_preferred, '.0%', 8)}  "
+                     f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
     return "\n".join(lines)

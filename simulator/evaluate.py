@@ -1,27 +1,43 @@
-"""Score every predictor with every metric, per perturbation (SPEC §6, §8)."""
+"""Score every predictor with every metric, per perturbation (SPEC §6, §8).
+
+The work runs per block of perturbation rows: the truth side of a block (`Context`) is
+shared by all predictors, and one predictor's block (`PredictionBlock`) by all metrics,
+so memory stays at a few ``(block_rows, G)`` arrays whatever the number of perturbations.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.dataset import SimulatedDataset
-from simulator.errors import check
-from simulator.metrics import BUILTIN, Context, Metric
-from simulator.predictors import Predictions, PredictorSpec
+from simulator.errors import ValidationError, check
+from simulator.metrics import (
+    BUILTIN,
+    Context,
+    Metric,
+    PredictionBlock,
+    check_metric_names,
+    user_metric_from_config,
+)
+from simulator.predictors import PredictorSpec, predict
 
 BLOCK_ROWS = 256
+COLUMNS = ["perturbation", "predictor", "metric", "value"]
+SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
 
 
 @dataclass(frozen=True)
 class EvaluationSpec:
-    """Which predictors and metrics a trial is scored with.
+    """Predictors, built-in metric names and user metrics, bundled (as the apps build them).
 
-    predictors : PredictorSpec
-    metrics : built-in metric names, None = all of them
-    user_metrics : extra `Metric` objects (see `simulator.metrics.user_metric`)
+    ``evaluate(dataset, spec)`` and ``calibrate(per_perturbation, spec)`` accept it.
     """
 
     predictors: PredictorSpec = field(default_factory=PredictorSpec)
@@ -29,60 +45,121 @@ class EvaluationSpec:
     user_metrics: tuple[Metric, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in self.metrics or ():
-            check(name in BUILTIN, "metrics.names", name,
-                  f"a built-in metric ({', '.join(BUILTIN)})")
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", tuple(check_metric_names(self.metrics)))
+        object.__setattr__(self, "user_metrics", tuple(self.user_metrics))
 
     def metric_list(self) -> list[Metric]:
-        names = list(BUILTIN) if self.metrics is None else list(self.metrics)
-        return [BUILTIN[n] for n in names] + list(self.user_metrics)
-
-    def metric(self, name: str) -> Metric:
-        return {m.name: m for m in self.metric_list()}[name]
+        """The metrics to compute: built-in (selected) then user metrics."""
+        return resolve_metrics(self.metrics, self.user_metrics)
 
 
-def _context(dataset: SimulatedDataset, rows: slice, truth32: np.ndarray) -> Context:
-    return Context(
-        truth=dataset.perturbation_means[rows], control=dataset.control_mean,
-        pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
-        deg_mask=dataset.deg_mask[rows], affected=dataset.affected[rows],
-        all_truth=dataset.perturbation_means, all_truth32=truth32,
-        rows=np.arange(dataset.n_perturbations)[rows],
-    )
+def resolve_metrics(metrics: Sequence[str] | None = None,
+                    user_metrics: Iterable[Metric | Mapping[str, Any]] = ()) -> list[Metric]:
+    """Built-in metrics by name (None = all) followed by the user metrics.
+
+    A user metric may be given as a `Metric` or as its config entry
+    (`simulator.metrics.user_metric_from_config`). Names must be unique.
+    """
+    names = list(BUILTIN) if metrics is None else check_metric_names(metrics)
+    chosen = [BUILTIN[name] for name in names]
+    for i, user in enumerate(user_metrics):
+        chosen.append(user if isinstance(user, Metric)
+                      else user_metric_from_config(user, f"user_metrics[{i}]"))
+    seen: set[str] = set()
+    for metric in chosen:
+        if metric.name in seen:
+            raise ValidationError(f"metrics must have unique names (got {metric.name!r} twice)")
+        seen.add(metric.name)
+    return chosen
 
 
-def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None,
-             block_rows: int = BLOCK_ROWS) -> pd.DataFrame:
-    """One row per perturbation x predictor x metric: `perturbation`, `predictor`, `metric`,
-    `value`. Predictors needing the replicate are skipped (with a warning) when it is off."""
-    spec = spec or EvaluationSpec()
-    metrics = spec.metric_list()
-    predictors = spec.predictors.names(dataset.has_replicate)
-    predictions = Predictions(dataset)
-    truth32 = np.ascontiguousarray(dataset.perturbation_means, dtype=np.float32)
+def _predictor_names(predictors: PredictorSpec | Sequence[str] | None,
+                     has_replicate: bool) -> list[str]:
+    if predictors is None:
+        spec = PredictorSpec()
+    elif isinstance(predictors, PredictorSpec):
+        spec = predictors
+    else:
+        spec = PredictorSpec(names=tuple([predictors] if isinstance(predictors, str)
+                                         else predictors))
+    return spec.expand(has_replicate)
+
+
+def evaluate(dataset: SimulatedDataset,
+             predictors: PredictorSpec | Sequence[str] | EvaluationSpec | None = None,
+             metrics: Sequence[str] | None = None,
+             user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
+             block_rows: int = BLOCK_ROWS, *, n_threads: int | None = None) -> pd.DataFrame:
+    """Score predictors with metrics, one row per perturbation x predictor x metric.
+
+    Parameters
+    ----------
+    dataset : SimulatedDataset
+    predictors : PredictorSpec, list of predictor names or families, or None
+        None = every predictor (`PredictorSpec()`). Those needing the replicate are
+        skipped, with one warning, when the replicate is off. An `EvaluationSpec` here
+        stands for all of predictors, metrics and user_metrics.
+    metrics : list of built-in metric names, or None for all of them
+    user_metrics : `Metric` objects or config entries ``{_target_, name, higher_is_better,
+        perfect}``, scored after the built-in metrics
+    block_rows : int >= 1
+        Perturbations scored together; the result does not depend on it.
+    n_threads : int, optional
+        Predictors scored in parallel threads (None = all cores); the result does not
+        depend on it.
+
+    Returns
+    -------
+    DataFrame with columns `perturbation`, `predictor`, `metric` (categoricals) and
+    `value` (float64, NaN where undefined), predictor-major.
+    """
+    if isinstance(predictors, EvaluationSpec):
+        predictors, metrics, user_metrics = (predictors.predictors, predictors.metrics,
+                                             predictors.user_metrics)
+    check(isinstance(block_rows, int) and block_rows >= 1, "block_rows", block_rows,
+          "an integer >= 1")
+    n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
+    check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
+          "null or an integer >= 1")
+    names = _predictor_names(predictors, dataset.has_replicate)
+    chosen = resolve_metrics(metrics, user_metrics)
+
     n_pert = dataset.n_perturbations
-    values = np.empty((len(predictors), len(metrics), n_pert))
-    for start in range(0, n_pert, block_rows):
-        rows = slice(start, min(n_pert, start + block_rows))
-        context = _context(dataset, rows, truth32)
-        for p, name in enumerate(predictors):
-            pred = predictions.rows(name, rows)
-            for m, metric in enumerate(metrics):
-                values[p, m, rows] = metric(pred, context)
+    values = np.empty((len(names), len(chosen), n_pert))
+
+    def score(p: int, rows: slice, context: Context) -> None:
+        block = PredictionBlock(predict(names[p], dataset, rows), context)
+        for m, metric in enumerate(chosen):
+            values[p, m, rows] = metric.score(block)
+
+    with ThreadPoolExecutor(min(n_threads, len(names)) or 1) as pool:
+        for start in range(0, n_pert, block_rows):
+            rows = slice(start, min(n_pert, start + block_rows))
+            context = Context.from_dataset(dataset, rows)
+            for done in [pool.submit(score, p, rows, context) for p in range(len(names))]:
+                done.result()
+
+    metric_names = [m.name for m in chosen]
     index = pd.MultiIndex.from_product(
-        [pd.Categorical(predictors, categories=predictors),
-         pd.Categorical([m.name for m in metrics], categories=[m.name for m in metrics]),
-         pd.Categorical(dataset.perturbations, categories=dataset.perturbations)],
+        [pd.CategoricalIndex(names, categories=names),
+         pd.CategoricalIndex(metric_names, categories=metric_names),
+         pd.CategoricalIndex(dataset.perturbations, categories=dataset.perturbations)],
         names=["predictor", "metric", "perturbation"])
-    frame = pd.DataFrame({"value": values.ravel()}, index=index).reset_index()
-    return frame[["perturbation", "predictor", "metric", "value"]]
+    return pd.DataFrame({"value": values.ravel()}, index=index).reset_index()[COLUMNS]
 
 
 def summarize(per_perturbation: pd.DataFrame) -> pd.DataFrame:
-    """Per predictor and metric: `value` (median over perturbations, NaN ignored), `mean`,
-    `n_valid` (perturbations with a defined value)."""
-    grouped = per_perturbation.groupby(["predictor", "metric"], observed=True, sort=False)["value"]
-    summary = grouped.agg(value="median", mean="mean", n_valid="count").reset_index()
+    """The per-trial aggregate (SPEC §6): one row per predictor and metric.
+
+    Returns
+    -------
+    DataFrame with columns `predictor`, `metric` (str), `value` (median over
+    perturbations, NaN ignored; NaN if none is defined), `mean` (likewise) and
+    `n_valid` (perturbations with a defined value).
+    """
+    grouped = per_perturbation.groupby(["predictor", "metric"], observed=True, sort=False)
+    summary = grouped["value"].agg(value="median", mean="mean", n_valid="count").reset_index()
     summary["predictor"] = summary["predictor"].astype(str)
     summary["metric"] = summary["metric"].astype(str)
-    return summary
+    return summary[SUMMARY_COLUMNS]

@@ -1,209 +1,356 @@
 """The metric registry (SPEC §6): every metric declared once, vectorised over perturbations.
 
-A metric maps a block of predictions ``pred`` (n, G) and a `Context` (the truth and the
-references of the same n perturbations) to n values. Gene subsets are boolean masks, so
-``_degs`` / ``_affected`` variants are generated from one declaration. Undefined values
-(constant vectors, empty gene sets, zero total weight) are NaN, silently.
+A metric scores a block of n perturbations at once: a `PredictionBlock` (one predictor's
+``(n, G)`` predictions with the `Context` of those perturbations: truth, references,
+gene sets) -> ``(n,)`` values. A gene subset is a 0/1 weight per gene and perturbation,
+so the ``_degs`` / ``_affected`` variants are the base declaration restricted to another
+subset (`Metric.restricted_to`) and adding a metric is one line in `BUILTIN`.
+
+Notation for perturbation k (SPEC §6): p prediction, t truth, c control mean, a pooled
+mean, w gene weights; Δ_ctrl(v) = v − c, Δ_all(v) = v − a. Sums run over the metric's
+gene subset S (all genes, k's DEGs or k's truly affected genes).
+
+Row sums behind correlations and R² come from `_moments`, a compiled two-pass kernel
+that adds genes in order: no temporaries, and the same bits on every machine.
+
+Undefined values are NaN, silently: an empty gene subset, zero total weight, or a vector
+that must vary but is constant. A vector counts as constant when its sum of squared
+deviations is within rounding error of its mean: ``<= Σw (4 G eps mean)²``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
-from scipy import stats
+from hydra.utils import get_method
 
-from simulator.distance import l1_farther_share
-from simulator.errors import ValidationError, check
+from simulator.dataset import SimulatedDataset
+from simulator.errors import ValidationError
 
 GENE_SETS = ("all", "degs", "affected")
+_EPS = np.finfo(float).eps
 
 
 @dataclass(frozen=True, eq=False)
 class Context:
-    """What metrics see for a block of n perturbations (arrays are (n, G) unless noted)."""
+    """The truth side of a block of n perturbations, shared by every predictor.
+
+    truth, weights, deg_mask, affected : (n, G); control, pooled_mean : (G,);
+    all_truth : (K, G) truth of every perturbation (for `discrimination_l1`);
+    rows : (n,) their indices in `all_truth`; perturbations : (n,) their names.
+    Quantities derived from the truth are computed once (thread-safe `cached`).
+    """
 
     truth: np.ndarray
-    control: np.ndarray  # (G,) control mean
-    pooled_mean: np.ndarray  # (G,) mean of all perturbed truth cells
+    control: np.ndarray
+    pooled_mean: np.ndarray
     weights: np.ndarray
     deg_mask: np.ndarray
     affected: np.ndarray
-    all_truth: np.ndarray  # (K, G) truth of every perturbation
-    all_truth32: np.ndarray  # (K, G) float32 copy for the L1 kernel
-    rows: np.ndarray  # (n,) indices of these perturbations in all_truth
-    # Quantities of the truth shared by every predictor (deltas, ranks), computed once.
-    cache: dict = field(default_factory=dict, repr=False)
+    all_truth: np.ndarray
+    rows: np.ndarray
+    perturbations: np.ndarray
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
-    def genes(self, subset: str) -> np.ndarray | None:
-        return {"all": None, "degs": self.deg_mask, "affected": self.affected}[subset]
+    @classmethod
+    def from_dataset(cls, dataset: SimulatedDataset, rows: slice) -> Context:
+        return cls(truth=dataset.perturbation_means[rows], control=dataset.control_mean,
+                   pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
+                   deg_mask=dataset.deg_mask[rows], affected=dataset.affected[rows],
+                   all_truth=dataset.perturbation_means,
+                   rows=np.arange(dataset.n_perturbations)[rows],
+                   perturbations=dataset.perturbations[rows])
 
-    def truth_delta(self, reference: str) -> np.ndarray:
-        key = ("delta", reference)
-        if key not in self.cache:
-            self.cache[key] = self.truth - _reference(self, reference)
-        return self.cache[key]
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]
 
-    def truth_ranks(self) -> np.ndarray:
-        """Ranks over all genes of the truth's delta to control."""
-        if "ranks" not in self.cache:
-            self.cache["ranks"] = _ranks(self.truth_delta("control"), None)
-        return self.cache["ranks"]
+    def mask(self, genes: str) -> np.ndarray | None:
+        """(n, G) bool mask of the gene subset; None for all genes."""
+        return {"all": None, "degs": self.deg_mask, "affected": self.affected}[genes]
+
+    def subset_weights(self, genes: str) -> np.ndarray:
+        """(n, G) 0/1 float weights of the gene subset (a broadcast 1 for all genes)."""
+        mask = self.mask(genes)
+        if mask is None:
+            return np.broadcast_to(1.0, self.truth.shape)
+        return self.cached(("weights", genes), lambda: mask.astype(float))
+
+    def reference(self, which: str) -> np.ndarray:
+        return self.control if which == "control" else self.pooled_mean
+
+    def truth_delta(self, which: str) -> np.ndarray:
+        """Δ of the truth against the reference ("control" or "pooled")."""
+        return self.cached(("delta", which), lambda: self.truth - self.reference(which))
+
+
+class PredictionBlock:
+    """One predictor's predictions for a `Context`, with intermediates shared by metrics.
+
+    pred : (n, G). A broadcast view (row stride 0: a constant predictor) stays one row
+    wherever the computation allows.
+    """
+
+    def __init__(self, pred: np.ndarray, context: Context):
+        self.pred, self.context = pred, context
+        self.constant = len(pred) > 1 and pred.strides[0] == 0
+        self._deltas: dict[str, np.ndarray] = {}
+
+    def delta(self, which: str) -> np.ndarray:
+        """Δ of the prediction against the reference ("control" or "pooled")."""
+        if which not in self._deltas:
+            reference = self.context.reference(which)
+            self._deltas[which] = (np.broadcast_to(self.pred[0] - reference, self.pred.shape)
+                                   if self.constant else self.pred - reference)
+        return self._deltas[which]
+
+    @cached_property
+    def error(self) -> np.ndarray:
+        """p − t (= Δt − Δp negated, for either reference)."""
+        return self.pred - self.context.truth
+
+    @cached_property
+    def squared_error(self) -> np.ndarray:
+        return self.error**2
+
+
+# ---- row-wise building blocks ----
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator where the denominator is > 0, else NaN."""
+    ok = denominator > 0
+    return np.where(ok, numerator / np.where(ok, denominator, 1.0), np.nan)
+
+
+def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ w x / Σ w per row."""
+    if w.strides == (0, 0):
+        return x.mean(axis=1)
+    return _divide(np.einsum("ij,ij->i", x, w), w.sum(axis=1))
+
+
+@numba.njit(nogil=True, cache=True)
+def _moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per row of (n, G) x, y, w -> (n, 9): Σw, Σwx, Σwy, Σwx², Σwy², Σwxy, and
+    Σw(x − x̄)², Σw(y − ȳ)², Σw(x − x̄)(y − ȳ) with x̄ = Σwx / Σw (second pass)."""
+    n_rows, n_genes = x.shape
+    out = np.empty((n_rows, 9))
+    for i in range(n_rows):
+        sw = sx = sy = sxx = syy = sxy = 0.0
+        for g in range(n_genes):
+            wg, xg, yg = w[i, g], x[i, g], y[i, g]
+            sw += wg
+            sx += wg * xg
+            sy += wg * yg
+            sxx += wg * xg * xg
+            syy += wg * yg * yg
+            sxy += wg * xg * yg
+        mx = sx / sw if sw > 0 else 0.0
+        my = sy / sw if sw > 0 else 0.0
+        cxx = cyy = cxy = 0.0
+        for g in range(n_genes):
+            wg, dx, dy = w[i, g], x[i, g] - mx, y[i, g] - my
+            cxx += wg * dx * dx
+            cyy += wg * dy * dy
+            cxy += wg * dx * dy
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = sw, sx, sy, sxx, syy
+        out[i, 5], out[i, 6], out[i, 7], out[i, 8] = sxy, cxx, cyy, cxy
+    return out
+
+
+def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
+            n_genes: int) -> np.ndarray:
+    """Centred sum of squares, NaN where the vector is constant or the weight is zero."""
+    mean = _divide(mean_sum, total)
+    constant = squares <= total * (4 * n_genes * _EPS * mean) ** 2
+    return np.where(constant | np.isnan(mean), np.nan, squares)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted Pearson r per row: Σw(x−x̄)(y−ȳ) / sqrt(Σw(x−x̄)² Σw(y−ȳ)²)."""
+    m = _moments(x, y, w)
+    ssx = _spread(m[:, 0], m[:, 1], m[:, 6], x.shape[1])
+    ssy = _spread(m[:, 0], m[:, 2], m[:, 7], x.shape[1])
+    return np.clip(_divide(m[:, 8], np.sqrt(ssx * ssy)), -1.0, 1.0)
+
+
+def _r2(error: np.ndarray, truth_delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """1 − Σw(Δt − Δp)² / Σw(Δt − mean_w Δt)², with mean_w Δt = Σw Δt / Σw.
+
+    Δt − Δp = t − p for either reference: the residual is the squared error. Plain R²
+    over a subset S is the case w = 1 on S, 0 elsewhere.
+    """
+    m = _moments(error, truth_delta, w)
+    return 1.0 - _divide(m[:, 3], _spread(m[:, 0], m[:, 2], m[:, 7], error.shape[1]))
+
+
+def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise ranks 1..m of (n, G) x, ties averaged (as ``scipy.stats.rankdata``).
+
+    With a mask, each row is ranked among its masked genes only (they get ranks 1..m);
+    the ranks of the other genes are meaningless.
+    """
+    if mask is not None:
+        x = np.where(mask, x, np.inf)
+    n_rows, n_genes = x.shape
+    order = np.argsort(x, axis=1)
+    ordered = np.take_along_axis(x, order, axis=1)
+    starts = np.ones((n_rows, n_genes), bool)  # where a run of equal values begins
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
+    first = np.flatnonzero(starts)
+    size = np.diff(first, append=starts.size)
+    average = first % n_genes + (size + 1) / 2.0  # 1-based mean position of each run
+    ranks = np.empty((n_rows, n_genes))
+    ranks[np.arange(n_rows)[:, None], order] = np.repeat(average, size).reshape(n_rows, n_genes)
+    return ranks
+
+
+# ---- metric functions: (block, genes) -> (n,) ----
+
+def mse(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ_S (p − t)² / |S|."""
+    return _weighted_mean(b.squared_error, b.context.subset_weights(genes))
+
+
+def mae(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ_S |p − t| / |S|."""
+    return _weighted_mean(np.abs(b.error), b.context.subset_weights(genes))
+
+
+def wmse(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ w (p − t)² / Σ w over all genes."""
+    return _weighted_mean(b.squared_error, b.context.weights)
+
+
+def pearson_delta(reference: str) -> MetricFunction:
+    def pearson(b: PredictionBlock, genes: str) -> np.ndarray:
+        """Pearson r of Δ(p) and Δ(t) over S."""
+        return _pearson(b.delta(reference), b.context.truth_delta(reference),
+                        b.context.subset_weights(genes))
+    return pearson
+
+
+def r2_delta(reference: str, weighted: bool = False) -> MetricFunction:
+    def r2(b: PredictionBlock, genes: str) -> np.ndarray:
+        """R² of Δ(p) for Δ(t) over S (w = 1 on S), or weighted by the gene weights w."""
+        w = b.context.weights if weighted else b.context.subset_weights(genes)
+        return _r2(b.error, b.context.truth_delta(reference), w)
+    return r2
+
+
+def cosine_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ Δp Δt / sqrt(Σ Δp² Σ Δt²) with control deltas over S."""
+    ctx = b.context
+    m = _moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
+    return np.clip(_divide(m[:, 5], np.sqrt(m[:, 3] * m[:, 4])), -1.0, 1.0)
+
+
+def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Pearson r of the average-tie ranks of Δ_ctrl(p) and Δ_ctrl(t), ranked within S."""
+    ctx, mask = b.context, b.context.mask(genes)
+    truth_ranks = ctx.cached(("ranks", genes),
+                             lambda: average_ranks(ctx.truth_delta("control"), mask))
+    if b.constant and mask is None:
+        pred_ranks = np.broadcast_to(average_ranks(b.delta("control")[:1]), b.pred.shape)
+    else:
+        pred_ranks = average_ranks(b.delta("control"), mask)
+    return _pearson(pred_ranks, truth_ranks, ctx.subset_weights(genes))
+
+
+def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Share of the other perturbations j whose truth is farther (L1, all genes) from p
+    than t is; a tie is not farther. Distances by `l1_distances` (exact float64)."""
+    ctx = b.context
+    if b.constant:  # one prediction: its distances to every truth, once
+        distance = np.broadcast_to(l1_distances(b.pred[:1], ctx.all_truth),
+                                   (len(ctx.rows), len(ctx.all_truth)))
+    else:
+        distance = l1_distances(b.pred, ctx.all_truth)
+    own = distance[np.arange(len(ctx.rows)), ctx.rows]
+    farther = (distance > own[:, None]).sum(axis=1)
+    return _divide(farther.astype(float), np.full(len(farther), len(ctx.all_truth) - 1.0))
+
+
+def deg_direction(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Share of k's DEGs where sign Δ_ctrl(p) = sign Δ_ctrl(t) (sign 0 matches only 0)."""
+    ctx = b.context
+    agree = np.sign(b.delta("control")) == np.sign(ctx.truth_delta("control"))
+    return _divide((agree & ctx.deg_mask).sum(axis=1), ctx.deg_mask.sum(axis=1))
+
+
+def deg_overlap(b: PredictionBlock, genes: str) -> np.ndarray:
+    """|top-m genes by |Δ_ctrl(p)| ∩ DEGs| / m with m = |DEGs| (NaN when m = 0).
+
+    Genes tied at the cut-off share the places left: each counts (places left) /
+    (genes tied), the expected overlap under a random tie-break.
+    """
+    deg = b.context.deg_mask
+    m = deg.sum(axis=1)
+    out = np.full(len(m), np.nan)
+    rows = np.flatnonzero(m)
+    if len(rows) == 0:
+        return out
+    magnitude, deg, m = np.abs(b.delta("control")[rows]), deg[rows], m[rows]
+    n_genes, deepest = magnitude.shape[1], m.max()
+    top = np.sort(np.partition(magnitude, n_genes - deepest, axis=1)[:, n_genes - deepest:])
+    cut = top[np.arange(len(rows)), deepest - m][:, None]  # the m-th largest magnitude
+    above, at = magnitude > cut, magnitude == cut
+    places_left = m - above.sum(axis=1)
+    hits = (above & deg).sum(axis=1) + places_left / at.sum(axis=1) * (at & deg).sum(axis=1)
+    out[rows] = hits / m
+    return out
+
+
+# ---- the registry ----
+
+MetricFunction = Callable[[PredictionBlock, str], np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
 class Metric:
-    """One metric: ``compute(pred, context, mask)`` -> (n,) values.
+    """One metric.
 
-    reference : the vector deltas are taken against ("control", "pooled") or None; the
-        calibration uses it to choose the negative baseline (SPEC §7).
-    genes : gene subset the metric is restricted to ("all", "degs", "affected").
+    name : value of the `metric` column.
+    function : ``(block, genes) -> (n,)`` values for a block of perturbations.
+    higher_is_better, perfect : direction and best attainable value.
+    reference : what its deltas are taken against, "control", "pooled" or None; the
+        calibration takes `control` as the negative baseline for "pooled" (SPEC §7).
+    genes : the gene subset, one of GENE_SETS.
     """
 
     name: str
-    compute: Callable[..., np.ndarray]
+    function: MetricFunction
     higher_is_better: bool
     perfect: float
     reference: str | None = None
     genes: str = "all"
 
-    def __call__(self, pred: np.ndarray, context: Context) -> np.ndarray:
+    def score(self, block: PredictionBlock) -> np.ndarray:
+        """(n,) float values; undefined ones NaN, without warnings."""
         with np.errstate(all="ignore"):
-            return np.asarray(self.compute(pred, context, context.genes(self.genes)), dtype=float)
+            return np.asarray(self.function(block, self.genes), dtype=float)
+
+    def __call__(self, pred: np.ndarray, context: Context) -> np.ndarray:
+        return self.score(PredictionBlock(pred, context))
+
+    def restricted_to(self, genes: str) -> Metric:
+        """The ``<name>_<genes>`` variant of this metric."""
+        return replace(self, name=f"{self.name}_{genes}", genes=genes)
 
 
-# ---- masked, row-wise building blocks (mask None = all genes) ----
-
-def _sum(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return x.sum(axis=1) if mask is None else np.where(mask, x, 0.0).sum(axis=1)
-
-
-def _count(x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return np.full(len(x), x.shape[1], float) if mask is None else mask.sum(axis=1).astype(float)
-
-
-def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    safe = denominator > 0
-    return np.where(safe, numerator / np.where(safe, denominator, 1.0), np.nan)
-
-
-def _mean(x, mask):
-    return _divide(_sum(x, mask), _count(x, mask))
-
-
-def _weighted_mean(x, w):
-    return _divide((w * x).sum(axis=1), w.sum(axis=1))
-
-
-def _pearson(x, y, mask):
-    dx = x - _mean(x, mask)[:, None]
-    dy = y - _mean(y, mask)[:, None]
-    return _divide(_sum(dx * dy, mask), np.sqrt(_sum(dx * dx, mask) * _sum(dy * dy, mask)))
-
-
-def _r2(truth_delta, pred_delta, weights, mask):
-    """1 - sum w (dt - dp)^2 / sum w (dt - mean dt)^2.
-
-    w is the subset mask (plain R²) or the gene weights (weighted R²); mean dt is the
-    plain mean over the gene subset in both cases, as in the unweighted formula, so a
-    prediction with no delta (the mean baseline for *_delta_all) scores about 0.
-    """
-    centred = truth_delta - _mean(truth_delta, mask)[:, None]
-    residual = (weights * (truth_delta - pred_delta) ** 2).sum(axis=1)
-    return 1.0 - _divide(residual, (weights * centred**2).sum(axis=1))
-
-
-def _as_weights(x, mask):
-    return np.ones_like(x) if mask is None else mask.astype(float)
-
-
-def _reference(context: Context, reference: str) -> np.ndarray:
-    return context.control if reference == "control" else context.pooled_mean
-
-
-def _ranks(x, mask):
-    if mask is None:
-        return stats.rankdata(x, axis=1)
-    return stats.rankdata(np.where(mask, x, np.nan), axis=1, nan_policy="omit")
-
-
-# ---- metric definitions: (pred, context, mask) -> (n,) ----
-
-def mse(pred, c, mask):
-    return _mean((pred - c.truth) ** 2, mask)
-
-
-def mae(pred, c, mask):
-    return _mean(np.abs(pred - c.truth), mask)
-
-
-def wmse(pred, c, mask):
-    return _weighted_mean((pred - c.truth) ** 2, c.weights)
-
-
-def pearson_delta(reference):
-    def metric(pred, c, mask):
-        return _pearson(pred - _reference(c, reference), c.truth_delta(reference), mask)
-    return metric
-
-
-def r2_delta(reference, weighted=False):
-    def metric(pred, c, mask):
-        weights = c.weights if weighted else _as_weights(c.truth, mask)
-        return _r2(c.truth_delta(reference), pred - _reference(c, reference), weights, mask)
-    return metric
-
-
-def cosine_delta_ctrl(pred, c, mask):
-    x, y = pred - c.control, c.truth_delta("control")
-    return _divide(_sum(x * y, mask), np.sqrt(_sum(x * x, mask) * _sum(y * y, mask)))
-
-
-def spearman_delta_ctrl(pred, c, mask):
-    """Pearson of the ranks (average ties) of the two deltas within the gene subset."""
-    delta = pred - c.control
-    if mask is not None:
-        x = _ranks(delta, mask)
-        return _pearson(x, _ranks(c.truth_delta("control"), mask), mask)
-    if pred.strides[0] == 0:  # one prediction for every row: rank it once
-        x = np.broadcast_to(_ranks(delta[:1], None), delta.shape)
-    else:
-        x = _ranks(delta, None)
-    return _pearson(x, c.truth_ranks(), None)
-
-
-def discrimination_l1(pred, c, mask):
-    """Share of other perturbations whose truth is farther (L1) from pred than its own truth."""
-    if pred.strides[0] == 0:  # one prediction for all: distances to every truth once
-        distance = np.abs(c.all_truth - pred[0]).sum(axis=1)
-        own = distance[c.rows][:, None]
-        farther = (distance[None, :] > own).sum(axis=1)
-        return farther / (len(c.all_truth) - 1)
-    return l1_farther_share(pred, c.all_truth, c.rows, c.all_truth32)
-
-
-def deg_direction(pred, c, mask):
-    agree = np.sign(pred - c.control) == np.sign(c.truth - c.control)
-    return _mean(agree.astype(float), c.deg_mask)
-
-
-def deg_overlap(pred, c, mask):
-    """|top-m genes by |pred - control|  ∩  DEGs| / m, with m the number of DEGs."""
-    magnitude = np.abs(pred - c.control)
-    out = np.full(len(pred), np.nan)
-    for i, m in enumerate(c.deg_mask.sum(axis=1)):
-        if m:
-            top = np.argpartition(-magnitude[i], m - 1)[:m]
-            out[i] = c.deg_mask[i, top].mean()
-    return out
-
-
-def _declare(name, compute, higher_is_better, perfect, reference=None, variants=False):
-    subsets = GENE_SETS if variants else ("all",)
-    return [Metric(name if s == "all" else f"{name}_{s}", compute, higher_is_better, perfect,
-                   reference, s) for s in subsets]
+def _declare(name: str, function: MetricFunction, higher_is_better: bool, perfect: float,
+             reference: str | None = None, variants: bool = False) -> list[Metric]:
+    base = Metric(name, function, higher_is_better, perfect, reference)
+    return [base, *(base.restricted_to(s) for s in GENE_SETS[1:] if variants)]
 
 
 BUILTIN: dict[str, Metric] = {m.name: m for m in [
@@ -228,50 +375,161 @@ PAPER_METRICS = tuple(f"{base}{suffix}" for base in ("pearson_delta_ctrl", "mae"
                       for suffix in ("", "_affected", "_degs"))
 
 
+def check_metric_names(names: Any) -> list[str]:
+    """The names as a list, each a built-in metric, else `ValidationError`."""
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        if name not in BUILTIN:
+            raise ValidationError(f"metrics.names must be a built-in metric "
+                                  f"({', '.join(BUILTIN)}) (got {name!r})")
+    return names
+
+
 # ---- user metrics ----
+
+class UserMetricError(ValidationError):
+    """A user metric raised: the message names the metric and the perturbation."""
+
 
 @dataclass(frozen=True)
 class PerturbationContext:
-    """What a user metric sees for one perturbation (1-D arrays over genes)."""
+    """What a user metric sees besides (pred, truth): 1-D read-only arrays over genes."""
 
     control: np.ndarray
     pooled_mean: np.ndarray
     weights: np.ndarray
     deg_mask: np.ndarray
     affected: np.ndarray
+    perturbation: str = ""
 
 
-def user_metric(function: Callable[[np.ndarray, np.ndarray, PerturbationContext], float],
-                name: str, higher_is_better: bool, perfect: float) -> Metric:
-    """Wrap a scalar ``f(pred, truth, context) -> float`` as a registry metric."""
-    check(isinstance(name, str) and name.isidentifier(), "metrics.user.name", name,
-          "an identifier-like string")
-    check(name not in BUILTIN, "metrics.user.name", name, "different from the built-in metrics")
-    check(isinstance(higher_is_better, bool), f"metrics.user.{name}.higher_is_better",
-          higher_is_better, "true or false")
-    check(isinstance(perfect, int | float) and not isinstance(perfect, bool),
-          f"metrics.user.{name}.perfect", perfect, "a number")
-
-    def compute(pred, c, mask):
-        values = np.full(len(pred), np.nan)
-        for i in range(len(pred)):
-            context = PerturbationContext(c.control, c.pooled_mean, c.weights[i], c.deg_mask[i],
-                                          c.affected[i])
-            try:
-                value = function(np.asarray(pred[i]), c.truth[i], context)
-            except Exception as error:
-                raise ValidationError(
-                    f"user metric {name} raised {type(error).__name__}: {error} "
-                    f"(perturbation row {int(c.rows[i])})") from error
-            values[i] = _to_float(value)
-        return values
-
-    return Metric(name, compute, higher_is_better, float(perfect))
+def _read_only(x: np.ndarray) -> np.ndarray:
+    view = np.asarray(x).view()
+    view.flags.writeable = False
+    return view
 
 
-def _to_float(value: Any) -> float:
+def _as_float(value: Any) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
         return float("nan")
     return value if np.isfinite(value) else float("nan")
+
+
+def user_metric(function: Callable[[np.ndarray, np.ndarray, PerturbationContext], Any],
+                name: str, higher_is_better: bool, perfect: float,
+                key: str = "user_metric") -> Metric:
+    """Wrap a scalar ``function(pred, truth, context) -> float`` for one perturbation as a
+    `Metric`, evaluated by looping over perturbations.
+
+    A None, non-numeric or non-finite result is NaN; an exception becomes a
+    `UserMetricError` naming the metric and the perturbation. `key` prefixes the
+    validation messages (e.g. ``evaluation.user_metrics[0]``).
+    """
+    if not callable(function):
+        raise ValidationError(f"{key}._target_ must be a function (got {function!r})")
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValidationError(f"{key}.name must be an identifier-like string (got {name!r})")
+    if name in BUILTIN:
+        raise ValidationError(f"{key}.name must differ from the built-in metrics (got {name!r})")
+    if not isinstance(higher_is_better, bool):
+        raise ValidationError(f"{key}.higher_is_better must be true or false "
+                              f"(got {higher_is_better!r})")
+    if (isinstance(perfect, bool) or not isinstance(perfect, int | float)
+            or not np.isfinite(perfect)):
+        raise ValidationError(f"{key}.perfect must be a finite number (got {perfect!r})")
+
+    def per_perturbation(b: PredictionBlock, genes: str) -> np.ndarray:
+        ctx, values = b.context, np.full(len(b.pred), np.nan)
+        control, pooled = _read_only(ctx.control), _read_only(ctx.pooled_mean)
+        for i, perturbation in enumerate(ctx.perturbations):
+            context = PerturbationContext(control, pooled, _read_only(ctx.weights[i]),
+                                          _read_only(ctx.deg_mask[i]),
+                                          _read_only(ctx.affected[i]), str(perturbation))
+            try:
+                value = function(_read_only(b.pred[i]), _read_only(ctx.truth[i]), context)
+            except Exception as error:
+                raise UserMetricError(f"user metric {name} failed on perturbation "
+                                      f"{perturbation}: {type(error).__name__}: {error}"
+                                      ) from error
+            values[i] = _as_float(value)
+        return values
+
+    return Metric(name, per_perturbation, higher_is_better, float(perfect))
+
+
+USER_METRIC_KEYS = ("_target_", "name", "higher_is_better", "perfect")
+
+
+def user_metric_from_config(entry: Mapping[str, Any], key: str = "user_metric") -> Metric:
+    """A user metric from its config entry
+    ``{_target_: pkg.module.func, name: ..., higher_is_better: ..., perfect: ...}``.
+
+    The callable is resolved with ``hydra.utils.get_method``; `key` (e.g.
+    ``evaluation.user_metrics[0]``) names the entry in one-line `ValidationError`s.
+    """
+    if not isinstance(entry, Mapping) or set(entry) != set(USER_METRIC_KEYS):
+        raise ValidationError(f"{key} must have exactly the keys {', '.join(USER_METRIC_KEYS)} "
+                              f"(got {entry!r})")
+    target = entry["_target_"]
+    try:
+        function = get_method(str(target))
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValidationError(f"{key}._target_ {target!r} is not an importable function: "
+                              f"{reason}") from None
+    return user_metric(function, entry["name"], entry["higher_is_better"], entry["perfect"], key)
+
+
+# ---- exact L1 distances for discrimination_l1 ----
+
+_LANES = 32  # prediction rows summed side by side: the vectorised dimension
+_TRUTH_TILE = 8  # truth rows sharing one pass over the genes
+
+
+@numba.njit(nogil=True, cache=True)
+def _l1_lanes(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> None:
+    """out[k * _LANES + lane, j] = Σ_g |pred_tiles[k, g, lane] − truth[j, g]|, in gene order.
+
+    pred_tiles : (n_tiles, G, _LANES); truth : (K, G); out : (n_tiles * _LANES, K).
+    """
+    n_tiles, n_genes, _ = pred_tiles.shape
+    n_truth = truth.shape[0]
+    acc = np.empty((_TRUTH_TILE, _LANES))
+    t = np.empty(_TRUTH_TILE)
+    tile = np.empty(_TRUTH_TILE, np.int64)
+    for k in range(n_tiles):
+        lanes = pred_tiles[k]
+        for j0 in range(0, n_truth, _TRUTH_TILE):
+            for b in range(_TRUTH_TILE):  # a short last tile repeats its last truth
+                tile[b] = min(j0 + b, n_truth - 1)
+            acc[:] = 0.0
+            for g in range(n_genes):
+                for b in range(_TRUTH_TILE):
+                    t[b] = truth[tile[b], g]
+                for lane in range(_LANES):
+                    p = lanes[g, lane]
+                    for b in range(_TRUTH_TILE):
+                        acc[b, lane] += abs(p - t[b])
+            for b in range(min(_TRUTH_TILE, n_truth - j0)):
+                for lane in range(_LANES):
+                    out[k * _LANES + lane, j0 + b] = acc[b, lane]
+
+
+def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """L1 distance of every prediction row to every truth row: (n, G), (K, G) -> (n, K).
+
+    Exact float64 sums taken in gene order (vectorised across prediction rows, never
+    reassociated): the same bits on every machine and for every block size, so equal
+    distances compare equal.
+    """
+    n_rows, n_genes = pred.shape
+    n_tiles = -(-n_rows // _LANES)
+    tiles = np.zeros((n_tiles, n_genes, _LANES))
+    for k in range(n_tiles):  # tiles[k, g, lane] = pred[k * _LANES + lane, g]
+        rows = pred[k * _LANES:(k + 1) * _LANES]
+        tiles[k, :, :len(rows)] = rows.T
+    out = np.empty((n_tiles * _LANES, len(truth)))
+    _l1_lanes(tiles, np.ascontiguousarray(truth, dtype=float), out)
+    return out[:n_rows]

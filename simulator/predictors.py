@@ -1,125 +1,189 @@
 """Predictors: a ladder from mode-collapsed to faithful (SPEC §5).
 
-A prediction is produced per block of perturbation rows, ``(n_rows, G)``, so a trial
-with thousands of perturbations never holds every predictor's matrix at once.
+Predictions are produced per block of perturbation rows, ``(n_rows, G)``, so a trial with
+thousands of perturbations never holds a predictor's full matrix. The constant
+predictors (`control`, `mean`) return a read-only broadcast view of one vector: nothing
+is materialised K times.
+
+=============  =====================================================================
+name           prediction for perturbation k
+=============  =====================================================================
+``control``    the control mean
+``mean``       the pooled mean of all perturbed truth cells (mode-collapsed)
+``replicate``  k's independent technical replicate (positive baseline)
+``blend_<a>``  ``(1 - a) * replicate + a * mean`` (a partial collapse ladder)
+``niche_<n>``  the mean with k's n largest-weight genes taken from the replicate
+``shuffled``   the replicate of another perturbation (a seeded random derangement)
+=============  =====================================================================
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from simulator.dataset import SimulatedDataset
-from simulator.errors import ValidationError, check
+from simulator.errors import ValidationError
 
 log = logging.getLogger(__name__)
+
 FAMILIES = ("control", "mean", "replicate", "blend", "niche", "shuffled")
+CONSTANT = ("control", "mean")
 NEEDS_REPLICATE = ("replicate", "blend", "niche", "shuffled")
-# SeedSequence spawn key of the shuffled predictor's permutation (simulator streams use 0-2).
-_SHUFFLE_STREAM = 7
+# SeedSequence spawn key of the shuffled predictor (the simulator's streams use 0-2).
+SHUFFLE_SPAWN_KEY = 7
+_ALLOWED = ("control, mean, replicate, shuffled, blend, niche, blend_<a> (a in [0, 1]) "
+            "or niche_<n> (n >= 1)")
+
+
+def parse(name: str) -> tuple[str, float | int | None]:
+    """Split a predictor name into (family, parameter): ``blend_0.25`` -> ("blend", 0.25).
+
+    Raises `ValidationError` for an unknown name.
+    """
+    family, _, value = str(name).partition("_")
+    try:
+        if family in ("control", "mean", "replicate", "shuffled") and not value:
+            return family, None
+        if family == "blend" and 0.0 <= float(value) <= 1.0:
+            return family, float(value)
+        if family == "niche" and int(value) >= 1:
+            return family, int(value)
+    except ValueError:
+        pass
+    raise ValidationError(f"predictors.names must be one of {_ALLOWED} (got {name!r})")
+
+
+def blend_name(a: float) -> str:
+    """``blend_0.25`` for a = 0.25 (shortest round-trip formatting, ``%g``)."""
+    return f"blend_{a:g}"
 
 
 @dataclass(frozen=True)
 class PredictorSpec:
     """Which predictors to score.
 
-    families : predictor families among FAMILIES; ``blend`` expands to ``blend_<a>``
-        for each a in `blend_weights` ((1 - a) replicate + a mean) and ``niche`` to
-        ``niche_<n>`` for each n in `niche_sizes` (the mean with its n largest-weight
-        genes taken from the replicate).
+    Attributes
+    ----------
+    names : tuple of str
+        Predictor names or families, in output order. A family (``blend``, ``niche``)
+        expands to one predictor per entry of `blend_weights` / `niche_sizes`; an explicit
+        ``blend_<a>`` or ``niche_<n>`` is taken as is.
+    blend_weights : tuple of float in [0, 1]
+        Collapse weights a of the ``blend`` family.
+    niche_sizes : tuple of int >= 1
+        Gene counts n of the ``niche`` family (the paper: 25).
     """
 
-    families: tuple[str, ...] = FAMILIES
+    names: tuple[str, ...] = FAMILIES
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     niche_sizes: tuple[int, ...] = (25,)
 
     def __post_init__(self) -> None:
-        for family in self.families:
-            check(family in FAMILIES, "predictors.families", family, f"one of {FAMILIES}")
+        names = self.names
+        object.__setattr__(self, "names", (names,) if isinstance(names, str) else tuple(names))
+        object.__setattr__(self, "blend_weights", tuple(self.blend_weights))
+        object.__setattr__(self, "niche_sizes", tuple(self.niche_sizes))
         for a in self.blend_weights:
-            check(isinstance(a, int | float) and 0 <= a <= 1, "predictors.blend_weights", a,
-                  "numbers in [0, 1]")
+            if isinstance(a, bool) or not isinstance(a, int | float) or not 0 <= a <= 1:
+                raise ValidationError(f"predictors.blend_weights must be numbers in [0, 1] "
+                                      f"(got {a!r})")
         for n in self.niche_sizes:
-            check(isinstance(n, int) and n >= 1, "predictors.niche_sizes", n, "integers >= 1")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValidationError(f"predictors.niche_sizes must be integers >= 1 (got {n!r})")
+        self.expand()  # validates the names
 
-    def names(self, has_replicate: bool = True) -> list[str]:
-        """Predictor names in ladder order; those needing a replicate dropped when there is none."""
-        names = []
-        for family in self.families:
-            if family == "blend":
-                names += [f"blend_{a:g}" for a in self.blend_weights]
-            elif family == "niche":
-                names += [f"niche_{n}" for n in self.niche_sizes]
+    def expand(self, has_replicate: bool = True) -> list[str]:
+        """Concrete predictor names, without duplicates, in the order of `names`.
+
+        When `has_replicate` is False the predictors that need the replicate are dropped,
+        with one logged warning listing them.
+        """
+        expanded: list[str] = []
+        for name in self.names:
+            if name == "blend":
+                expanded += [blend_name(a) for a in self.blend_weights]
+            elif name == "niche":
+                expanded += [f"niche_{n}" for n in self.niche_sizes]
             else:
-                names.append(family)
-        if not has_replicate:
-            skipped = [n for n in names if n.split("_")[0] in NEEDS_REPLICATE]
-            if skipped:
-                log.warning("n_replicate_cells is 0: skipping predictors that need the "
-                            "replicate: %s", ", ".join(skipped))
-            names = [n for n in names if n not in skipped]
-        return names
+                parse(name)
+                expanded.append(name)
+        expanded = list(dict.fromkeys(expanded))
+        if has_replicate:
+            return expanded
+        skipped = [n for n in expanded if needs_replicate(n)]
+        if skipped:
+            log.warning("the replicate is off (n_replicate_cells=0): skipping the predictors "
+                        "that need it: %s", ", ".join(skipped))
+        return [n for n in expanded if n not in skipped]
+
+
+def needs_replicate(name: str) -> bool:
+    return parse(name)[0] in NEEDS_REPLICATE
+
+
+def is_constant(name: str) -> bool:
+    """True when the predictor gives every perturbation the same vector."""
+    return parse(name)[0] in CONSTANT
 
 
 def collapse_weight(name: str) -> float | None:
     """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder."""
-    if name == "replicate":
-        return 0.0
-    if name == "mean":
-        return 1.0
-    if name.startswith("blend_"):
-        return float(name.split("_", 1)[1])
-    return None
+    family, value = parse(name)
+    return {"replicate": 0.0, "mean": 1.0, "blend": value}.get(family)
 
 
+@lru_cache(maxsize=8)
 def derangement(n: int, seed: int) -> np.ndarray:
-    """A random permutation without fixed points (Sattolo's single cycle), seeded."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SHUFFLE_STREAM,)))
-    order = np.arange(n)
-    for i in range(n - 1, 0, -1):
-        j = int(rng.integers(0, i))
-        order[i], order[j] = order[j], order[i]
-    return order
+    """A uniformly random permutation of ``range(n)`` without fixed points, from `seed`.
+
+    Drawn by rejection (about e tries) from
+    ``default_rng(SeedSequence(seed, spawn_key=(SHUFFLE_SPAWN_KEY,)))``; read-only.
+    """
+    if n < 2:
+        raise ValidationError(f"the shuffled predictor needs >= 2 perturbations (got {n})")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SHUFFLE_SPAWN_KEY,)))
+    while True:
+        order = rng.permutation(n)
+        if not np.any(order == np.arange(n)):
+            order.flags.writeable = False
+            return order
 
 
-class Predictions:
-    """Produces each predictor's rows for a dataset."""
+def predict(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray:
+    """The prediction of predictor `name` for the perturbations `rows`.
 
-    def __init__(self, dataset: SimulatedDataset):
-        self.data = dataset
-        self._shuffle = None
+    Returns
+    -------
+    (n_rows, G) float64 array. For `control` and `mean` a read-only broadcast view of one
+    vector; otherwise a new array or a view of the dataset (do not write into it).
+    """
+    family, value = parse(name)
+    n_rows = len(range(*rows.indices(dataset.n_perturbations)))
+    shape = (n_rows, dataset.n_genes)
+    if family == "control":
+        return np.broadcast_to(dataset.control_mean, shape)
+    if family == "mean":
+        return np.broadcast_to(dataset.pooled_mean, shape)
+    replicate_means = dataset.replicate_means
+    if replicate_means is None:
+        raise ValidationError(f"predictor {name} needs the replicate (n_replicate_cells > 0)")
+    if family == "replicate":
+        return replicate_means[rows]
+    if family == "shuffled":
+        return replicate_means[derangement(dataset.n_perturbations, dataset.seed)[rows]]
+    if family == "blend":
+        return (1.0 - value) * replicate_means[rows] + value * dataset.pooled_mean
+    return _niche(dataset.pooled_mean, replicate_means[rows], dataset.weights[rows], value)
 
-    def is_constant(self, name: str) -> bool:
-        """True when every perturbation gets the same prediction."""
-        return name in ("control", "mean")
 
-    def rows(self, name: str, rows: slice) -> np.ndarray:
-        """The prediction of `name` for perturbations `rows`: (n_rows, G), read-only."""
-        data = self.data
-        n_rows = len(range(*rows.indices(data.n_perturbations)))
-        if name == "control":
-            return np.broadcast_to(data.control_mean, (n_rows, data.n_genes))
-        if name == "mean":
-            return np.broadcast_to(data.pooled_mean, (n_rows, data.n_genes))
-        if data.replicate_means is None:
-            raise ValidationError(f"predictor {name} needs the replicate (n_replicate_cells > 0)")
-        replicate = data.replicate_means[rows]
-        if name == "replicate":
-            return replicate
-        if name == "shuffled":
-            if self._shuffle is None:
-                self._shuffle = derangement(data.n_perturbations, data.seed)
-            return data.replicate_means[self._shuffle[rows]]
-        family, _, value = name.partition("_")
-        if family == "blend":
-            a = float(value)
-            return (1 - a) * replicate + a * data.pooled_mean
-        if family == "niche":
-            n = min(int(value), data.n_genes)
-            prediction = np.repeat(data.pooled_mean[None, :], n_rows, axis=0)
-            top = np.argpartition(-data.weights[rows], n - 1, axis=1)[:, :n]
-            np.put_along_axis(prediction, top, np.take_along_axis(replicate, top, axis=1), axis=1)
-            return prediction
-        raise ValidationError(f"unknown predictor {name!r} (families: {', '.join(FAMILIES)})")
+def _niche(mean: np.ndarray, replicate: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """The mean with each row's n largest-weight genes from the replicate (ties: gene order)."""
+    n = min(n, mean.shape[0])
+    top = np.argsort(-weights, axis=1, kind="stable")[:, :n]
+    prediction = np.repeat(mean[None, :], len(replicate), axis=0)
+    np.put_along_axis(prediction, top, np.take_along_axis(replicate, top, axis=1), axis=1)
+    return prediction

@@ -9,7 +9,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["sim.n_genes=300", "sim.n_perturbations=12", "sim.n_control_cells=40",
          "sim.n_cells_per_perturbation=15"]
-USER_METRIC = ("evaluation.user_metrics=[{_target_: examples.user_metric.top_k_direction, "
+USER_METRIC = ("metrics.user=[{_target_: examples.user_metric.top_k_direction, "
                "name: top50_direction, higher_is_better: true, perfect: 1.0}]")
 
 
@@ -45,8 +45,8 @@ def test_bad_values_are_one_line_errors_not_tracebacks(tmp_path):
         (["sim.deg_fraction=2"], "error: sim.deg_fraction must be in [0, 1] (got 2.0)"),
         (["sim.n_genes=9000"], "error: sim.n_genes must be <= 8192"),
         (["priors.path=nope.csv"], "error: priors.path must be an existing CSV file"),
-        (["evaluation.user_metrics=[{_target_: nowhere.f, name: x, higher_is_better: true, "
-          "perfect: 1}]"], "error: evaluation.user_metrics[0]._target_ 'nowhere.f' is not"),
+        (["metrics.user=[{_target_: nowhere.f, name: x, higher_is_better: true, "
+          "perfect: 1}]"], "error: metrics.user[0]._target_ 'nowhere.f' is not"),
     ]
     for overrides, expected in cases:
         result = run("experiments.run", *overrides, f"hydra.run.dir={tmp_path}")

@@ -87,4 +87,4 @@ def test_verdicts_on_hand_built_tables():
 def test_calibration_without_replicate_is_empty_not_an_error():
     per_pert, trial = calibrate(table("mse", {"mean": [1.0], "control": [2.0]}))
     assert per_pert.empty and trial.empty and "metric" in trial.columns
-    assert "replicate is off" in format_verdicts(trial)
+    assert "replicate off" in format_verdicts(trial)

@@ -17,9 +17,10 @@ AFFECTED = np.array([[False, True, True, True]])
 
 def context(rows=slice(0, 1), truth=TRUTH, weights=WEIGHTS, degs=DEGS, affected=AFFECTED,
             control=CONTROL, pooled=POOLED):
+    index = np.arange(len(truth))[rows]
     return Context(truth=truth[rows], control=control, pooled_mean=pooled, weights=weights,
-                   deg_mask=degs, affected=affected, all_truth=truth,
-                   all_truth32=truth.astype(np.float32), rows=np.arange(len(truth))[rows])
+                   deg_mask=degs, affected=affected, all_truth=truth, rows=index,
+                   perturbations=np.array([f"P{i}" for i in index]))
 
 
 def score(name, pred=PRED, **kwargs):
@@ -42,9 +43,11 @@ HAND = {
     "r2_delta_ctrl": 1 - 3 / 5, "r2_delta_all": 1 - 3 / 5,
     "r2_delta_ctrl_degs": 1 - 1 / 0.5,  # residual 1; t [1, 2] around 1.5 -> 0.5
     "r2_delta_all_affected": 1 - 3 / 2,  # residual 3; t [1, 2, 3] around 2 -> 2
-    # weights [0.5, 0, 0, 1]: residual 1; centred on the plain mean 1.5: 0.5*2.25 + 2.25
-    "wr2_delta_all": 1 - 1 / 3.375,
-    "wr2_delta_ctrl": 1 - 1 / (0.5 * 2.25 + 2.25),
+    # weights [0.5, 0, 0, 1] (sklearn's r2_score with sample_weight): residual 0.5*0 + 1*1;
+    # t_all [0, 1, 2, 3] centred on its weighted mean 3/1.5 = 2: 0.5*4 + 1*1 = 3;
+    # t_ctrl [1, 2, 3, 4] centred on 4.5/1.5 = 3: 0.5*4 + 1*1 = 3
+    "wr2_delta_all": 1 - 1 / 3,
+    "wr2_delta_ctrl": 1 - 1 / 3,
     "cosine_delta_ctrl": 33 / np.sqrt(39 * 30),
     "spearman_delta_ctrl": 0.8,  # ranks [1, 3, 2, 4] vs [1, 2, 3, 4]: 1 - 6*2/60
     # L1 to truths: 3 (own), 7, 3 (a tie is not farther) -> 1 of 2 others
@@ -141,11 +144,11 @@ def test_user_metric_sees_one_perturbation_and_its_context():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(name="mse", higher_is_better=False, perfect=0.0), "different from the built-in"),
+    (dict(name="mse", higher_is_better=False, perfect=0.0), "must differ from the built-in"),
     (dict(name="x y", higher_is_better=False, perfect=0.0), "identifier"),
     (dict(name="ok", higher_is_better="yes", perfect=0.0),
      "higher_is_better must be true or false"),
-    (dict(name="ok", higher_is_better=True, perfect="1"), "perfect must be a number"),
+    (dict(name="ok", higher_is_better=True, perfect="1"), "perfect must be a finite number"),
 ])
 def test_user_metric_fields_are_validated(kwargs, message):
     from simulator.errors import ValidationError
@@ -160,7 +163,7 @@ def test_user_metric_errors_name_the_metric_and_non_numbers_become_nan():
     def broken(pred, truth, ctx):
         raise KeyError("gene")
 
-    with pytest.raises(ValidationError, match="user metric broken raised KeyError"):
+    with pytest.raises(ValidationError, match="metric broken failed on perturbation P0: KeyError"):
         user_metric(broken, "broken", True, 1.0)(PRED, context())
     odd = user_metric(lambda p, t, c: None, "odd", True, 1.0)
     assert np.isnan(odd(PRED, context())[0])

@@ -7,7 +7,7 @@ import pytest
 
 from simulator import SimulationParams, simulate
 from simulator.errors import ValidationError
-from simulator.predictors import Predictions, PredictorSpec, collapse_weight, derangement
+from simulator.predictors import PredictorSpec, collapse_weight, derangement, parse, predict
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def data():
 
 
 def test_names_expand_families_in_ladder_order():
-    assert PredictorSpec().names() == ["control", "mean", "replicate", "blend_0.25", "blend_0.5",
+    assert PredictorSpec().expand() == ["control", "mean", "replicate", "blend_0.25", "blend_0.5",
                                        "blend_0.75", "niche_25", "shuffled"]
     assert [collapse_weight(n) for n in ("replicate", "blend_0.5", "mean", "control")] == [
         0.0, 0.5, 1.0, None]
@@ -25,13 +25,15 @@ def test_names_expand_families_in_ladder_order():
 
 def test_predictors_needing_the_replicate_are_skipped_with_one_warning(caplog):
     with caplog.at_level(logging.WARNING):
-        names = PredictorSpec().names(has_replicate=False)
+        names = PredictorSpec().expand(has_replicate=False)
     assert names == ["control", "mean"]
     assert len(caplog.records) == 1 and "shuffled" in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("families", ("mean", "median"), "predictors.families must be one of"),
+    ("names", ("mean", "median"), "predictors.names must be one of"),
+    ("names", ("blend_1.5",), "predictors.names must be one of"),
+    ("names", ("niche_0",), "predictors.names must be one of"),
     ("blend_weights", (1.5,), "predictors.blend_weights must be numbers in"),
     ("niche_sizes", (0,), "predictors.niche_sizes must be integers >= 1"),
 ])
@@ -40,15 +42,22 @@ def test_spec_validation(field, value, message):
         PredictorSpec(**{field: value})
 
 
+def test_explicit_names_and_families_expand_without_duplicates():
+    spec = PredictorSpec(names=("mean", "blend", "blend_0.5", "niche_50"), blend_weights=(0.5, 1))
+    assert spec.expand() == ["mean", "blend_0.5", "blend_1", "niche_50"]
+    assert parse("blend_0.1") == ("blend", 0.1) and parse("niche_7") == ("niche", 7)
+
+
 def test_each_predictor_follows_its_formula(data):
-    predictions = Predictions(data)
     rows = slice(3, 9)
-    np.testing.assert_array_equal(predictions.rows("control", rows)[2], data.control_mean)
-    np.testing.assert_array_equal(predictions.rows("mean", rows)[0], data.pooled_mean)
-    np.testing.assert_array_equal(predictions.rows("replicate", rows), data.replicate_means[rows])
-    np.testing.assert_allclose(predictions.rows("blend_0.25", rows),
+    control, mean = predict("control", data, rows), predict("mean", data, rows)
+    assert control.shape == mean.shape == (6, data.n_genes)
+    np.testing.assert_array_equal(control[2], data.control_mean)
+    np.testing.assert_array_equal(mean[0], data.pooled_mean)
+    np.testing.assert_array_equal(predict("replicate", data, rows), data.replicate_means[rows])
+    np.testing.assert_allclose(predict("blend_0.25", data, rows),
                                0.75 * data.replicate_means[rows] + 0.25 * data.pooled_mean)
-    niche = predictions.rows("niche_25", rows)
+    niche = predict("niche_25", data, rows)
     for i, k in enumerate(range(3, 9)):
         top = np.argsort(-data.weights[k])[:25]
         replaced = niche[i] != data.pooled_mean
@@ -63,5 +72,5 @@ def test_shuffled_is_a_seeded_derangement_of_the_replicates(data):
     assert sorted(order) == list(range(12)) and np.all(order != np.arange(12))
     assert np.array_equal(order, derangement(12, seed=4))
     assert not np.array_equal(order, derangement(12, seed=5))
-    shuffled = Predictions(data).rows("shuffled", slice(0, 12))
+    shuffled = predict("shuffled", data, slice(0, 12))
     np.testing.assert_array_equal(shuffled, data.replicate_means[order])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["sweep.ranges.n_genes.value=150", "sweep.ranges.n_control_cells.high=60",
+TINY = ["figures=false", "sweep.ranges.n_genes.value=150", "sweep.ranges.n_control_cells.high=60",
         "sweep.ranges.n_cells_per_perturbation.high=15", "sweep.ranges.n_perturbations.high=15"]
 
 
@@ -89,7 +89,7 @@ def test_a_different_configuration_is_refused_unless_overwrite(reference, tmp_pa
 
 
 def test_a_failing_trial_is_recorded_and_the_rest_complete(tmp_path):
-    metric = ("evaluation.user_metrics=[{_target_: tests.failing_metric.fails_on_101_genes, "
+    metric = ("metrics.user=[{_target_: tests.failing_metric.fails_on_101_genes, "
               "name: bias, higher_is_better: false, perfect: 0.0}]")
     done = sweep(tmp_path, "sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]",
                  "sim.n_perturbations=5", "sim.n_control_cells=20",

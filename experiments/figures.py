@@ -1,0 +1,34 @@
+"""Figures and summary of a sweep: ``python -m experiments.figures results=<parquet> [out=<dir>]``.
+
+Keys: ``results`` (a results.parquet; calibration.parquet is read beside it), ``out``
+(default: a ``figures`` folder beside the results), ``filter.<param>=[low,high]`` (keep
+only trials in that range, any number of parameters), ``sim.*`` and ``seed`` (the one
+trial behind the niche-sensitivity figure).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.cli import clean_errors, load_priors, sim_params
+from simulator.errors import check
+from simulator.report import make_report
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="figures")
+@clean_errors
+def main(cfg: DictConfig) -> None:
+    check(cfg.results is not None, "results", None, "a path to a sweep's results.parquet")
+    results = Path(to_absolute_path(cfg.results))
+    out = Path(to_absolute_path(cfg.out)) if cfg.out else results.parent / "figures"
+    filters = {k: v for k, v in OmegaConf.to_container(cfg.filter, resolve=True).items()
+               if v is not None}
+    make_report(results, out, filters, sim_params(cfg), load_priors(cfg), cfg.seed)
+
+
+if __name__ == "__main__":
+    main()

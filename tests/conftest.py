@@ -1,0 +1,54 @@
+"""Shared fixtures: hand-built `SimulatedDataset` objects (no simulation needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator import SimulatedDataset, SimulationParams
+
+
+def build_dataset(n_perturbations: int = 6, n_genes: int = 10, seed: int = 0, *,
+                  replicate: bool = True, **arrays: np.ndarray) -> SimulatedDataset:
+    """A `SimulatedDataset` of the given shape filled with synthetic values.
+
+    Means are log1p of log-normal counts, the replicate is the truth plus noise,
+    ~20% of genes are affected and called DEGs, weights are uniform in [0, 1].
+    Any field can be given in `arrays` (shapes must match); `pooled_mean` defaults to
+    the mean of `perturbation_means`. `replicate=False` turns the replicate off.
+    """
+    k, g = n_perturbations, n_genes
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(0.0, 1.0, g)
+    truth = np.log1p(base * rng.lognormal(0.0, 0.4, (k, g)))
+    affected = rng.random((k, g)) < 0.2
+    fields = dict(
+        params=SimulationParams(n_genes=max(g, 2), n_perturbations=max(k, 2)),
+        seed=seed,
+        genes=np.array([f"g{i}" for i in range(g)]),
+        perturbations=np.array([f"P{i:04d}" for i in range(k)]),
+        control_mean=np.log1p(base * 0.8),
+        control_var=np.full(g, 0.5),
+        perturbation_means=truth,
+        perturbation_vars=np.full((k, g), 0.5),
+        replicate_means=truth + rng.normal(0.0, 0.1, (k, g)) if replicate else None,
+        replicate_vars=np.full((k, g), 0.5) if replicate else None,
+        affected=affected,
+        direction=np.where(affected, rng.choice(np.array([-1, 1], np.int8), (k, g)), 0
+                           ).astype(np.int8),
+        deg_mask=affected ^ (rng.random((k, g)) < 0.05),
+        weights=rng.random((k, g)),
+        mu_control=base,
+        mu_perturbed_base=base,
+        theta=np.full(g, 2.0),
+    )
+    fields.update(arrays)
+    if "pooled_mean" not in arrays:
+        fields["pooled_mean"] = np.asarray(fields["perturbation_means"]).mean(axis=0)
+    return SimulatedDataset(**fields)
+
+
+@pytest.fixture
+def make_dataset():
+    """The `build_dataset` factory: ``make_dataset(K, G, seed, replicate=..., **arrays)``."""
+    return build_dataset
