@@ -2,8 +2,10 @@
 
 Keys: ``results`` (a results.parquet; calibration.parquet is read beside it), ``out``
 (default: a ``figures`` folder beside the results), ``filter.<param>=[low,high]`` (keep
-only trials in that range, any number of parameters), ``sim.*`` and ``seed`` (the one
-trial behind the niche-sensitivity figure).
+only trials with low <= param <= high; any number of the parameters listed in
+conf/figures.yaml; every figure and summary.md then describe that regime only), ``sim.*``
+and ``seed`` (the one trial behind the niche-sensitivity figure). A filter that keeps no
+trial is an error (exit status 2) naming the filter and the range the trials span.
 """
 
 from __future__ import annotations

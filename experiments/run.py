@@ -48,8 +48,16 @@ def main(cfg: DictConfig) -> None:
 
     print(f"simulated {params.n_cells:,} cells x {params.n_genes:,} genes "
           f"({params.n_perturbations} perturbations) in {simulated - start:.1f} s; "
-          f"scored in {scored - simulated:.1f} s")
-    print(format_verdicts(calibration))
+          f"scored in {scored - simulated:.1f} s\n")
+    if calibration.empty:  # no replicate: show the scores of what was predicted
+        scores = metrics.pivot(index="metric", columns="predictor", values="value")
+        print("median over perturbations\n" + scores.to_string(float_format="{:.3f}".format))
+    else:
+        print(format_verdicts(calibration))
+        print("\nmean baseline / replicate: median score over perturbations; drf: where the "
+              "replicate\nfalls between the negative baseline (0) and perfect (1); collapse "
+              "pref.: share of\nperturbations scoring the mean at least as well as the "
+              "replicate; tau: ladder trend\n(+1: every step towards the mean scores worse).")
     print(f"\ntables written to {out_dir}")
 
 

@@ -30,7 +30,7 @@ from experiments.cli import clean_errors, evaluation_spec, load_priors, sim_para
 from simulator.errors import ValidationError, check
 from simulator.report import make_report
 from simulator.space import PARAM_NAMES, Trial, grid_trials, random_trials
-from simulator.store import SweepStore, fingerprint
+from simulator.store import SweepStore, fingerprint, read_parquet
 from simulator.trial import run_trial
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,7 @@ def run_sweep(cfg: DictConfig) -> Path:
 
 
 def failed_trials(results_path: Path) -> int:
-    import pandas as pd
-
-    status = pd.read_parquet(results_path, columns=["trial", "status"])
+    status = read_parquet(results_path, columns=["trial", "status"])
     return int(status.loc[status["status"] != "ok", "trial"].nunique())
 
 

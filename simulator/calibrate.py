@@ -55,6 +55,8 @@ CALIBRATED_MAX_COLLAPSE_SHARE = 0.25
 CALIBRATED_MIN_DRF = 0.5
 CALIBRATED_MIN_TAU = 0.6  # with 5 ladder steps: at most two discordant pairs of 10
 
+VERDICTS = ("rewards collapse", "blind to collapse", "cannot score collapse", "calibrated",
+            "undefined")
 PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "drf", "collapse_preferred"]
 TRIAL_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
                  "replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict"]
@@ -90,8 +92,13 @@ def relative_score(value, negative, positive):
 
 def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> float:
     """Kendall's tau-b of badness against collapse weight over the ladder predictors
-    present (others ignored); NaN with fewer than three finite points, 0 if all equal."""
-    points = [(collapse_weight(name), score) for name, score in median_scores.items()
+    present (others ignored); NaN with fewer than three finite points, 0 if all equal.
+
+    Scores equal to 9 significant digits are ties: a scale-invariant metric (Pearson of
+    Δ_all, where every blend is a scaled replicate) differs between rungs by rounding only.
+    """
+    points = [(collapse_weight(name), float(f"{score:.9g}"))
+              for name, score in median_scores.items()
               if collapse_weight(name) is not None and np.isfinite(score)]
     if len(points) < 3:
         return float("nan")
@@ -191,7 +198,8 @@ def _number(value: float, spec: str, width: int) -> str:
 
 def format_verdicts(trial_calibration: pd.DataFrame) -> str:
     """A compact aligned table, one line per metric: the mean baseline's and replicate's
-    median scores, drf, share of perturbations preferring collapse, ladder tau, verdict."""
+    median scores, drf, share of perturbations preferring collapse, ladder tau, verdict;
+    then one line per verdict naming its metrics."""
     if trial_calibration.empty:
         return "no calibration: the mean and replicate predictors are needed (replicate off?)"
     width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))
@@ -203,4 +211,11 @@ def format_verdicts(trial_calibration: pd.DataFrame) -> str:
                      f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
                      f"{_number(r.collapse_preferred, '.0%', 8)}  "
                      f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
+    lines.append("")
+    groups = trial_calibration.groupby("verdict", sort=False)["metric"]
+    for name in VERDICTS:
+        if name in groups.groups:
+            members = groups.get_group(name).tolist()
+            lines.append(f"{name} ({len(members)} of {len(trial_calibration)}): "
+                         f"{', '.join(members)}")
     return "\n".join(lines)

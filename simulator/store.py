@@ -19,12 +19,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError
 
@@ -39,6 +41,28 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def read_parquet(path: Path, columns: Sequence[str] | None = None,
+                 categories: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a parquet file with Arrow's own file reader; `categories` columns as categoricals.
+
+    Not `pandas.read_parquet`: it reads through a Python file object whose pre-buffered
+    Arrow reads can still be released by an I/O thread while the interpreter shuts down,
+    which aborts the process ("terminate called without an active exception",
+    apache/arrow#34314). The Arrow table is converted buffer by buffer and freed as it goes,
+    so the two copies never coexist.
+    """
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in present]
+    table = pq.read_table(path, columns=columns,
+                          read_dictionary=[c for c in categories
+                                           if columns is None or c in columns])
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def atomic_write_text(text: str, path: Path) -> None:
@@ -111,7 +135,7 @@ class SweepStore:
         order = sorted(indices)
         outputs = []
         for suffix, name in (("", "results.parquet"), (".calibration", "calibration.parquet")):
-            parts = [pd.read_parquet(self._path(i, suffix)) for i in order]
+            parts = [read_parquet(self._path(i, suffix)) for i in order]
             parts = [p for p in parts if len(p)]
             frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
             atomic_write_parquet(frame, self.out_dir / name)

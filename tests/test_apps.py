@@ -66,3 +66,29 @@ def test_hydra_multirun_with_the_joblib_launcher(tmp_path):
         values.append(metrics.loc[("pearson_delta_ctrl", "mean"), "value"])
     # More control bias inflates the mean baseline's control-referenced correlation.
     assert values[1] > values[0]
+
+
+def test_a_user_metric_from_the_users_own_files(tmp_path):
+    """A metric in the user's module, registered in the user's own config directory, run
+    from the user's project directory (not the repository)."""
+    (tmp_path / "my_metrics.py").write_text(
+        "import numpy as np\n\n\n"
+        "def top_up_share(pred, truth, context, k=20):\n"
+        "    up = np.argsort(context.control - truth)[:k]\n"
+        "    return float(np.mean(pred[up] > context.control[up]))\n")
+    (tmp_path / "my_conf" / "metrics").mkdir(parents=True)
+    (tmp_path / "my_conf" / "metrics" / "mine.yaml").write_text(
+        "defaults:\n  - default\n  - _self_\n"
+        "user:\n  - {_target_: my_metrics.top_up_share, name: top20_up, "
+        "higher_is_better: true, perfect: 1.0}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.run", "--config-dir", "my_conf", "metrics=mine",
+         "metrics.names=[mse]", *SMALL, "hydra.run.dir=out"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    calibration = pd.read_csv(tmp_path / "out" / "calibration.csv").set_index("metric")
+    assert list(calibration.index) == ["mse", "top20_up"]
+    # The mean baseline raises a top gene exactly when the pooled mean is above control
+    # there, so its score is a share in [0, 1] and the replicate's is defined too.
+    assert 0.0 <= calibration.loc["top20_up", "mean_score"] <= 1.0
+    assert 0.0 <= calibration.loc["top20_up", "replicate_score"] <= 1.0

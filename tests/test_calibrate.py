@@ -47,6 +47,10 @@ def test_ladder_tau_is_plus_one_when_every_step_of_collapse_is_worse():
     assert ladder_tau({**scores, "mean": 0.95}, True) == pytest.approx(0.2)
     assert ladder_tau({"replicate": 1.0, "mean": 0.0}, True) != ladder_tau({}, True)  # both NaN
     assert np.isnan(ladder_tau({"replicate": 1.0, "mean": 0.0}, True))
+    # Rounding noise between rungs of a scale-invariant metric is a flat ladder, not a trend.
+    noisy = {"replicate": 0.7, "blend_0.25": 0.7 + 1e-15, "blend_0.5": 0.7 - 2e-16,
+             "blend_0.75": 0.7 + 3e-16}
+    assert ladder_tau(noisy, True) == 0.0
 
 
 def table(metric, values):
@@ -80,8 +84,11 @@ def test_verdicts_on_hand_built_tables():
     r2 = per_pert[per_pert["metric"] == "r2_delta_all"]["drf"]
     np.testing.assert_allclose(r2, 0.2 / 1.1)
     assert trial.set_index("metric").loc["r2_delta_all", "negative_baseline"] == "control"
-    text = format_verdicts(trial)
-    assert len(text.splitlines()) == 2 + 3 and "rewards collapse" in text
+    lines = format_verdicts(trial).splitlines()
+    assert len(lines) == 2 + 3 + 1 + 3
+    assert lines[-3:] == ["rewards collapse (1 of 3): pearson_delta_ctrl",
+                          "blind to collapse (1 of 3): r2_delta_all",
+                          "calibrated (1 of 3): mse"]
 
 
 def test_calibration_without_replicate_is_empty_not_an_error():

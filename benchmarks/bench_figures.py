@@ -1,0 +1,167 @@
+"""Time the figures and summary.md of a synthetic paper-sized sweep and report peak RSS.
+
+Usage: python benchmarks/bench_figures.py [--trials N] [--out DIR]
+
+A results.parquet + calibration.parquet of N trials (default 10,000: every predictor x
+every built-in metric, 2 million result rows) is synthesised in a child process, with
+parameters drawn like the paper's ranges and values with the paper's trends (the mean
+baseline's pearson_delta_ctrl rises with β and falls with n₀, its _affected variant
+falls with k; collapse wins more often with small effects and sparse DEGs). The parent
+then times loading the tables and `make_report`, so its peak RSS is the report's alone.
+Without --out everything goes to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator import analysis, plot
+from simulator.calibrate import verdict
+from simulator.metrics import BUILTIN
+from simulator.report import load_tables, make_report
+
+PREDICTORS = {"control": None, "mean": 1.0, "replicate": 0.0, "blend_0.25": 0.25,
+              "blend_0.5": 0.5, "blend_0.75": 0.75, "niche_25": None, "shuffled": None}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
+    return np.exp(rng.uniform(np.log(low), np.log(high), n))
+
+
+def synthetic_parameters(n_trials: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Trial parameters drawn like the paper sweep (SPEC §3 ranges)."""
+    n_k = np.round(_log_uniform(rng, 10, 256, n_trials)).astype(int)
+    return pd.DataFrame({
+        "trial": np.arange(n_trials), "seed": rng.integers(0, 2**62, n_trials),
+        "n_genes": rng.integers(1000, 8193, n_trials),
+        "n_control_cells": np.round(_log_uniform(rng, 10, 8192, n_trials)).astype(int),
+        "n_cells_per_perturbation": n_k,
+        "n_perturbations": np.round(_log_uniform(rng, 10, 2000, n_trials)).astype(int),
+        "deg_fraction": rng.uniform(0.001, 0.1, n_trials),
+        "effect_size": rng.uniform(1.2, 5.0, n_trials),
+        "control_bias": rng.uniform(0.0, 2.0, n_trials),
+        "library_size_log_mean": _log_uniform(rng, 0.2, 5.0, n_trials),
+        "library_size_log_sd": 0.1714, "n_replicate_cells": n_k, "deg_mode": "paper",
+        "alpha": 0.05, "varied": "",
+    })
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def synthesise(out_dir: Path, n_trials: int, seed: int = 0) -> None:
+    """Write results.parquet and calibration.parquet of `n_trials` synthetic trials."""
+    rng = np.random.default_rng(seed)
+    params = synthetic_parameters(n_trials, rng)
+    metrics = list(BUILTIN)
+    t, m = n_trials, len(metrics)
+    # Signal strength: larger effects, more DEGs and cells make the replicate stand out.
+    signal = (1.2 * (params["effect_size"].to_numpy() - 3) + 25 * (params["deg_fraction"]
+              .to_numpy() - 0.05) + 1.5 * (np.log10(params["n_cells_per_perturbation"]
+                                                    .to_numpy()) - 1.6))[:, None]
+    robustness = rng.uniform(-1.5, 2.5, m)[None, :]  # per metric: how rarely it is fooled
+    collapse_p = _sigmoid(-(signal + robustness) + rng.normal(0, 0.5, (t, m)))
+    q_rep = _sigmoid(0.8 * signal + rng.normal(0, 0.4, (t, m)))
+    q_mean = np.clip(q_rep + np.where(rng.random((t, m)) < collapse_p, 1, -1)
+                     * rng.uniform(0.02, 0.3, (t, m)), 0.01, 0.99)
+    log_n0 = np.log10(params["n_control_cells"].to_numpy())
+    log_k = np.log10(params["n_perturbations"].to_numpy())
+    paper = _sigmoid(0.9 * (params["control_bias"].to_numpy() - 1) - 0.6 * (log_n0 - 2)
+                     + rng.normal(0, 0.5, t))
+    q_mean[:, metrics.index("pearson_delta_ctrl")] = paper
+    q_mean[:, metrics.index("pearson_delta_ctrl_affected")] = _sigmoid(
+        -0.8 * (log_k - 2) + rng.normal(0, 0.5, t))
+    hump = rng.uniform(0, 0.15, m)[None, :]  # blends may beat both ends (shrinkage)
+    quality = {name: (1 - a) * q_rep + a * q_mean + hump * a * (1 - a)
+               for name, a in PREDICTORS.items() if a is not None}
+    quality |= {"control": q_mean - 0.2, "niche_25": (q_rep + q_mean) / 2,
+                "shuffled": q_rep - 0.3}
+    higher = np.array([BUILTIN[name].higher_is_better for name in metrics])
+    undefined_mean = np.array([name.startswith("pearson_delta_all") for name in metrics])
+    frames = []
+    for predictor, q in quality.items():
+        value = np.where(higher, q, 0.5 * (1 - q))
+        if predictor == "mean":
+            value = np.where(undefined_mean, np.nan, value)
+        frames.append(pd.DataFrame({"trial": np.repeat(params["trial"], m),
+                                    "predictor": predictor, "metric": np.tile(metrics, t),
+                                    "value": value.ravel()}))
+    results = pd.concat(frames, ignore_index=True).merge(params, on="trial")
+    results = results.assign(mean=results["value"], n_valid=100, status="ok", error="")
+    results.to_parquet(out_dir / "results.parquet", index=False)
+
+    share = np.where(undefined_mean, np.nan, collapse_p).ravel()
+    drf = np.clip((1 - 2 * collapse_p) + rng.normal(0, 0.15, (t, m)), -1, 1).ravel()
+    tau = np.clip(np.round((1 - 2 * collapse_p + rng.normal(0, 0.3, (t, m))) * 5) / 5,
+                  -1, 1).ravel()
+    calibration = pd.DataFrame({
+        "trial": np.repeat(params["trial"], m), "metric": np.tile(metrics, t),
+        "higher_is_better": np.tile(higher, t), "negative_baseline": "mean",
+        "mean_score": np.nan, "replicate_score": np.nan, "drf": drf,
+        "collapse_preferred": share, "ladder_tau": tau,
+        "verdict": [verdict(d, s, k) for d, s, k in zip(drf, share, tau, strict=True)],
+    }).merge(params, on="trial")
+    calibration.to_parquet(out_dir / "calibration.parquet", index=False)
+
+
+def timed(function, timings: dict[str, float]):
+    """`function`, recording its wall time under its name."""
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            timings[function.__name__] = time.perf_counter() - started
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=None, help="keep tables and figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch)
+        out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        child = multiprocessing.get_context("spawn").Process(target=synthesise,
+                                                             args=(out, args.trials))
+        child.start()
+        child.join()
+        print(f"synthesised {args.trials} trials in {time.perf_counter() - started:.1f} s "
+              f"({(out / 'results.parquet').stat().st_size / 1e6:.0f} MB results.parquet)")
+
+        started = time.perf_counter()
+        results, _ = load_tables(out / "results.parquet")
+        print(f"load_tables: {time.perf_counter() - started:.1f} s, {len(results):,} rows")
+        del results
+
+        timings: dict[str, float] = {}
+        for name in ("paper_figures", "paper_metric_grid", "collapse_ladder", "failure_lines",
+                     "drf_heatmaps", "niche_violins"):
+            setattr(plot, name, timed(getattr(plot, name), timings))
+        analysis.metric_ranking = timed(analysis.metric_ranking, timings)
+        started = time.perf_counter()
+        make_report(out / "results.parquet", out / "figures")
+        total = time.perf_counter() - started
+        for name, seconds in timings.items():
+            print(f"  {name:<20} {seconds:6.1f} s")
+        print(f"make_report (load, all figures, summary.md): {total:.1f} s; "
+              f"peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Sweep throughput: the `quick` main job's wall time, and the cost of the `paper` sweep.
+
+Usage: python benchmarks/bench_sweep.py [--trials N] [--jobs J] [--skip-quick]
+
+1. Runs the README's main command (``python -m experiments.sweep``: the `quick` sweep and
+   its figures) into a temporary directory and reports its wall time.
+2. Runs the first N trials of ``sweep=paper`` (the paper's ranges; trial i is the same
+   trial the full 10,000-trial sweep would run) on J worker processes, one trial per
+   worker at a time, single-threaded as in a sweep, and records each trial's wall and CPU
+   time. From those: trials per core-hour, and a linear cost model (seconds ~ cells x genes
+   simulated + perturbations x genes scored) fitted to the measured trials and applied to
+   the parameters of all 10,000 trials of the paper sweep, which projects its wall time
+   on 2 and on 64 cores (perfect packing, and the longest single trial as a floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+from hydra import compose, initialize_config_dir
+from scipy import optimize
+from tqdm.auto import tqdm
+
+from experiments.cli import evaluation_spec, load_priors
+from experiments.sweep import make_trials
+from simulator.space import Trial
+from simulator.trial import run_trial
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_sweep_seconds() -> float:
+    with tempfile.TemporaryDirectory() as out_dir:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "experiments.sweep", f"out_dir={out_dir}"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def timed_trial(trial: Trial, priors, evaluation) -> tuple[int, float, float, float, bool]:
+    """(index, wall s, CPU s, worker peak RSS MB, ok) of one trial run as a sweep runs it."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    _, results, _ = run_trial(trial, priors, evaluation)
+    ok = bool((results["status"] == "ok").all())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return trial.index, time.perf_counter() - wall, time.process_time() - cpu, peak, ok
+
+
+def cost_features(trials: list[Trial]) -> np.ndarray:
+    """Per trial: [1, cells x genes simulated, perturbations x genes scored] (in millions)."""
+    return np.array([[1.0, t.params.n_cells * t.params.n_genes / 1e6,
+                      t.params.n_perturbations * t.params.n_genes / 1e6] for t in trials])
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200, help="paper trials to run")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--skip-quick", action="store_true", help="skip the quick sweep")
+    args = parser.parse_args()
+
+    if not args.skip_quick:
+        print(f"quick sweep (main job, with figures): {quick_sweep_seconds():.0f} s wall",
+              flush=True)
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("sweep", overrides=["sweep=paper"])
+    all_trials = make_trials(cfg)
+    sample = all_trials[:args.trials]
+    priors, evaluation = load_priors(cfg), evaluation_spec(cfg)
+
+    measured = {}
+    runner = joblib.Parallel(n_jobs=args.jobs, return_as="generator_unordered")
+    tasks = (joblib.delayed(timed_trial)(t, priors, evaluation) for t in sample)
+    with tqdm(total=len(sample), unit="trial", desc="paper trials") as bar:
+        for index, wall, cpu, peak, ok in runner(tasks):
+            measured[index] = (wall, cpu, peak, ok)
+            bar.update()
+    wall = np.array([measured[t.index][0] for t in sample])
+    cpu = np.array([measured[t.index][1] for t in sample])
+    peak = max(m[2] for m in measured.values())
+    failed = sum(not m[3] for m in measured.values())
+
+    features = cost_features(sample)
+    coefficients, _ = optimize.nnls(features, wall)  # costs cannot be negative
+    predicted = cost_features(all_trials) @ coefficients
+    total, longest = float(predicted.sum()), float(predicted.max())
+    fit = np.corrcoef(features @ coefficients, wall)[0, 1] ** 2
+
+    print(f"\npaper ranges, first {len(sample)} trials, {args.jobs} workers ({failed} failed):")
+    print(f"  trial wall time  mean {wall.mean():.1f} s, median {np.median(wall):.1f} s, "
+          f"90th pct {np.percentile(wall, 90):.1f} s, max {wall.max():.1f} s")
+    print(f"  trial CPU time   mean {cpu.mean():.1f} s; worker peak RSS {peak:.0f} MB")
+    print(f"  trials per core-hour (measured): {3600 / wall.mean():.0f}")
+    print(f"  cost model: s = {coefficients[0]:.2f} + {coefficients[1]:.4f} per M cell x gene "
+          f"entries + {coefficients[2]:.3f} per M perturbation x gene scores (R² {fit:.2f})")
+    print(f"  all {len(all_trials):,} paper trials: {total / 3600:.0f} core-hours, "
+          f"{len(all_trials) * 3600 / total:.0f} trials per core-hour; longest trial "
+          f"{longest / 60:.1f} min")
+    for cores in (2, 64):
+        print(f"  projected wall time on {cores:>2} cores: "
+              f"{hours(max(total / cores, longest))}")
+
+
+if __name__ == "__main__":
+    main()
