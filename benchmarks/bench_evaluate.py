@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-import simulator.evaluate as evaluation
+import simulator.score as evaluation
 from simulator import GenePriors, SimulatedDataset, SimulationParams, simulate
 from simulator.calibrate import calibrate, format_verdicts
 from simulator.metrics import Metric

@@ -14,11 +14,11 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from simulator.errors import ValidationError
-from simulator.evaluate import EvaluationSpec
-from simulator.metrics import user_metric_from_config
 from simulator.params import SimulationParams
 from simulator.predictors import PredictorSpec
 from simulator.priors import GenePriors
+from simulator.score import EvaluationSpec
+from simulator.user_metrics import user_metric_from_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

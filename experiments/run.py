@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from experiments.cli import clean_errors, evaluation_spec, load_priors, sim_params
 from simulator.calibrate import calibrate, format_verdicts
-from simulator.evaluate import evaluate, summarize
+from simulator.score import evaluate, summarize
 from simulator.simulate import simulate
 
 

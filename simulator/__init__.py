@@ -1,6 +1,9 @@
 """Stress-test perturbation-response metrics for mode collapse.
 
-Pipeline: priors -> simulate -> predict -> score -> calibrate -> store.
+Pipeline: priors -> simulate -> predict -> score -> calibrate -> store -> plot
+(modules priors, simulate, predictors, metrics + score, calibrate, store, plot).
+
+    from simulator import GenePriors, SimulationParams, simulate, evaluate
 """
 
 from simulator.cells import SimulatedCounts, simulate_counts
@@ -8,6 +11,7 @@ from simulator.dataset import SimulatedDataset
 from simulator.errors import ValidationError
 from simulator.params import SimulationParams
 from simulator.priors import GenePriors
+from simulator.score import evaluate, summarize
 from simulator.simulate import simulate
 
 __all__ = [
@@ -16,7 +20,9 @@ __all__ = [
     "SimulatedDataset",
     "SimulationParams",
     "ValidationError",
+    "evaluate",
     "simulate",
     "simulate_counts",
+    "summarize",
 ]
 __version__ = "0.1.0"

@@ -44,9 +44,9 @@ import pandas as pd
 from scipy import stats
 
 from simulator.errors import ValidationError
-from simulator.evaluate import EvaluationSpec
 from simulator.metrics import BUILTIN, Metric
 from simulator.predictors import collapse_weight
+from simulator.score import EvaluationSpec
 
 log = logging.getLogger(__name__)
 

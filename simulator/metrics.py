@@ -10,8 +10,10 @@ Notation for perturbation k (SPEC §6): p prediction, t truth, c control mean, a
 mean, w gene weights; Δ_ctrl(v) = v − c, Δ_all(v) = v − a. Sums run over the metric's
 gene subset S (all genes, k's DEGs or k's truly affected genes).
 
-Row sums behind correlations and R² come from `_moments`, a compiled two-pass kernel
-that adds genes in order: no temporaries, and the same bits on every machine.
+Row sums behind correlations and R² come from `simulator.kernels.row_moments`, a
+compiled two-pass kernel that adds genes in order: no temporaries, and the same bits on
+every machine. User metrics (scalar functions of one perturbation) wrap into a `Metric`
+in `simulator.user_metrics`.
 
 Undefined values are NaN, silently: an empty gene subset, zero total weight, or a vector
 that must vary but is constant. A vector counts as constant when its sum of squared
@@ -21,17 +23,16 @@ deviations is within rounding error of its mean: ``<= Σw (4 G eps mean)²``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-import numba
 import numpy as np
-from hydra.utils import get_method
 
 from simulator.dataset import SimulatedDataset
 from simulator.errors import ValidationError
+from simulator.kernels import average_ranks, l1_distances, row_moments
 
 GENE_SETS = ("all", "degs", "affected")
 _EPS = np.finfo(float).eps
@@ -138,35 +139,6 @@ def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _divide(np.einsum("ij,ij->i", x, w), w.sum(axis=1))
 
 
-@numba.njit(nogil=True, cache=True)
-def _moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per row of (n, G) x, y, w -> (n, 9): Σw, Σwx, Σwy, Σwx², Σwy², Σwxy, and
-    Σw(x − x̄)², Σw(y − ȳ)², Σw(x − x̄)(y − ȳ) with x̄ = Σwx / Σw (second pass)."""
-    n_rows, n_genes = x.shape
-    out = np.empty((n_rows, 9))
-    for i in range(n_rows):
-        sw = sx = sy = sxx = syy = sxy = 0.0
-        for g in range(n_genes):
-            wg, xg, yg = w[i, g], x[i, g], y[i, g]
-            sw += wg
-            sx += wg * xg
-            sy += wg * yg
-            sxx += wg * xg * xg
-            syy += wg * yg * yg
-            sxy += wg * xg * yg
-        mx = sx / sw if sw > 0 else 0.0
-        my = sy / sw if sw > 0 else 0.0
-        cxx = cyy = cxy = 0.0
-        for g in range(n_genes):
-            wg, dx, dy = w[i, g], x[i, g] - mx, y[i, g] - my
-            cxx += wg * dx * dx
-            cyy += wg * dy * dy
-            cxy += wg * dx * dy
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = sw, sx, sy, sxx, syy
-        out[i, 5], out[i, 6], out[i, 7], out[i, 8] = sxy, cxx, cyy, cxy
-    return out
-
-
 def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
             n_genes: int) -> np.ndarray:
     """Centred sum of squares, NaN where the vector is constant or the weight is zero."""
@@ -177,7 +149,7 @@ def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
 
 def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted Pearson r per row: Σw(x−x̄)(y−ȳ) / sqrt(Σw(x−x̄)² Σw(y−ȳ)²)."""
-    m = _moments(x, y, w)
+    m = row_moments(x, y, w)
     ssx = _spread(m[:, 0], m[:, 1], m[:, 6], x.shape[1])
     ssy = _spread(m[:, 0], m[:, 2], m[:, 7], x.shape[1])
     return np.clip(_divide(m[:, 8], np.sqrt(ssx * ssy)), -1.0, 1.0)
@@ -189,29 +161,8 @@ def _r2(error: np.ndarray, truth_delta: np.ndarray, w: np.ndarray) -> np.ndarray
     Δt − Δp = t − p for either reference: the residual is the squared error. Plain R²
     over a subset S is the case w = 1 on S, 0 elsewhere.
     """
-    m = _moments(error, truth_delta, w)
+    m = row_moments(error, truth_delta, w)
     return 1.0 - _divide(m[:, 3], _spread(m[:, 0], m[:, 2], m[:, 7], error.shape[1]))
-
-
-def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Row-wise ranks 1..m of (n, G) x, ties averaged (as ``scipy.stats.rankdata``).
-
-    With a mask, each row is ranked among its masked genes only (they get ranks 1..m);
-    the ranks of the other genes are meaningless.
-    """
-    if mask is not None:
-        x = np.where(mask, x, np.inf)
-    n_rows, n_genes = x.shape
-    order = np.argsort(x, axis=1)
-    ordered = np.take_along_axis(x, order, axis=1)
-    starts = np.ones((n_rows, n_genes), bool)  # where a run of equal values begins
-    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
-    first = np.flatnonzero(starts)
-    size = np.diff(first, append=starts.size)
-    average = first % n_genes + (size + 1) / 2.0  # 1-based mean position of each run
-    ranks = np.empty((n_rows, n_genes))
-    ranks[np.arange(n_rows)[:, None], order] = np.repeat(average, size).reshape(n_rows, n_genes)
-    return ranks
 
 
 # ---- metric functions: (block, genes) -> (n,) ----
@@ -250,7 +201,7 @@ def r2_delta(reference: str, weighted: bool = False) -> MetricFunction:
 def cosine_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
     """Σ Δp Δt / sqrt(Σ Δp² Σ Δt²) with control deltas over S."""
     ctx = b.context
-    m = _moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
+    m = row_moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
     return np.clip(_divide(m[:, 5], np.sqrt(m[:, 3] * m[:, 4])), -1.0, 1.0)
 
 
@@ -383,153 +334,3 @@ def check_metric_names(names: Any) -> list[str]:
             raise ValidationError(f"metrics.names must be a built-in metric "
                                   f"({', '.join(BUILTIN)}) (got {name!r})")
     return names
-
-
-# ---- user metrics ----
-
-class UserMetricError(ValidationError):
-    """A user metric raised: the message names the metric and the perturbation."""
-
-
-@dataclass(frozen=True)
-class PerturbationContext:
-    """What a user metric sees besides (pred, truth): 1-D read-only arrays over genes."""
-
-    control: np.ndarray
-    pooled_mean: np.ndarray
-    weights: np.ndarray
-    deg_mask: np.ndarray
-    affected: np.ndarray
-    perturbation: str = ""
-
-
-def _read_only(x: np.ndarray) -> np.ndarray:
-    view = np.asarray(x).view()
-    view.flags.writeable = False
-    return view
-
-
-def _as_float(value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return value if np.isfinite(value) else float("nan")
-
-
-def user_metric(function: Callable[[np.ndarray, np.ndarray, PerturbationContext], Any],
-                name: str, higher_is_better: bool, perfect: float,
-                key: str = "user_metric") -> Metric:
-    """Wrap a scalar ``function(pred, truth, context) -> float`` for one perturbation as a
-    `Metric`, evaluated by looping over perturbations.
-
-    A None, non-numeric or non-finite result is NaN; an exception becomes a
-    `UserMetricError` naming the metric and the perturbation. `key` prefixes the
-    validation messages (e.g. ``evaluation.user_metrics[0]``).
-    """
-    if not callable(function):
-        raise ValidationError(f"{key}._target_ must be a function (got {function!r})")
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValidationError(f"{key}.name must be an identifier-like string (got {name!r})")
-    if name in BUILTIN:
-        raise ValidationError(f"{key}.name must differ from the built-in metrics (got {name!r})")
-    if not isinstance(higher_is_better, bool):
-        raise ValidationError(f"{key}.higher_is_better must be true or false "
-                              f"(got {higher_is_better!r})")
-    if (isinstance(perfect, bool) or not isinstance(perfect, int | float)
-            or not np.isfinite(perfect)):
-        raise ValidationError(f"{key}.perfect must be a finite number (got {perfect!r})")
-
-    def per_perturbation(b: PredictionBlock, genes: str) -> np.ndarray:
-        ctx, values = b.context, np.full(len(b.pred), np.nan)
-        control, pooled = _read_only(ctx.control), _read_only(ctx.pooled_mean)
-        for i, perturbation in enumerate(ctx.perturbations):
-            context = PerturbationContext(control, pooled, _read_only(ctx.weights[i]),
-                                          _read_only(ctx.deg_mask[i]),
-                                          _read_only(ctx.affected[i]), str(perturbation))
-            try:
-                value = function(_read_only(b.pred[i]), _read_only(ctx.truth[i]), context)
-            except Exception as error:
-                raise UserMetricError(f"user metric {name} failed on perturbation "
-                                      f"{perturbation}: {type(error).__name__}: {error}"
-                                      ) from error
-            values[i] = _as_float(value)
-        return values
-
-    return Metric(name, per_perturbation, higher_is_better, float(perfect))
-
-
-USER_METRIC_KEYS = ("_target_", "name", "higher_is_better", "perfect")
-
-
-def user_metric_from_config(entry: Mapping[str, Any], key: str = "user_metric") -> Metric:
-    """A user metric from its config entry
-    ``{_target_: pkg.module.func, name: ..., higher_is_better: ..., perfect: ...}``.
-
-    The callable is resolved with ``hydra.utils.get_method``; `key` (e.g.
-    ``evaluation.user_metrics[0]``) names the entry in one-line `ValidationError`s.
-    """
-    if not isinstance(entry, Mapping) or set(entry) != set(USER_METRIC_KEYS):
-        raise ValidationError(f"{key} must have exactly the keys {', '.join(USER_METRIC_KEYS)} "
-                              f"(got {entry!r})")
-    target = entry["_target_"]
-    try:
-        function = get_method(str(target))
-    except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValidationError(f"{key}._target_ {target!r} is not an importable function: "
-                              f"{reason}") from None
-    return user_metric(function, entry["name"], entry["higher_is_better"], entry["perfect"], key)
-
-
-# ---- exact L1 distances for discrimination_l1 ----
-
-_LANES = 32  # prediction rows summed side by side: the vectorised dimension
-_TRUTH_TILE = 8  # truth rows sharing one pass over the genes
-
-
-@numba.njit(nogil=True, cache=True)
-def _l1_lanes(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> None:
-    """out[k * _LANES + lane, j] = Σ_g |pred_tiles[k, g, lane] − truth[j, g]|, in gene order.
-
-    pred_tiles : (n_tiles, G, _LANES); truth : (K, G); out : (n_tiles * _LANES, K).
-    """
-    n_tiles, n_genes, _ = pred_tiles.shape
-    n_truth = truth.shape[0]
-    acc = np.empty((_TRUTH_TILE, _LANES))
-    t = np.empty(_TRUTH_TILE)
-    tile = np.empty(_TRUTH_TILE, np.int64)
-    for k in range(n_tiles):
-        lanes = pred_tiles[k]
-        for j0 in range(0, n_truth, _TRUTH_TILE):
-            for b in range(_TRUTH_TILE):  # a short last tile repeats its last truth
-                tile[b] = min(j0 + b, n_truth - 1)
-            acc[:] = 0.0
-            for g in range(n_genes):
-                for b in range(_TRUTH_TILE):
-                    t[b] = truth[tile[b], g]
-                for lane in range(_LANES):
-                    p = lanes[g, lane]
-                    for b in range(_TRUTH_TILE):
-                        acc[b, lane] += abs(p - t[b])
-            for b in range(min(_TRUTH_TILE, n_truth - j0)):
-                for lane in range(_LANES):
-                    out[k * _LANES + lane, j0 + b] = acc[b, lane]
-
-
-def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """L1 distance of every prediction row to every truth row: (n, G), (K, G) -> (n, K).
-
-    Exact float64 sums taken in gene order (vectorised across prediction rows, never
-    reassociated): the same bits on every machine and for every block size, so equal
-    distances compare equal.
-    """
-    n_rows, n_genes = pred.shape
-    n_tiles = -(-n_rows // _LANES)
-    tiles = np.zeros((n_tiles, n_genes, _LANES))
-    for k in range(n_tiles):  # tiles[k, g, lane] = pred[k * _LANES + lane, g]
-        rows = pred[k * _LANES:(k + 1) * _LANES]
-        tiles[k, :, :len(rows)] = rows.T
-    out = np.empty((n_tiles * _LANES, len(truth)))
-    _l1_lanes(tiles, np.ascontiguousarray(truth, dtype=float), out)
-    return out[:n_rows]

@@ -13,10 +13,10 @@ import pandas as pd
 
 from simulator import analysis, plot
 from simulator.errors import check
-from simulator.evaluate import EvaluationSpec, evaluate
 from simulator.metrics import BUILTIN
 from simulator.params import SimulationParams
 from simulator.priors import GenePriors
+from simulator.score import EvaluationSpec, evaluate
 from simulator.simulate import simulate
 from simulator.store import read_parquet
 

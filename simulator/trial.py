@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from simulator.calibrate import calibrate
-from simulator.evaluate import EvaluationSpec, evaluate, summarize
 from simulator.priors import GenePriors
+from simulator.score import EvaluationSpec, evaluate, summarize
 from simulator.simulate import simulate
 from simulator.space import Trial
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator.metrics import BUILTIN, PAPER_METRICS, Context, user_metric
+from simulator.metrics import BUILTIN, PAPER_METRICS, Context
+from simulator.user_metrics import user_metric
 
 # Three perturbations x four genes. Row 0 is the one scored by hand.
 TRUTH = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 6.0]])

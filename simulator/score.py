@@ -24,9 +24,9 @@ from simulator.metrics import (
     Metric,
     PredictionBlock,
     check_metric_names,
-    user_metric_from_config,
 )
 from simulator.predictors import PredictorSpec, predict
+from simulator.user_metrics import user_metric_from_config
 
 BLOCK_ROWS = 256
 COLUMNS = ["perturbation", "predictor", "metric", "value"]

@@ -6,8 +6,8 @@ import pytest
 from simulator import SimulationParams, simulate
 from simulator.calibrate import calibrate
 from simulator.errors import ValidationError
-from simulator.evaluate import EvaluationSpec, evaluate, summarize
 from simulator.metrics import BUILTIN, PAPER_METRICS
+from simulator.score import EvaluationSpec, evaluate, summarize
 
 
 def test_long_table_shape_and_summary_aggregates():
