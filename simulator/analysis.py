@@ -129,6 +129,15 @@ def varying_parameters(frame: pd.DataFrame) -> list[str]:
     return chosen
 
 
+def along(frame: pd.DataFrame, param: str) -> pd.DataFrame:
+    """The trials that inform a trend along `param`: in a one-factor sweep (its `varied`
+    column names the parameter each trial varies) only the trials varying `param`, since
+    the others all sit at its base value; in any other sweep, every trial."""
+    if "varied" not in frame.columns or not (frame["varied"].astype(str) != "").any():
+        return frame
+    return frame[frame["varied"].astype(str) == param]
+
+
 def metric_by_trial(results: pd.DataFrame, predictor: str, metric: str) -> pd.DataFrame:
     """One row per trial: its parameters and the trial value of `metric` for `predictor`."""
     rows = ok_trials(results)
@@ -195,8 +204,11 @@ def collapse_share_by_bin(calibration: pd.DataFrame, param: str, n_bins: int) ->
     Columns metric, bin, low, high, centre, share, n_trials; every bin of every metric,
     empty ones with share NaN, so a line can leave a gap.
     """
-    frame = scored(calibration)
+    frame = along(scored(calibration), param)
     spec = PARAMETERS[param]
+    if frame.empty:
+        return pd.DataFrame(columns=["metric", "bin", "share", "n_trials", "low", "high",
+                                     "centre"])
     edges = bin_edges(frame[param].to_numpy(), n_bins, spec.log)
     frame = frame.assign(bin=assign_bins(frame[param].to_numpy(), edges))
     grouped = frame.groupby(["metric", "bin"], observed=True)["rewards"]
@@ -341,21 +353,24 @@ def failure_region(trials: pd.DataFrame, params: Sequence[str],
     overall = float(trials["rewards"].mean()) if len(trials) else 0.0
     if overall == 0 or not params:
         return None
-    best: tuple[float, str, pd.DataFrame, np.ndarray] | None = None
+    best: tuple[float, str, pd.DataFrame, np.ndarray, float] | None = None
     for param in params:
-        edges = bin_edges(trials[param].to_numpy(), n_bins, PARAMETERS[param].log)
-        bins = trials.assign(bin=assign_bins(trials[param].to_numpy(), edges)).groupby(
+        varying = along(trials, param)
+        if varying.empty:
+            continue
+        edges = bin_edges(varying[param].to_numpy(), n_bins, PARAMETERS[param].log)
+        bins = varying.assign(bin=assign_bins(varying[param].to_numpy(), edges)).groupby(
             "bin")["rewards"].agg(["sum", "size"]).reindex(range(len(edges) - 1), fill_value=0)
         full = bins[bins["size"] >= MIN_BIN_TRIALS]
         if len(full) < 2:
             continue
         spread = float((full["sum"] / full["size"]).max() - (full["sum"] / full["size"]).min())
         if best is None or spread > best[0]:
-            best = (spread, param, bins, edges)
+            best = (spread, param, bins, edges, float(varying["rewards"].mean()))
     if best is None or best[0] < MIN_LOCATION_SPREAD:
         return None
-    _, param, bins, edges = best
-    excess = (bins["sum"] - overall * bins["size"]).to_numpy(float)
+    _, param, bins, edges, average = best
+    excess = (bins["sum"] - average * bins["size"]).to_numpy(float)
     gain, start, end = max((excess[i:j + 1].sum(), i, j)
                            for i in range(len(excess)) for j in range(i, len(excess)))
     if gain <= 0 or (start == 0 and end == len(excess) - 1):

@@ -135,6 +135,7 @@ def _trend_panel(ax, frame: pd.DataFrame, param: str, max_points: int, size: flo
                  small: bool = False) -> tuple[float, float]:
     """Scatter of trials (subsampled), moving average and Pearson (R, p) of all trials."""
     spec = analysis.PARAMETERS[param]
+    frame = analysis.along(frame, param)
     x, y = frame[param].to_numpy(float), frame["value"].to_numpy(float)
     shown = np.arange(len(x))
     if len(x) > max_points:
@@ -178,7 +179,7 @@ def paper_figures(results: pd.DataFrame, out_dir: Path) -> dict[str, Trend]:
     for name, (param, metric) in PAPER_FIGURES.items():
         spec = analysis.PARAMETERS[param]
         fig, ax = plt.subplots(figsize=(4.4, 3.4))
-        frame = analysis.metric_by_trial(results, "mean", metric)
+        frame = analysis.along(analysis.metric_by_trial(results, "mean", metric), param)
         r, p = _trend_panel(ax, frame, param, MAX_POINTS)
         trends[name] = Trend(param, metric, r, p, len(frame))
         against = f" vs log₁₀ {spec.symbol}" if spec.log else ""

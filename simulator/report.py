@@ -21,10 +21,12 @@ from simulator.simulate import simulate
 from simulator.store import read_parquet
 
 # Only what the figures read: a 10,000-trial file loads in seconds and fits in memory.
-RESULT_COLUMNS = ["trial", "predictor", "metric", "value", "status", *analysis.PARAMETERS]
+RESULT_COLUMNS = ["trial", "predictor", "metric", "value", "status", "varied",
+                  *analysis.PARAMETERS]
 CALIBRATION_COLUMNS = ["trial", "metric", "higher_is_better", "drf", "collapse_preferred",
-                       "ladder_tau", "verdict", *analysis.PARAMETERS]
-LABELS = ["predictor", "metric", "status", "verdict"]  # read as categories: fast selections
+                       "ladder_tau", "verdict", "varied", *analysis.PARAMETERS]
+# read as categories: fast selections
+LABELS = ["predictor", "metric", "status", "verdict", "varied"]
 
 FIGURES = {
     "paper_pearson_delta_vs_control_bias": "mean baseline's pearson_delta_ctrl against β",
@@ -150,7 +152,8 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, plot.T
     lines = ["# Metric stress test: summary", "", scope.describe(), "",
              "## Paper trends (mean baseline)", "",
              "Pearson R of the median metric per trial against the parameter (log10 of it "
-             "for n₀ and k), over every analysed trial.", "",
+             "for n₀ and k), over every analysed trial (in a one-factor sweep, over the trials "
+             "varying that parameter).", "",
              "| figure | metric | against | Pearson R | p-value | trials |",
              "|---|---|---|---|---|---|"]
     for name, t in trends.items():

@@ -71,6 +71,17 @@ def test_varying_parameters_skip_constant_and_copied_ones():
                                                   "deg_fraction"]
 
 
+def test_along_keeps_the_trials_varying_a_factor_in_one_factor_sweeps():
+    one_factor = pd.DataFrame({"trial": [0, 1, 2, 3],
+                               "varied": ["control_bias", "control_bias", "n_control_cells",
+                                          "n_control_cells"]})
+    assert analysis.along(one_factor, "control_bias")["trial"].tolist() == [0, 1]
+    assert analysis.along(one_factor, "n_perturbations").empty
+    random = pd.DataFrame({"trial": [0, 1], "varied": ["", ""]})
+    assert analysis.along(random, "control_bias")["trial"].tolist() == [0, 1]
+    assert analysis.along(random.drop(columns="varied"), "x")["trial"].tolist() == [0, 1]
+
+
 def test_metric_by_trial_keeps_ok_defined_rows_of_one_pair():
     results = pd.DataFrame({
         "trial": [0, 0, 1, 2, 3], "predictor": ["mean", "replicate", "mean", "mean", "mean"],

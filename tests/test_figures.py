@@ -89,10 +89,11 @@ def apps(tmp_path_factory) -> Iterator[dict]:
     the hand-built sweep, and the main job on a tiny real sweep."""
     directory = tmp_path_factory.mktemp("sweep")
     results = hand_built_sweep(directory)
-    out, empty, tiny = (tmp_path_factory.mktemp(name) for name in ("figures", "empty", "tiny"))
+    out, empty, tiny, grid = (tmp_path_factory.mktemp(name)
+                              for name in ("figures", "empty", "tiny", "grid"))
     results_key = f"results={directory / 'results.parquet'}"
     runs = {
-        "results": results, "out": out, "empty": empty, "tiny": tiny,
+        "results": results, "out": out, "empty": empty, "tiny": tiny, "grid": grid,
         "filtered": App("experiments.figures", results_key, f"out={out}",
                         "filter.control_bias=[1,2]", f"hydra.run.dir={out / 'hydra'}",
                         *SMALL_NICHE_TRIAL),
@@ -102,6 +103,10 @@ def apps(tmp_path_factory) -> Iterator[dict]:
                      "sweep.ranges.n_genes.value=150", "sweep.ranges.n_control_cells.high=60",
                      "sweep.ranges.n_cells_per_perturbation.high=15",
                      "sweep.ranges.n_perturbations.high=15", "n_jobs=1", *SMALL_NICHE_TRIAL),
+        "one_factor": App("experiments.sweep", f"out_dir={grid}", "sweep.kind=one_factor",
+                          "sweep.grid.control_bias=[0,1,2]",
+                          "sweep.grid.n_control_cells=[15,30,60]", "sweep.repeats=2",
+                          "n_jobs=1", *SMALL_NICHE_TRIAL),
     }
     yield runs
     for app in (run for run in runs.values() if isinstance(run, App)):
@@ -203,3 +208,25 @@ def test_the_main_job_writes_figures_and_says_where(apps):
     assert f"read {figures / 'summary.md'}" in stdout
     assert "No filter: all 6 successful trials are analysed." in (
         figures / "summary.md").read_text()
+
+
+def test_one_factor_trends_use_only_the_trials_varying_that_factor(apps):
+    """In a one-factor sweep the trials varying n0 all sit at the base β (and vice versa):
+    each trend is over the 6 trials (3 values x 2 repeats) that vary its parameter."""
+    status, _, stderr = apps["one_factor"].result()
+    assert status == 0, stderr
+    results = pd.read_parquet(apps["grid"] / "results.parquet")
+    table = paper_trends((apps["grid"] / "figures" / "summary.md").read_text())
+    for name, param, log in [("paper_pearson_delta_vs_control_bias", "control_bias", False),
+                             ("paper_pearson_delta_vs_n_control_cells", "n_control_cells",
+                              True)]:
+        rows = results[(results["predictor"] == "mean")
+                       & (results["metric"] == "pearson_delta_ctrl")
+                       & (results["varied"] == param)]
+        assert len(rows) == 6
+        r, _ = stats.pearsonr(np.log10(rows[param]) if log else rows[param], rows["value"])
+        _, _, shown_r, _, shown_n = table[name]
+        assert int(shown_n) == 6 and float(shown_r) == pytest.approx(r, abs=6e-4)
+    # k never varies here: no trend, and the figure still exists.
+    assert table["paper_pearson_delta_affected_vs_n_perturbations"][-1] == "0"
+    check_figures(apps["grid"] / "figures")
