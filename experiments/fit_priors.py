@@ -25,7 +25,6 @@ and exits with status 2.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -33,6 +32,7 @@ import numpy as np
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
+from experiments.cli import clean_errors
 from simulator.countsio import read_counts
 from simulator.errors import ValidationError, check
 from simulator.priors import GenePriors
@@ -74,12 +74,9 @@ def fit_priors(cfg: DictConfig) -> str:
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="fit_priors")
+@clean_errors
 def main(cfg: DictConfig) -> None:
-    try:
-        print(fit_priors(cfg))
-    except ValidationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    print(fit_priors(cfg))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulator.calibrate import CALIBRATED_MIN_DRF, CALIBRATED_MIN_TAU
+from simulator.calibrate import CALIBRATED_MIN_DRF, CALIBRATED_MIN_TAU, LADDER_TIE_RTOL
 from simulator.errors import ValidationError, check
 from simulator.predictors import collapse_weight
 
@@ -38,7 +38,6 @@ SWEEP_MAJORITY = 0.5
 SWEEP_PARTIAL_SHARE = 0.2
 MIN_BIN_TRIALS = 5  # bins with fewer trials are drawn hatched / left out of lines and locations
 MIN_LOCATION_SPREAD = 0.2  # failure shares must differ this much across bins to name a region
-FLAT_TOLERANCE = 1e-9  # relative spread of a ladder's medians below which it counts as flat
 LADDER_MERGE_TOLERANCE = 0.02  # ladders this close on every rung share one line
 REWARDS = "rewards collapse"
 
@@ -277,7 +276,7 @@ def ladder_profile(results: pd.DataFrame, higher_is_better: Mapping[str, bool]) 
     by_metric = badness.groupby(table["metric"])
     worst, best = by_metric.transform("max"), by_metric.transform("min")
     scale = np.maximum(table["median"].abs().groupby(table["metric"]).transform("max"), 1e-300)
-    flat = (worst - best) <= FLAT_TOLERANCE * scale
+    flat = (worst - best) <= LADDER_TIE_RTOL * scale
     table["normalised"] = np.where(flat, np.nan, (worst - badness) / (worst - best))
     return table.sort_values(["metric", "collapse_weight"]).reset_index(drop=True)
 

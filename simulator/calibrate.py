@@ -54,6 +54,9 @@ REWARDS_COLLAPSE_SHARE = 0.5
 CALIBRATED_MAX_COLLAPSE_SHARE = 0.25
 CALIBRATED_MIN_DRF = 0.5
 CALIBRATED_MIN_TAU = 0.6  # with 5 ladder steps: at most two discordant pairs of 10
+# Median scores of two rungs closer than this, relative to the largest, are a tie: the
+# blends of a scale-invariant metric (Pearson of Δ_all) differ by rounding only.
+LADDER_TIE_RTOL = 1e-9
 
 VERDICTS = ("rewards collapse", "blind to collapse", "cannot score collapse", "calibrated",
             "undefined")
@@ -92,19 +95,18 @@ def relative_score(value, negative, positive):
 
 def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> float:
     """Kendall's tau-b of badness against collapse weight over the ladder predictors
-    present (others ignored); NaN with fewer than three finite points, 0 if all equal.
-
-    Scores equal to 9 significant digits are ties: a scale-invariant metric (Pearson of
-    Δ_all, where every blend is a scaled replicate) differs between rungs by rounding only.
+    present (others ignored); NaN with fewer than three finite points, 0 if all are tied
+    (within LADDER_TIE_RTOL).
     """
-    points = [(collapse_weight(name), float(f"{score:.9g}"))
-              for name, score in median_scores.items()
+    points = [(collapse_weight(name), score) for name, score in median_scores.items()
               if collapse_weight(name) is not None and np.isfinite(score)]
     if len(points) < 3:
         return float("nan")
     weights, scores = np.array(points).T
-    if np.all(scores == scores[0]):
+    resolution = LADDER_TIE_RTOL * np.abs(scores).max()
+    if np.ptp(scores) <= resolution:
         return 0.0
+    scores = np.round(scores / resolution)  # rounding noise between rungs becomes a tie
     badness = -scores if higher_is_better else scores
     return float(stats.kendalltau(weights, badness).statistic)
 

@@ -16,7 +16,7 @@ from simulator.errors import check
 from simulator.metrics import BUILTIN
 from simulator.params import SimulationParams
 from simulator.priors import GenePriors
-from simulator.score import EvaluationSpec, evaluate
+from simulator.score import evaluate
 from simulator.simulate import simulate
 from simulator.store import read_parquet
 
@@ -63,8 +63,7 @@ def metric_directions(calibration: pd.DataFrame) -> dict[str, bool]:
 
 def niche_trial(params: SimulationParams, priors: GenePriors, seed: int) -> pd.DataFrame:
     """Per-perturbation MSE and WMSE of the mean baseline and niche_25 on one trial."""
-    spec = EvaluationSpec(metrics=("mse", "wmse"))
-    return evaluate(simulate(params, priors, seed), spec)
+    return evaluate(simulate(params, priors, seed), ["mean", "niche_25"], ["mse", "wmse"])
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def resolve_metrics(metrics: Sequence[str] | None = None,
     """Built-in metrics by name (None = all) followed by the user metrics.
 
     A user metric may be given as a `Metric` or as its config entry
-    (`simulator.metrics.user_metric_from_config`). Names must be unique.
+    (`simulator.user_metrics.user_metric_from_config`). Names must be unique.
     """
     names = list(BUILTIN) if metrics is None else check_metric_names(metrics)
     chosen = [BUILTIN[name] for name in names]
