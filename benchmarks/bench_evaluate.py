@@ -107,7 +107,7 @@ def main() -> None:
         evaluation.predict, Metric.score = predict, score
     evaluation.summarize(per_perturbation)
     summarized = time.perf_counter()
-    _, trial = calibrate(per_perturbation)
+    trial = calibrate(per_perturbation).verdicts
     calibrated = time.perf_counter()
 
     print("\nper predictor (all metrics):")

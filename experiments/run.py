@@ -7,6 +7,7 @@ every metric and writes into the run directory (``hydra.run.dir``):
 - ``per_perturbation.csv``: perturbation, predictor, metric, value
 - ``calibration.csv``: per metric, dynamic range fraction, collapse preference, ladder tau
   and verdict
+- ``placement.csv``: every other predictor placed between the baselines, per metric
 
 and prints the verdict table.
 """
@@ -39,12 +40,13 @@ def main(cfg: DictConfig) -> None:
     simulated = time.perf_counter()
     per_perturbation = evaluate(dataset, evaluation)
     metrics = summarize(per_perturbation)
-    _, calibration = calibrate(per_perturbation, evaluation)
+    calibration, placement = calibrate(per_perturbation, evaluation)[1:]
     scored = time.perf_counter()
 
     per_perturbation.to_csv(out_dir / "per_perturbation.csv", index=False)
     metrics.to_csv(out_dir / "metrics.csv", index=False)
     calibration.to_csv(out_dir / "calibration.csv", index=False)
+    placement.to_csv(out_dir / "placement.csv", index=False)
 
     print(f"simulated {params.n_cells:,} cells x {params.n_genes:,} genes "
           f"({params.n_perturbations} perturbations) in {simulated - start:.1f} s; "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -421,18 +422,28 @@ def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.D
     table = pd.DataFrame(rows, columns=["metric", "collapse_share", "unscored_share",
                                         "median_drf", "median_ladder_tau", "verdict",
                                         "n_trials", "region"])
-    return table.sort_values(["collapse_share", "median_drf"], ascending=[False, True],
-                             na_position="last").reset_index(drop=True)
+    return table.sort_values(["collapse_share", "median_drf", "metric"],
+                             ascending=[False, True, True], na_position="last"
+                             ).reset_index(drop=True)
 
 
-def paired_wilcoxon(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
-    """Wilcoxon signed-rank p-value of paired errors and the fold reduction median(before/after)."""
+class PairedReduction(NamedTuple):
+    """How much a predictor lowers an error, perturbation by perturbation."""
+
+    p: float  # Wilcoxon signed-rank p-value of the paired errors
+    fold: float  # median over perturbations of before / after
+    removed: float  # 1 - median(after) / median(before): share of the median error removed
+
+
+def paired_wilcoxon(before: np.ndarray, after: np.ndarray) -> PairedReduction:
+    """Paired errors of two predictors (e.g. the mean baseline and niche_25) compared."""
     before, after = np.asarray(before, float), np.asarray(after, float)
     keep = np.isfinite(before) & np.isfinite(after)
     before, after = before[keep], after[keep]
     if len(before) < 2 or np.all(before == after):
-        return float("nan"), float("nan")
+        return PairedReduction(float("nan"), float("nan"), float("nan"))
     p = float(stats.wilcoxon(before, after).pvalue)
     with np.errstate(divide="ignore", invalid="ignore"):
         fold = float(np.nanmedian(before / after))
-    return p, fold
+        removed = float(1 - np.median(after) / np.median(before))
+    return PairedReduction(p, fold, removed)

@@ -1,10 +1,12 @@
-"""Calibration between baselines and the collapse verdict of each metric (SPEC §7).
+"""Calibration between baselines and the collapse verdict of each metric.
 
 Per metric and perturbation the dynamic range fraction (drf) places the positive
 baseline (`replicate`, a technical duplicate) between the negative baseline and the
-metric's perfect value. The negative baseline follows the metric's declared
-`reference`: `control` when its deltas are taken against the pooled mean (there the mean
-baseline predicts a zero delta), else `mean` (the mode-collapsed prediction):
+metric's perfect value. The negative baseline is the mode-collapsed `mean` wherever the
+metric scores it, and `control` only where it does not: for correlations of Δ_all
+(Pearson, cosine, Spearman), the mean baseline's delta against the pooled mean is
+constant and its score undefined. R² and weighted R² of Δ_all score the mean at about 0,
+so they are calibrated against the mean like every other metric:
 
     higher is better: drf = (pos − neg) / (perfect − neg)
     lower is better:  drf = (neg − pos) / (neg − perfect)        clipped to [−1, 1]
@@ -32,12 +34,18 @@ Verdict, the first rule that holds:
   required when no blend was scored);
 - "blind to collapse": otherwise: the metric does not reward collapse but barely tells
   it apart (small drf, a flat or non-monotone ladder, or no clear preference).
+
+Every other predictor (built-in or a user's own predictions) is placed on the same scale
+(`Calibration.placement`): its own drf in place of the replicate's, where its median score
+falls between the negative baseline (0) and the replicate (1), and how often the metric
+scores the mean baseline at least as well.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,13 +68,19 @@ LADDER_TIE_RTOL = 1e-9
 
 VERDICTS = ("rewards collapse", "blind to collapse", "cannot score collapse", "calibrated",
             "undefined")
-PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "drf", "collapse_preferred"]
-TRIAL_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
-                 "replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict"]
+# The baselines every calibration is built from; every other predictor is placed on it.
+BASELINES = ("control", "mean", "replicate")
+PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "negative_baseline", "drf",
+                            "collapse_preferred"]
+VERDICT_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
+                   "replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict"]
+PLACEMENT_COLUMNS = ["predictor", "metric", "score", "drf", "relative_score",
+                     "collapse_preferred"]
 
 
 def dynamic_range_fraction(positive, negative, perfect: float, higher_is_better: bool):
-    """drf of SPEC §7, elementwise over arrays of positive / negative baseline scores."""
+    """drf (module docstring), elementwise over arrays of positive / negative baseline
+    scores; `positive` may be any predictor's scores, placing it instead of the replicate."""
     positive, negative = np.asarray(positive, float), np.asarray(negative, float)
     if higher_is_better:
         numerator, denominator = positive - negative, perfect - negative
@@ -137,61 +151,109 @@ def _nan_median(x: np.ndarray) -> float:
     return float(np.median(x)) if len(x) else float("nan")
 
 
+def _share(flags: np.ndarray) -> float:
+    """Mean of 0/1 flags ignoring NaN; NaN when none is defined."""
+    return float(np.nanmean(flags)) if np.isfinite(flags).any() else float("nan")
+
+
+def negative_baseline(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per perturbation (rows of a perturbation x predictor table of one metric): the
+    negative baseline's score and name, `mean` where it is defined, else `control`."""
+    mean = scores["mean"].to_numpy(float)
+    control = scores["control"].to_numpy(float) if "control" in scores else np.full_like(
+        mean, np.nan)
+    use_mean = ~np.isnan(mean)
+    return np.where(use_mean, mean, control), np.where(use_mean, "mean", "control")
+
+
+def _which(names: np.ndarray) -> str:
+    """The negative baseline of a metric over a trial: one name, or both when it changed."""
+    used = sorted(set(names.tolist()), reverse=True)
+    return "+".join(used) if used else "mean"
+
+
+def _place(scores: pd.DataFrame, predictor: str, negative: np.ndarray,
+           metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    """Per perturbation: the predictor's drf and whether the mean scores at least as well."""
+    drf = dynamic_range_fraction(scores[predictor], negative, metric.perfect,
+                                 metric.higher_is_better)
+    return drf, prefers(scores["mean"], scores[predictor], metric.higher_is_better)
+
+
+class Calibration(NamedTuple):
+    """What `calibrate` returns: three tidy tables.
+
+    per_perturbation : PER_PERTURBATION_COLUMNS, one row per metric x perturbation
+    verdicts : VERDICT_COLUMNS, one row per metric (the trial's calibration)
+    placement : PLACEMENT_COLUMNS, one row per metric x predictor other than the
+        negative and positive baselines (blends, niche, shuffled, a user's predictions)
+    """
+
+    per_perturbation: pd.DataFrame
+    verdicts: pd.DataFrame
+    placement: pd.DataFrame
+
+
 def calibrate(per_perturbation: pd.DataFrame,
               metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None = None,
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+              ) -> Calibration:
     """Calibrate every metric of `per_perturbation` (the output of `evaluate`).
 
     Parameters
     ----------
     per_perturbation : DataFrame with `perturbation`, `predictor`, `metric`, `value`
-        It needs the `mean` and `replicate` predictors (and `control` for metrics
-        referenced to the pooled mean); the blends feed the ladder test.
+        It needs the `mean` and `replicate` predictors (and `control` for metrics that
+        cannot score the mean); the blends feed the ladder test.
     metrics : the `Metric` objects of the table's metrics beyond the built-in ones
         (user metrics), as a list or name -> Metric mapping; built-ins are known.
 
     Returns
     -------
-    per_perturbation_calibration : columns PER_PERTURBATION_COLUMNS
-    trial_calibration : one row per metric, columns TRIAL_COLUMNS
-        Both are empty (with these columns) when the replicate or mean was not scored.
+    Calibration(per_perturbation, verdicts, placement); every table is empty (with its
+    columns) when the replicate or the mean was not scored.
     """
     registry = _registry(metrics)
-    predictors = {str(p) for p in per_perturbation["predictor"].unique()}
-    if not {"mean", "replicate"} <= predictors:
+    predictors = list(dict.fromkeys(str(p) for p in per_perturbation["predictor"].unique()))
+    if not {"mean", "replicate"} <= set(predictors):
         log.warning("no calibration: it needs the mean and replicate predictors "
                     "(is the replicate off, n_replicate_cells=0?)")
-        return (pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
-                pd.DataFrame(columns=TRIAL_COLUMNS))
-    used = [p for p in predictors if p == "control" or collapse_weight(p) is not None]
-    frame = per_perturbation[per_perturbation["predictor"].isin(used)].astype(
-        {"predictor": str, "metric": str, "perturbation": str})
+        return Calibration(pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
+                           pd.DataFrame(columns=VERDICT_COLUMNS),
+                           pd.DataFrame(columns=PLACEMENT_COLUMNS))
+    frame = per_perturbation.astype({"predictor": str, "metric": str, "perturbation": str})
     names = list(dict.fromkeys(frame["metric"]))
     unknown = [name for name in names if name not in registry]
     if unknown:
         raise ValidationError(f"calibrate needs the Metric of every metric in the table: pass "
                               f"the user metrics as metrics= (unknown: {', '.join(unknown)})")
+    placed = [p for p in predictors if p not in BASELINES]
     table = frame.pivot(index=["metric", "perturbation"], columns="predictor", values="value")
-    per_rows, trial_rows = [], []
+    per_rows, verdict_rows, placement_rows = [], [], []
     for name in names:
         metric = registry[name]
         scores = table.loc[name]
-        negative = "control" if metric.reference == "pooled" else "mean"
-        negative_scores = scores[negative] if negative in scores else np.nan
-        drf = dynamic_range_fraction(scores["replicate"], negative_scores, metric.perfect,
-                                     metric.higher_is_better)
-        collapse = prefers(scores["mean"], scores["replicate"], metric.higher_is_better)
-        per_rows.append(pd.DataFrame({"perturbation": scores.index, "metric": name, "drf": drf,
-                                      "collapse_preferred": collapse}))
+        negative, used = negative_baseline(scores)
         medians = {p: _nan_median(scores[p].to_numpy(float)) for p in scores.columns}
-        share = float(np.nanmean(collapse)) if np.isfinite(collapse).any() else float("nan")
+        drf, collapse = _place(scores, "replicate", negative, metric)
+        per_rows.append(pd.DataFrame({"perturbation": scores.index, "metric": name,
+                                      "negative_baseline": used, "drf": drf,
+                                      "collapse_preferred": collapse}))
+        share, median_drf = _share(collapse), _nan_median(drf)
         tau = ladder_tau(medians, metric.higher_is_better)
-        median_drf = _nan_median(drf)
-        trial_rows.append([name, metric.higher_is_better, negative, medians["mean"],
-                           medians["replicate"], median_drf, share, tau,
-                           verdict(median_drf, share, tau)])
-    return (pd.concat(per_rows, ignore_index=True)[PER_PERTURBATION_COLUMNS],
-            pd.DataFrame(trial_rows, columns=TRIAL_COLUMNS))
+        verdict_rows.append([name, metric.higher_is_better, _which(used), medians["mean"],
+                             medians["replicate"], median_drf, share, tau,
+                             verdict(median_drf, share, tau)])
+        negative_median = _nan_median(negative)
+        for predictor in placed:
+            drf, collapse = _place(scores, predictor, negative, metric)
+            placement_rows.append([
+                predictor, name, medians[predictor], _nan_median(drf),
+                float(relative_score(medians[predictor], negative_median,
+                                     medians["replicate"])), _share(collapse)])
+    return Calibration(
+        pd.concat(per_rows, ignore_index=True)[PER_PERTURBATION_COLUMNS],
+        pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS),
+        pd.DataFrame(placement_rows, columns=PLACEMENT_COLUMNS))
 
 
 def _number(value: float, spec: str, width: int) -> str:

@@ -1,4 +1,4 @@
-"""Differential expression from group summaries: DEG calls and gene weights (SPEC §4).
+"""Differential expression from group summaries: DEG calls and gene weights.
 
 All tests here are Welch t-tests computed from per-group means and *population*
 variances (what the simulator keeps), vectorised over a block of perturbations.
@@ -116,44 +116,61 @@ def call_degs(
 
 
 def scale_weights(t: np.ndarray) -> np.ndarray:
-    """w = ((|t| - min) / (max - min))² per row, min/max over genes; NaN (and flat rows) -> 0."""
-    magnitude = np.abs(t)
-    finite = np.isfinite(magnitude)
-    low = np.where(finite, magnitude, np.inf).min(axis=1, keepdims=True)
-    high = np.where(finite, magnitude, -np.inf).max(axis=1, keepdims=True)
-    span = high - low
+    """w = ((|t| - min) / (max - min))² per row, min and max over genes.
+
+    A non-finite t counts as 0 *before* the min-max, as scanpy's ``rank_genes_groups``
+    sets NaN scores to 0 (an infinite t, both groups constant at different values, is
+    treated the same way); a row whose |t| are all equal gets 0 everywhere.
+    """
+    magnitude = np.abs(np.where(np.isfinite(t), t, 0.0))
+    low = magnitude.min(axis=1, keepdims=True)
+    span = magnitude.max(axis=1, keepdims=True) - low
     with np.errstate(invalid="ignore", divide="ignore"):
         w = ((magnitude - low) / span) ** 2
-    return np.where(finite & (span > 0), w, 0.0)
+    return np.where(span > 0, w, 0.0)
 
 
 def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarray,
-                    n_cells_per_perturbation: int, n_threads: int = 1) -> np.ndarray:
-    """`weights` (K, G): Welch t of each perturbation against all other perturbed cells pooled.
+                    n_cells_per_perturbation: int, mode: str = "paper",
+                    n_threads: int = 1) -> np.ndarray:
+    """`weights` (K, G): each perturbation's truth cells against all other perturbed truth
+    cells pooled ("vs rest"; control cells take no part), scaled by `scale_weights`.
 
-    The pooled "rest" mean and population variance are recovered exactly from the
-    per-perturbation summaries (all groups have `n_cells_per_perturbation` cells).
-    Infinite statistics (both groups constant, different means) rank as NaN -> 0.
+    ``mode="paper"`` is the paper's statistic, scanpy's ``rank_genes_groups(method=
+    "t-test_overestim_var", reference="rest")``: Welch's t with the sample variances
+    (ddof 1) of both groups, but the rest's cell count set to the group's own count, which
+    over-estimates the rest mean's variance on purpose. ``mode="welch_true_n"`` is the naive
+    alternative, Welch's t with population variances and the rest's true cell count: with
+    K·nk rest cells the rest's standard error vanishes, so genes that happen to be constant
+    in a small group dominate the top weights (a failure mode of WMSE worth stress-testing).
+
+    The pooled rest's mean and sum of squared deviations are recovered exactly from the
+    per-perturbation summaries (every group has `n_cells_per_perturbation` cells), removing
+    group k from the totals with the stable one-point downdate.
     """
-    n_groups = len(perturbation_means)
-    total_mean = perturbation_means.mean(axis=0)
-    total_moment2 = np.zeros_like(total_mean)
+    n_groups, n = len(perturbation_means), n_cells_per_perturbation
+    grand_mean = perturbation_means.mean(axis=0)
+    between = np.zeros_like(grand_mean)  # Σ_j (m_j - grand mean)²
+    within = np.zeros_like(grand_mean)  # Σ_j var_j (population variances)
     for start in range(0, n_groups, _ROW_BLOCK):
         rows = slice(start, start + _ROW_BLOCK)
-        total_moment2 += (perturbation_vars[rows] + perturbation_means[rows] ** 2).sum(axis=0)
-    total_moment2 /= n_groups
+        between += ((perturbation_means[rows] - grand_mean) ** 2).sum(axis=0)
+        within += perturbation_vars[rows].sum(axis=0)
 
     weights = np.empty_like(perturbation_means)
-    n_rest = (n_groups - 1) * n_cells_per_perturbation
+    n_rest = (n_groups - 1) * n
 
     def work(rows: slice) -> None:
         mean_k, var_k = perturbation_means[rows], perturbation_vars[rows]
-        rest_mean = (n_groups * total_mean - mean_k) / (n_groups - 1)
-        rest_moment2 = (n_groups * total_moment2 - (var_k + mean_k**2)) / (n_groups - 1)
-        rest_var = np.maximum(rest_moment2 - rest_mean**2, 0.0)
-        t, _ = welch_t(mean_k, var_k, n_cells_per_perturbation, rest_mean, rest_var, n_rest)
+        offset = mean_k - grand_mean
+        rest_mean = grand_mean - offset / (n_groups - 1)
+        rest_between = np.maximum(between - offset**2 * n_groups / (n_groups - 1), 0.0)
+        rest_ss = n * np.maximum(within - var_k, 0.0) + n * rest_between
+        if mode == "paper":
+            t, _ = welch_t(mean_k, var_k * (n / (n - 1)), n, rest_mean, rest_ss / (n_rest - 1), n)
+        else:
+            t, _ = welch_t(mean_k, var_k, n, rest_mean, rest_ss / n_rest, n_rest)
         weights[rows] = scale_weights(t)
 
     _for_row_blocks(n_groups, work, n_threads)
     return weights
-

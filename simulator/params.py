@@ -28,6 +28,7 @@ from typing import Any
 from simulator.errors import ValidationError, check
 
 DEG_MODES = ("paper", "bh")
+WEIGHT_MODES = ("paper", "welch_true_n")
 
 
 def _is_int(value: object) -> bool:
@@ -77,6 +78,12 @@ class SimulationParams:
         "bh" flags Benjamini-Hochberg adjusted p < `alpha` using the true cell counts.
     alpha : float in (0, 1)
         FDR level of the "bh" mode.
+    weight_mode : {"paper", "welch_true_n"}
+        How the per-perturbation gene `weights` of WMSE and R²_w are computed: "paper" is
+        the paper's "vs rest" t statistic (scanpy's ``t-test_overestim_var``: sample
+        variances, the rest's cell count set to nk); "welch_true_n" the naive Welch t with
+        the rest's true cell count, kept as a documented failure mode (its weights favour
+        genes that are constant within a small group).
     """
 
     n_genes: int = 2000
@@ -91,6 +98,7 @@ class SimulationParams:
     n_replicate_cells: int | None = None
     deg_mode: str = "paper"
     alpha: float = 0.05
+    weight_mode: str = "paper"
 
     def __post_init__(self) -> None:
         p = "sim."
@@ -108,6 +116,8 @@ class SimulationParams:
               self.library_size_log_sd, "in [0, 5]")
         check(0.0 < self.alpha < 1.0, p + "alpha", self.alpha, "in (0, 1)")
         check(self.deg_mode in DEG_MODES, p + "deg_mode", self.deg_mode, f"one of {DEG_MODES}")
+        check(self.weight_mode in WEIGHT_MODES, p + "weight_mode", self.weight_mode,
+              f"one of {WEIGHT_MODES}")
         reps = self.n_replicate_cells
         check(reps is None or (_is_int(reps) and reps >= 0), p + "n_replicate_cells", reps,
               "null or an integer >= 0")

@@ -417,25 +417,27 @@ def collapse_ladder(results: pd.DataFrame, higher_is_better: Mapping[str, bool],
 
 
 def niche_violins(per_perturbation: pd.DataFrame, out_dir: Path,
-                  niche: str = "niche_25") -> tuple[Path, dict[str, tuple[float, float]]]:
+                  niche: str = "niche_25"
+                  ) -> tuple[Path, dict[str, analysis.PairedReduction]]:
     """MSE and WMSE per perturbation of the mean baseline and of `niche` (paired violins);
-    returns metric -> (Wilcoxon p, fold reduction)."""
-    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+    returns metric -> its paired reduction (Wilcoxon p, fold, share of the median removed)."""
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.8))
     stats = {}
     for ax, metric in zip(axes, ("mse", "wmse"), strict=True):
         rows = per_perturbation[(per_perturbation["metric"] == metric)
                                 & per_perturbation["predictor"].isin(["mean", niche])]
         wide = rows.pivot(index="perturbation", columns="predictor", values="value")
-        p, fold = analysis.paired_wilcoxon(wide["mean"], wide[niche])
-        stats[metric] = (p, fold)
+        effect = analysis.paired_wilcoxon(wide["mean"], wide[niche])
+        stats[metric] = effect
         sns.violinplot(data=rows, x="predictor", y="value", order=["mean", niche], ax=ax,
                        cut=0, inner=None, palette=list(OKABE_ITO[3:5]), hue="predictor",
                        hue_order=["mean", niche], legend=False, dodge=False)
         shown = wide.iloc[:: max(1, len(wide) // 300)]  # pairs beyond 300 only add ink
         ax.plot(np.tile([[0], [1]], len(shown)), shown[["mean", niche]].to_numpy().T,
                 color="0.4", lw=0.4, alpha=0.35)
-        ax.set(xlabel="", ylabel=f"{metric.upper()} per perturbation (log-expression²)",
-               title=f"{metric.upper()}: Wilcoxon {p_text(p)}\nerror reduced {fold:.2f}×")
+        ax.set(xlabel="", ylabel=f"{metric.upper()} per perturbation\n(log-expression²)",
+               title=f"{metric.upper()}: Wilcoxon {p_text(effect.p)}\n{niche} removes "
+                     f"{effect.removed:.0%} of the median")
         ax.title.set_fontsize(10)
     fig.suptitle(f"Sensitivity to niche signals: mean baseline vs {niche} "
                  f"({len(wide)} perturbations, one trial)")

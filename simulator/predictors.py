@@ -121,6 +121,15 @@ class PredictorSpec:
         return [n for n in expanded if n not in skipped]
 
 
+def is_predictor_name(name: str) -> bool:
+    """True for any name `parse` accepts (a built-in predictor, e.g. ``blend_0.3``)."""
+    try:
+        parse(name)
+    except ValidationError:
+        return False
+    return True
+
+
 def needs_replicate(name: str) -> bool:
     return parse(name)[0] in NEEDS_REPLICATE
 
@@ -131,7 +140,10 @@ def is_constant(name: str) -> bool:
 
 
 def collapse_weight(name: str) -> float | None:
-    """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder."""
+    """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder
+    (other built-in predictors and a user's own predictions)."""
+    if not is_predictor_name(name):
+        return None
     family, value = parse(name)
     return {"replicate": 0.0, "mean": 1.0, "blend": value}.get(family)
 

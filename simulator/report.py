@@ -141,11 +141,15 @@ RULES = (f"Sweep verdict (rules in `simulator.analysis`): *rewards collapse* whe
          f"*calibrated* when median drf >= {analysis.CALIBRATED_MIN_DRF} and median ladder tau "
          f">= {analysis.CALIBRATED_MIN_TAU}, else *blind to collapse*; *cannot score collapse* "
          f"when the mean baseline is undefined in most trials. \"Fails most when\" is the range "
-         f"of the parameter whose bins differ most in failure share.")
+         f"of the parameter whose bins differ most in failure share. drf (dynamic range "
+         f"fraction) places the replicate between the negative baseline (0) and a perfect "
+         f"score (1); the negative baseline is the mean baseline wherever the metric scores "
+         f"it, and the control only where it cannot (correlations of Δ_all, whose mean-baseline "
+         f"delta is constant).")
 
 
 def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, plot.Trend],
-                  niche: Mapping[str, tuple[float, float]], scope: Scope) -> None:
+                  niche: Mapping[str, analysis.PairedReduction], scope: Scope) -> None:
     """summary.md: scope, paper trends, the metric ranking with one sentence per metric,
     niche sensitivity and the list of figures."""
     lines = ["# Metric stress test: summary", "", scope.describe(), "",
@@ -166,9 +170,12 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, plot.T
               ["No calibration (calibration.parquet is missing or empty: was the replicate "
                "off?), so no ranking and no failure maps."])
     lines += ["", "## Sensitivity to niche signals (one trial at the base point)", "",
-              "| metric | Wilcoxon p (mean vs niche_25) | error reduction |", "|---|---|---|"]
-    lines += [f"| {m} | {_fmt(p, '.2e')} | {_fmt(fold, '.2f')}x |"
-              for m, (p, fold) in niche.items()]
+              "niche_25 is the mean baseline with the 25 genes of largest weight taken from "
+              "the replicate: a metric sensitive to niche signals loses most of its error.", "",
+              "| metric | Wilcoxon p (mean vs niche_25) | median of the per-perturbation "
+              "error ratio | share of the median error removed |", "|---|---|---|---|"]
+    lines += [f"| {m} | {_fmt(e.p, '.2e')} | {_fmt(e.fold, '.2f')}x | {_fmt(e.removed, '.0%')} |"
+              for m, e in niche.items()]
     lines += ["", "## Figures (PNG and PDF beside this file)", ""]
     lines += [f"- `{name}`: {caption}" for name, caption in FIGURES.items()
               if (path.parent / f"{name}.png").is_file()]

@@ -1,4 +1,4 @@
-"""Score every predictor with every metric, per perturbation (SPEC §6, §8).
+"""Score every predictor with every metric, per perturbation.
 
 The work runs per block of perturbation rows: the truth side of a block (`Context`) is
 shared by all predictors, and one predictor's block (`PredictionBlock`) by all metrics,
@@ -25,7 +25,7 @@ from simulator.metrics import (
     PredictionBlock,
     check_metric_names,
 )
-from simulator.predictors import PredictorSpec, predict
+from simulator.predictors import PredictorSpec, is_predictor_name, predict
 from simulator.user_metrics import user_metric_from_config
 
 BLOCK_ROWS = 256
@@ -86,11 +86,47 @@ def _predictor_names(predictors: PredictorSpec | Sequence[str] | None,
     return spec.expand(has_replicate)
 
 
+def check_predictions(predictions: Mapping[str, Any] | None, dataset: SimulatedDataset,
+                      builtin: Sequence[str]) -> dict[str, np.ndarray]:
+    """A user's predicted profiles as read-only float64 (K, G) arrays, validated.
+
+    Names must be non-empty strings that name no built-in predictor (``mean``, ``blend_0.3``,
+    ...), so a table never holds two different things under one name; each array must be
+    perturbations x genes of finite numbers, on the dataset's normalised scale.
+    """
+    if predictions is None:
+        return {}
+    check(isinstance(predictions, Mapping), "predictions", type(predictions).__name__,
+          "a mapping of name -> (perturbations x genes) array")
+    shape = (dataset.n_perturbations, dataset.n_genes)
+    checked = {}
+    for name, values in predictions.items():
+        check(isinstance(name, str) and name.strip() != "", "predictions", name,
+              "named by non-empty strings")
+        check(name not in builtin and not is_predictor_name(name), f"predictions[{name!r}]",
+              name, "a name that no built-in predictor uses (choose e.g. 'my_model')")
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            check(False, f"predictions[{name!r}]", type(values).__name__, "an array of numbers")
+        check(array.shape == shape, f"predictions[{name!r}]", f"shape {array.shape}",
+              f"shape {shape} (perturbations x genes, in the dataset's order)")
+        finite = np.isfinite(array)
+        if not finite.all():
+            k, g = np.argwhere(~finite)[0]
+            check(False, f"predictions[{name!r}]", f"{array[k, g]} for perturbation "
+                  f"{dataset.perturbations[k]}, gene {dataset.genes[g]}", "finite everywhere")
+        array.flags.writeable = False
+        checked[name] = array
+    return checked
+
+
 def evaluate(dataset: SimulatedDataset,
              predictors: PredictorSpec | Sequence[str] | EvaluationSpec | None = None,
              metrics: Sequence[str] | None = None,
              user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
-             block_rows: int = BLOCK_ROWS, *, n_threads: int | None = None) -> pd.DataFrame:
+             block_rows: int = BLOCK_ROWS, *, predictions: Mapping[str, Any] | None = None,
+             n_threads: int | None = None) -> pd.DataFrame:
     """Score predictors with metrics, one row per perturbation x predictor x metric.
 
     Parameters
@@ -105,6 +141,11 @@ def evaluate(dataset: SimulatedDataset,
         perfect}``, scored after the built-in metrics
     block_rows : int >= 1
         Perturbations scored together; the result does not depend on it.
+    predictions : mapping name -> (K, G) array, optional
+        A user's own predicted profiles (e.g. a trained model's), on the normalised scale
+        ``log1p(1e4 * count / total)`` of `dataset`, rows in `dataset.perturbations` order;
+        scored after the built-in predictors with the same metrics. `calibrate` then
+        places each between the baselines.
     n_threads : int, optional
         Predictors scored in parallel threads (None = all cores); the result does not
         depend on it.
@@ -122,14 +163,18 @@ def evaluate(dataset: SimulatedDataset,
     n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
           "null or an integer >= 1")
-    names = _predictor_names(predictors, dataset.has_replicate)
+    builtin = _predictor_names(predictors, dataset.has_replicate)
+    own = check_predictions(predictions, dataset, builtin)
+    names = [*builtin, *own]
     chosen = resolve_metrics(metrics, user_metrics)
 
     n_pert = dataset.n_perturbations
     values = np.empty((len(names), len(chosen), n_pert))
 
     def score(p: int, rows: slice, context: Context) -> None:
-        block = PredictionBlock(predict(names[p], dataset, rows), context)
+        name = names[p]
+        pred = own[name][rows] if name in own else predict(name, dataset, rows)
+        block = PredictionBlock(pred, context)
         for m, metric in enumerate(chosen):
             values[p, m, rows] = metric.score(block)
 
@@ -150,7 +195,7 @@ def evaluate(dataset: SimulatedDataset,
 
 
 def summarize(per_perturbation: pd.DataFrame) -> pd.DataFrame:
-    """The per-trial aggregate (SPEC §6): one row per predictor and metric.
+    """The per-trial aggregate: one row per predictor and metric.
 
     Returns
     -------

@@ -43,7 +43,7 @@ def run_trial(trial: Trial, priors: GenePriors,
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
         per_perturbation = evaluate(dataset, evaluation)
         results = summarize(per_perturbation)
-        _, calibration = calibrate(per_perturbation, evaluation)
+        calibration = calibrate(per_perturbation, evaluation).verdicts
         results["status"], results["error"] = "ok", ""
     except Exception as error:  # recorded, never raised: one trial must not stop a sweep
         message = "".join(traceback.format_exception_only(error)).strip()

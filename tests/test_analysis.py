@@ -273,6 +273,7 @@ def test_metric_ranking_orders_by_collapse_share_then_drf():
 def test_paired_wilcoxon_p_and_fold_reduction():
     before = np.array([2.0, 4.0, 6.0, 8.0, 10.0, 12.0])
     # all six differences positive with distinct ranks: exact two-sided p = 2 / 2**6
-    p, fold = analysis.paired_wilcoxon(before, before / 2)
+    p, fold, removed = analysis.paired_wilcoxon(before, before / 2)
     assert p == pytest.approx(2 / 64) and fold == pytest.approx(2.0)
+    assert removed == pytest.approx(0.5)
     assert np.isnan(analysis.paired_wilcoxon(before, before)[0])

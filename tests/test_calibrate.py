@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from simulator.calibrate import (
+    PLACEMENT_COLUMNS,
     calibrate,
     dynamic_range_fraction,
     format_verdicts,
@@ -45,8 +46,11 @@ def test_ladder_tau_is_plus_one_when_every_step_of_collapse_is_worse():
     assert ladder_tau(scores, False) == pytest.approx(-1.0)
     # The mean scores best: 6 concordant pairs among the others, 4 discordant -> 0.2.
     assert ladder_tau({**scores, "mean": 0.95}, True) == pytest.approx(0.2)
-    assert ladder_tau({"replicate": 1.0, "mean": 0.0}, True) != ladder_tau({}, True)  # both NaN
+    # Fewer than three rungs: no trend to measure.
     assert np.isnan(ladder_tau({"replicate": 1.0, "mean": 0.0}, True))
+    assert np.isnan(ladder_tau({}, True))
+    # Predictors off the ladder (control, niche, a user's model) are ignored.
+    assert ladder_tau({**scores, "niche_25": 0.0, "my_model": 2.0}, True) == pytest.approx(1.0)
     # Rounding noise between rungs of a scale-invariant metric is a flat ladder, not a trend.
     noisy = {"replicate": 0.7, "blend_0.25": 0.7 + 1e-15, "blend_0.5": 0.7 - 2e-16,
              "blend_0.75": 0.7 + 3e-16}
@@ -73,17 +77,19 @@ def test_verdicts_on_hand_built_tables():
     blind = table("r2_delta_all", {"control": [-0.1, -0.1, -0.1], "replicate": [0.1, 0.1, 0.1],
                                    "blend_0.25": [0.1] * 3, "blend_0.5": [0.1] * 3,
                                    "blend_0.75": [0.1] * 3, "mean": [0.0, 0.0, 0.0]})
-    per_pert, trial = calibrate(pd.concat([calibrated, collapse, blind]))
+    per_pert, trial, _ = calibrate(pd.concat([calibrated, collapse, blind]))
     verdicts = dict(zip(trial["metric"], trial["verdict"], strict=True))
     assert verdicts == {"mse": "calibrated", "pearson_delta_ctrl": "rewards collapse",
                         "r2_delta_all": "blind to collapse"}
     row = trial.set_index("metric").loc["pearson_delta_ctrl"]
     assert row["collapse_preferred"] == pytest.approx(2 / 3)
     assert row["mean_score"] == 0.9 and row["replicate_score"] == 0.6
-    # *_delta_all metrics take control as the negative baseline: (0.1 - -0.1) / (1 - -0.1)
-    r2 = per_pert[per_pert["metric"] == "r2_delta_all"]["drf"]
-    np.testing.assert_allclose(r2, 0.2 / 1.1)
-    assert trial.set_index("metric").loc["r2_delta_all", "negative_baseline"] == "control"
+    # R² of Δ_all scores the mean (0 here), so the mean is its negative baseline, not the
+    # control: (0.1 - 0) / (1 - 0), not (0.1 - -0.1) / (1 - -0.1).
+    r2 = per_pert[per_pert["metric"] == "r2_delta_all"]
+    np.testing.assert_allclose(r2["drf"], 0.1)
+    assert (r2["negative_baseline"] == "mean").all()
+    assert trial.set_index("metric").loc["r2_delta_all", "negative_baseline"] == "mean"
     lines = format_verdicts(trial).splitlines()
     assert len(lines) == 2 + 3 + 1 + 3
     assert lines[-3:] == ["rewards collapse (1 of 3): pearson_delta_ctrl",
@@ -91,7 +97,40 @@ def test_verdicts_on_hand_built_tables():
                           "calibrated (1 of 3): mse"]
 
 
+def test_control_is_the_negative_baseline_only_where_the_mean_is_undefined():
+    # Pearson of Δ_all: the mean's score is NaN (its delta is constant) in P0 and P1 only.
+    frame = table("pearson_delta_all", {"control": [0.2, 0.4, 0.0], "mean": [np.nan, np.nan, 0.5],
+                                        "replicate": [0.6, 0.7, 0.75]})
+    per_pert, trial, _ = calibrate(frame)
+    assert per_pert["negative_baseline"].tolist() == ["control", "control", "mean"]
+    np.testing.assert_allclose(per_pert["drf"], [0.4 / 0.8, 0.3 / 0.6, 0.25 / 0.5])
+    assert trial["negative_baseline"].iloc[0] == "mean+control"
+    assert trial["collapse_preferred"].iloc[0] == 0.0  # only P2 compares mean and replicate
+    everywhere = table("pearson_delta_all", {"control": [0.2], "mean": [np.nan],
+                                             "replicate": [0.6]})
+    _, trial, _ = calibrate(everywhere)
+    assert trial["negative_baseline"].iloc[0] == "control"
+    assert trial["verdict"].iloc[0] == "cannot score collapse"
+
+
+def test_other_predictors_are_placed_between_the_baselines():
+    # wmse, lower is better: mean 1.0, replicate 0.2, perfect 0; a model at 0.6 sits half
+    # way from the mean to the replicate and covers 40% of the range to perfect.
+    frame = table("wmse", {"control": [3.0] * 2, "mean": [1.0] * 2, "replicate": [0.2] * 2,
+                           "my_model": [0.6] * 2, "collapsed": [1.0, 1.2]})
+    _, _, placement = calibrate(frame)
+    assert list(placement.columns) == PLACEMENT_COLUMNS
+    rows = placement.set_index("predictor")
+    assert set(rows.index) == {"my_model", "collapsed"}
+    assert rows.loc["my_model", "score"] == pytest.approx(0.6)
+    assert rows.loc["my_model", "relative_score"] == pytest.approx(0.5)
+    assert rows.loc["my_model", "drf"] == pytest.approx(0.4)
+    assert rows.loc["my_model", "collapse_preferred"] == 0.0
+    assert rows.loc["collapsed", "relative_score"] == pytest.approx(-0.125)
+    assert rows.loc["collapsed", "collapse_preferred"] == 1.0
+
+
 def test_calibration_without_replicate_is_empty_not_an_error():
-    per_pert, trial = calibrate(table("mse", {"mean": [1.0], "control": [2.0]}))
-    assert per_pert.empty and trial.empty and "metric" in trial.columns
+    per_pert, trial, placement = calibrate(table("mse", {"mean": [1.0], "control": [2.0]}))
+    assert per_pert.empty and trial.empty and placement.empty and "metric" in trial.columns
     assert "replicate off" in format_verdicts(trial)

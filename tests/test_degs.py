@@ -1,6 +1,7 @@
-"""DEG calls and weights (SPEC §4) against scipy and against cases with a known answer."""
+"""DEG calls and weights against scipy, scanpy and cases with a known answer."""
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from simulator.cells import simulate_counts
@@ -8,7 +9,6 @@ from simulator.degs import (
     bh_adjust,
     call_degs,
     scale_weights,
-    vs_rest_weights,
     welch_pvalue,
     welch_t,
 )
@@ -97,16 +97,66 @@ def test_bh_mode_flags_adjusted_p_below_alpha_with_true_counts():
     assert mask[0, 1] and mask[0, 4] and mask[1, 0] and not mask[2].any()
 
 
-def test_scale_weights_min_max_squared_and_nan_to_zero():
+def test_scale_weights_nan_is_zero_before_the_min_max():
+    # |t| = 1, 3, 2 and NaN -> 0: min 0, max 3, so w = (|t| / 3)².
     t = np.array([[1.0, -3.0, 2.0, np.nan], [1.0, 1.0, 1.0, 1.0]])
     w = scale_weights(t)
-    np.testing.assert_allclose(w[0], [0.0, 1.0, 0.25, 0.0])
-    np.testing.assert_array_equal(w[1], 0.0)
+    np.testing.assert_allclose(w[0], [1 / 9, 1.0, 4 / 9, 0.0], rtol=1e-15)
+    np.testing.assert_array_equal(w[1], 0.0)  # all |t| equal
 
 
-def test_vs_rest_weights_equal_a_direct_test_on_the_pooled_cells():
+def paper_weights_by_hand(means, variances, n):
+    """The paper's statistic for every perturbation, with scipy, one perturbation at a time:
+    the rest pooled from the other groups' summaries, sample variances (ddof 1), both
+    counts n; NaN t -> 0; min-max per perturbation, squared."""
+    k_total, out = len(means), np.empty_like(means)
+    for k in range(k_total):
+        others = np.delete(np.arange(k_total), k)
+        rest_mean = means[others].mean(axis=0)
+        rest_second_moment = (variances[others] + means[others] ** 2).mean(axis=0)
+        n_rest = n * len(others)
+        rest_sd = np.sqrt(np.maximum(rest_second_moment - rest_mean**2, 0) * n_rest / (n_rest - 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = stats.ttest_ind_from_stats(means[k], np.sqrt(variances[k] * n / (n - 1)), n,
+                                           rest_mean, rest_sd, n, equal_var=False).statistic
+        t = np.abs(np.nan_to_num(t, nan=0.0))
+        out[k] = ((t - t.min()) / (t.max() - t.min())) ** 2
+    return out
+
+
+def test_weights_are_the_paper_statistic_recomputed_from_the_summaries():
+    params = SimulationParams(n_genes=400, n_control_cells=50, n_cells_per_perturbation=12,
+                              n_perturbations=15, deg_fraction=0.05, n_replicate_cells=0)
+    data = simulate(params, seed=5)
+    expected = paper_weights_by_hand(data.perturbation_means, data.perturbation_vars, 12)
+    assert np.abs(data.weights - expected).max() <= 1e-6
+
+
+def test_weights_equal_scanpy_rank_genes_groups_on_the_cells():
+    """The paper ran scanpy's t-test_overestim_var against the rest, on perturbed cells only."""
+    import anndata
+    import scanpy
+    params = SimulationParams(n_genes=60, n_control_cells=10, n_cells_per_perturbation=12,
+                              n_perturbations=6, deg_fraction=0.2, n_replicate_cells=0)
+    data, cells = simulate(params, seed=3), simulate_counts(params, seed=3)
+    truth = (cells.obs["group"] == "truth").to_numpy()
+    adata = anndata.AnnData(log_normalise(cells.counts[truth]), obs=pd.DataFrame(
+        {"group": cells.obs["perturbation"][truth].astype(str).to_numpy()},
+        index=np.arange(truth.sum()).astype(str)))
+    adata.var_names = cells.genes.astype(str)
+    scanpy.tl.rank_genes_groups(adata, "group", method="t-test_overestim_var",
+                                reference="rest", n_genes=adata.n_vars)
+    for k, name in enumerate(data.perturbations):
+        ranked = scanpy.get.rank_genes_groups_df(adata, name).set_index("names")
+        t = ranked["scores"].reindex(adata.var_names).to_numpy()
+        # scanpy accumulates in float32: agreement to its precision
+        np.testing.assert_allclose(data.weights[k], scale_weights(t[None])[0], atol=1e-6)
+
+
+def test_welch_true_n_weights_equal_a_direct_test_on_the_pooled_cells():
     params = SimulationParams(n_genes=20, n_control_cells=10, n_cells_per_perturbation=30,
-                              n_perturbations=5, deg_fraction=0.2, n_replicate_cells=0)
+                              n_perturbations=5, deg_fraction=0.2, n_replicate_cells=0,
+                              weight_mode="welch_true_n")
     priors = make_priors(20)
     data = simulate(params, priors, seed=6)
     cells = simulate_counts(params, priors, seed=6)
@@ -115,11 +165,31 @@ def test_vs_rest_weights_equal_a_direct_test_on_the_pooled_cells():
     label = cells.obs["perturbation"].to_numpy()
     for k, name in enumerate(data.perturbations):
         own, rest = values[truth & (label == name)], values[truth & (label != name)]
-        t, _ = welch_t(own.mean(0), own.var(0), len(own), rest.mean(0), rest.var(0), len(rest))
-        np.testing.assert_allclose(data.weights[k], scale_weights(t[None])[0], rtol=1e-8,
-                                   atol=1e-12)
-    np.testing.assert_allclose(
-        vs_rest_weights(data.perturbation_means, data.perturbation_vars, 30), data.weights)
+        se = np.sqrt(own.var(0) / len(own) + rest.var(0) / len(rest))  # population variances
+        t = (own.mean(0) - rest.mean(0)) / se
+        np.testing.assert_allclose(data.weights[k], scale_weights(t[None])[0], atol=1e-9)
+
+
+def top_weighted_share(data, n_top=25):
+    """Per perturbation, the share of truly affected genes among its n_top largest weights."""
+    top = np.argsort(-data.weights, axis=1, kind="stable")[:, :n_top]
+    return np.take_along_axis(data.affected, top, axis=1).mean(axis=1)
+
+
+def test_paper_weights_put_truly_affected_genes_on_top():
+    """nk = 20, k = 60: with the rest's true count, genes constant in a 20-cell group take
+    the top weights (a failure mode kept as weight_mode=welch_true_n); the paper's
+    over-estimated rest variance puts the affected genes back on top."""
+    params = SimulationParams(n_genes=1000, n_cells_per_perturbation=20, n_perturbations=60,
+                              deg_fraction=0.03, effect_size=2.0)
+    paper = simulate(params, seed=0)
+    naive = simulate(SimulationParams(**{**params.to_dict(), "weight_mode": "welch_true_n"}),
+                     seed=0)
+    assert np.median(top_weighted_share(paper)) >= 0.5
+    assert np.median(top_weighted_share(naive)) < 0.3
+    top = np.argsort(-naive.weights, axis=1, kind="stable")[:, :25]
+    constant_in_group = np.take_along_axis(naive.perturbation_vars == 0, top, axis=1)
+    assert np.median(constant_in_group.mean(axis=1)) > 0.5
 
 
 def test_paper_mode_recovers_strong_effects_on_simulated_data():

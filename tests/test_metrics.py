@@ -117,6 +117,47 @@ def test_undefined_values_are_nan_without_warnings():
     assert np.isnan(score("wr2_delta_all", weights=np.zeros((1, 4))))
 
 
+def rounding_case():
+    """A pooled mean on the log1p scale and 30 perturbations' truths around it."""
+    rng = np.random.default_rng(4)
+    pooled = np.log1p(rng.lognormal(0.0, 1.5, 500))
+    truth = pooled + rng.normal(0.0, 0.3, (30, 500))
+    ctx = context(slice(0, 30), truth=truth, weights=rng.random((30, 500)),
+                  degs=rng.random((30, 500)) < 0.1, affected=rng.random((30, 500)) < 0.1,
+                  control=pooled - 0.2, pooled=pooled)
+    return pooled, truth, ctx
+
+
+DELTA_ALL_CORRELATIONS = ("pearson_delta_all", "pearson_delta_all_degs",
+                          "pearson_delta_all_affected")
+
+
+def test_a_rounding_level_copy_of_the_pooled_mean_is_undefined_like_the_mean():
+    """A collapsed model's output: the pooled mean cast to float32 and back, or summed in
+    another order. Its Δ_all is rounding noise, ~1e-8 in size, on a vector of mean ~0:
+    judged against the operands' magnitude, it is constant, as the exact mean's is."""
+    pooled, _, ctx = rounding_case()
+    float32_copy = np.tile(pooled.astype(np.float32).astype(float), (30, 1))
+    reordered = np.tile(np.sum(np.tile(pooled / 3, (3, 1))[::-1], axis=0), (30, 1))
+    assert np.abs(float32_copy - pooled).max() > 0 and np.abs(reordered - pooled).max() > 0
+    for name in DELTA_ALL_CORRELATIONS:
+        assert np.isnan(BUILTIN[name](float32_copy, ctx)).all(), name
+        assert np.isnan(BUILTIN[name](reordered, ctx)).all(), name
+    # the same rule for control-referenced deltas: a float32 copy of the control
+    control_copy = np.tile(ctx.control.astype(np.float32).astype(float), (30, 1))
+    for name in ("pearson_delta_ctrl", "cosine_delta_ctrl", "spearman_delta_ctrl"):
+        assert np.isnan(BUILTIN[name](control_copy, ctx)).all(), name
+
+
+def test_a_genuine_small_signal_around_the_pooled_mean_is_scored():
+    pooled, truth, ctx = rounding_case()
+    signal = pooled + 1e-3 * (truth - pooled)  # a faithful but tiny Δ_all
+    for name in DELTA_ALL_CORRELATIONS:
+        values = BUILTIN[name](signal, ctx)
+        assert np.isfinite(values).all(), name
+        np.testing.assert_allclose(values, 1.0, atol=1e-6)  # the direction is exactly right
+
+
 def test_discrimination_of_a_constant_prediction_equals_the_general_path():
     rng = np.random.default_rng(3)
     truth = rng.normal(size=(40, 25))

@@ -1,6 +1,7 @@
 """Evaluation end to end on simulated data, and the paper's finding with fixed seeds."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from simulator import SimulationParams, simulate
@@ -73,7 +74,49 @@ def test_deg_aware_metrics_rank_the_replicate_first_and_null_the_mean(biased_tri
     assert abs(medians["wr2_delta_all", "mean"]) < 0.05
     mean_wr2 = per_pert[(per_pert.predictor == "mean") & (per_pert.metric == "wr2_delta_all")]
     assert (mean_wr2["value"] <= 0).all()
-    _, trial = calibrate(per_pert)
+    trial = calibrate(per_pert).verdicts
     verdicts = trial.set_index("metric")["verdict"]
     assert verdicts["pearson_delta_ctrl"] == "rewards collapse"
     assert verdicts["wr2_delta_all"] == "calibrated"
+
+
+def test_a_users_predictions_are_scored_and_placed_between_the_baselines():
+    data = simulate(SimulationParams(n_genes=300, n_perturbations=12, n_control_cells=50,
+                                     n_cells_per_perturbation=20), seed=3)
+    model = 0.5 * data.replicate_means + 0.5 * data.pooled_mean  # a half-collapsed model
+    per_pert = evaluate(data, ["control", "mean", "replicate", "blend_0.5"],
+                        ["mse", "wmse", "pearson_delta_ctrl"], predictions={"model": model})
+    values = per_pert.pivot_table(index=["metric", "perturbation"], columns="predictor",
+                                  values="value", observed=True)
+    # the same numbers as the built-in predictor that computes the same profiles
+    np.testing.assert_allclose(values["model"], values["blend_0.5"], rtol=1e-12)
+    placement = calibrate(per_pert).placement.set_index(["predictor", "metric"])
+    pd.testing.assert_frame_equal(placement.loc["model"], placement.loc["blend_0.5"],
+                                  check_exact=False, rtol=1e-9)
+    assert 0 < placement.loc[("model", "wmse"), "relative_score"] < 1
+
+
+@pytest.mark.parametrize(("predictions", "message"), [
+    ({"mean": np.zeros((4, 100))}, r"predictions\['mean'\] must be a name that no built-in"),
+    ({"blend_0.3": np.zeros((4, 100))}, r"no built-in predictor uses"),
+    ({"model": np.zeros((3, 100))}, r"must be shape \(4, 100\)"),
+    ({"model": np.full((4, 100), np.nan)}, r"must be finite everywhere \(got 'nan for "
+                                           r"perturbation P0000"),
+    ({"model": "abc"}, r"must be an array of numbers"),
+    ({"": np.zeros((4, 100))}, r"predictions must be named by non-empty strings"),
+])
+def test_a_users_predictions_are_validated(predictions, message):
+    data = simulate(SimulationParams(n_genes=100, n_perturbations=4, n_control_cells=20,
+                                     n_cells_per_perturbation=10), seed=2)
+    with pytest.raises(ValidationError, match=message):
+        evaluate(data, predictions=predictions)
+
+
+def test_niche_25_removes_most_of_the_mean_baselines_wmse_at_the_defaults():
+    """With the paper's weights, the 25 top-weighted genes carry most of the weighted
+    error: taking them from the replicate removes >= 75% of the mean's median WMSE, and
+    much less of its plain MSE (a niche signal)."""
+    summary = summarize(evaluate(simulate(SimulationParams(), seed=0), ["mean", "niche_25"],
+                                 ["wmse", "mse"])).set_index(["metric", "predictor"])["value"]
+    assert 1 - summary["wmse", "niche_25"] / summary["wmse", "mean"] >= 0.75
+    assert 1 - summary["mse", "niche_25"] / summary["mse", "mean"] < 0.5

@@ -16,12 +16,15 @@ TINY = ["figures=false", "sweep.ranges.n_genes.value=150", "sweep.ranges.n_contr
         "sweep.ranges.n_cells_per_perturbation.high=15", "sweep.ranges.n_perturbations.high=15"]
 
 
-def sweep(out_dir, *overrides, wait=True):
+def sweep(out_dir, *overrides, wait=True, env=None):
     command = [sys.executable, "-m", "experiments.sweep", f"out_dir={out_dir}", *overrides]
+    environment = {**os.environ, **(env or {})}
     if not wait:
         return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                env=environment)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=environment)
 
 
 def results(out_dir):
@@ -62,20 +65,35 @@ def test_same_numbers_for_any_n_jobs_and_backend(reference, tmp_path, overrides)
     pd.testing.assert_frame_equal(results(tmp_path), results(reference))
 
 
-def test_resume_after_kill_gives_the_uninterrupted_result(reference, tmp_path):
-    process = sweep(tmp_path, "sweep.n_trials=8", *TINY, "n_jobs=1", wait=False)
-    trials = tmp_path / "trials"
-    deadline = time.time() + 120
+BLOCKING = ["sweep.kind=grid", "sweep.grid.n_genes=[100,101,102,103,104,105]",
+            "sim.n_perturbations=5", "sim.n_control_cells=20", "sim.n_cells_per_perturbation=10",
+            "metrics.user=[{_target_: tests.blocking_metric.waits_on_103_genes, name: wait, "
+            "higher_is_better: false, perfect: 0.0}]"]
+
+
+def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path):
+    """One worker runs the trials in order; trial 3 (103 genes) waits while a marker file
+    exists, so the kill always lands with exactly trials 0-2 on disk."""
+    reference = sweep(tmp_path / "reference", *BLOCKING, "n_jobs=1")
+    assert reference.returncode == 0, reference.stderr
+    marker = tmp_path / "hold"
+    marker.touch()
+    out = tmp_path / "killed"
+    process = sweep(out, *BLOCKING, "n_jobs=1", wait=False, env={"BLOCK_FILE": str(marker)})
+    trials = out / "trials"
+    deadline = time.time() + 300
     while time.time() < deadline and len(list(trials.glob("*[0-9].parquet"))) < 3:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = len(list(trials.glob("*[0-9].parquet")))
-    assert 3 <= finished < 8 and not (tmp_path / "results.parquet").exists()
-    resumed = sweep(tmp_path, "sweep.n_trials=8", *TINY, "n_jobs=2")
+    assert sorted(p.name for p in trials.glob("*[0-9].parquet")) == [
+        f"{i:08d}.parquet" for i in range(3)]
+    assert not (out / "results.parquet").exists()
+    marker.unlink()
+    resumed = sweep(out, *BLOCKING, "n_jobs=2")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"({finished} already done)" in resumed.stdout
-    pd.testing.assert_frame_equal(results(tmp_path), results(reference))
+    assert "(3 already done)" in resumed.stdout
+    pd.testing.assert_frame_equal(results(out), results(tmp_path / "reference"))
 
 
 def test_a_different_configuration_is_refused_unless_overwrite(reference, tmp_path):
