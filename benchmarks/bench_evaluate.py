@@ -22,10 +22,10 @@ from collections import defaultdict
 
 import numpy as np
 
-import simulator.score as evaluation
+import simulator.evaluation.score as evaluation
 from simulator import GenePriors, SimulatedDataset, SimulationParams, simulate
-from simulator.calibrate import calibrate, format_verdicts
-from simulator.metrics import Metric
+from simulator.evaluation.calibrate import calibrate, format_verdicts
+from simulator.evaluation.metrics import Metric
 
 
 def peak_rss_mb() -> float:

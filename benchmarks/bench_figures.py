@@ -20,13 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 
-from simulator import analysis, plot
-from simulator.calibrate import verdict
-from simulator.metrics import BUILTIN
-from simulator.report import load_tables, make_report
+from simulator.evaluation.metrics import BUILTIN
+from simulator.evaluation.verdicts import trial_verdict
+from simulator.report import FIGURES, SweepTables, load_tables, make_report
+from simulator.report.failures import metric_ranking
+from simulator.report.style import save, style
 
 PREDICTORS = {"control": None, "mean": 1.0, "replicate": 0.0, "blend_0.25": 0.25,
               "blend_0.5": 0.5, "blend_0.75": 0.75, "niche_25": None, "shuffled": None}
@@ -41,7 +43,7 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float, n: int) -> n
 
 
 def synthetic_parameters(n_trials: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Trial parameters drawn like the paper sweep (SPEC §3 ranges)."""
+    """Trial parameters drawn like the paper sweep (its parameter ranges)."""
     n_k = np.round(_log_uniform(rng, 10, 256, n_trials)).astype(int)
     return pd.DataFrame({
         "trial": np.arange(n_trials), "seed": rng.integers(0, 2**62, n_trials),
@@ -112,23 +114,19 @@ def synthesise(out_dir: Path, n_trials: int, seed: int = 0) -> None:
         "higher_is_better": np.tile(higher, t), "negative_baseline": "mean",
         "mean_score": np.nan, "replicate_score": np.nan, "drf": drf,
         "collapse_preferred": share, "ladder_tau": tau,
-        "verdict": [verdict(d, s, k) for d, s, k in zip(drf, share, tau, strict=True)],
+        "verdict": [str(trial_verdict(d, s, k)) for d, s, k in zip(drf, share, tau, strict=True)],
     }).merge(params, on="trial")
     calibration.to_parquet(out_dir / "calibration.parquet", index=False)
-
-
-def timed(function, timings: dict[str, float]):
-    """`function`, recording its wall time under its name."""
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            timings[function.__name__] = time.perf_counter() - started
-    return wrapper
+    errors = rng.uniform(0.01, 0.03, (2, 100))  # the niche trial: 100 perturbations
+    pd.DataFrame([(f"P{k:04d}", predictor, metric, errors[i, k] * factor)
+                  for i, metric in enumerate(("mse", "wmse")) for k in range(100)
+                  for predictor, factor in (("mean", 1.0), ("niche_25", 0.4 + 0.3 * i))],
+                 columns=["perturbation", "predictor", "metric", "value"]
+                 ).to_parquet(out_dir / "niche.parquet", index=False)
 
 
 def main() -> None:
+    matplotlib.use("Agg")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None, help="keep tables and figures here")
@@ -145,23 +143,28 @@ def main() -> None:
               f"({(out / 'results.parquet').stat().st_size / 1e6:.0f} MB results.parquet)")
 
         started = time.perf_counter()
-        results, _ = load_tables(out / "results.parquet")
-        print(f"load_tables: {time.perf_counter() - started:.1f} s, {len(results):,} rows")
-        del results
-
-        timings: dict[str, float] = {}
-        for name in ("paper_figures", "paper_metric_grid", "collapse_ladder", "failure_lines",
-                     "drf_heatmaps", "niche_violins"):
-            setattr(plot, name, timed(getattr(plot, name), timings))
-        analysis.metric_ranking = timed(analysis.metric_ranking, timings)
-        started = time.perf_counter()
         make_report(out / "results.parquet", out / "figures")
         total = time.perf_counter() - started
-        for name, seconds in timings.items():
-            print(f"  {name:<20} {seconds:6.1f} s")
         print(f"make_report (load, all figures, summary.md): {total:.1f} s; "
               f"peak RSS {peak_rss_mb():.0f} MB")
 
+        started = time.perf_counter()
+        tables = load_tables(out / "results.parquet")
+        print(f"load_tables: {time.perf_counter() - started:.1f} s, "
+              f"{len(tables.results):,} rows")
+        tables = SweepTables(tables.results[tables.results["status"] == "ok"],
+                             tables.calibration, tables.niche)
+        style()
+        for spec in FIGURES:  # again, one at a time: compute, then draw and save
+            started = time.perf_counter()
+            data = spec.compute(tables)
+            computed = time.perf_counter()
+            save(spec.draw(data), out / "figures", spec.name, spec.tight, spec.dpi)
+            print(f"  {spec.name:<50} compute {computed - started:5.1f} s, "
+                  f"draw and save {time.perf_counter() - computed:5.1f} s")
+        started = time.perf_counter()
+        metric_ranking(tables.calibration)
+        print(f"  {'metric_ranking (summary.md)':<50} {time.perf_counter() - started:5.1f} s")
 
 if __name__ == "__main__":
     main()

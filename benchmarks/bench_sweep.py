@@ -29,10 +29,10 @@ from hydra import compose, initialize_config_dir
 from scipy import optimize
 from tqdm.auto import tqdm
 
-from experiments.cli import evaluation_spec, load_priors
-from experiments.sweep import make_trials
-from simulator.space import Trial
-from simulator.trial import run_trial
+from experiments.cli import evaluation_spec, load_priors, sim_params
+from experiments.sweep import sweep_spec
+from simulator.sweep import Trial, make_trials
+from simulator.sweep.trial import run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,9 +75,10 @@ def main() -> None:
         print(f"quick sweep (main job, with figures): {quick_sweep_seconds():.0f} s wall",
               flush=True)
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+                               version_base=None):
         cfg = compose("sweep", overrides=["sweep=paper"])
-    all_trials = make_trials(cfg)
+    all_trials = make_trials(sim_params(cfg), seed=cfg.seed, **sweep_spec(cfg))
     sample = all_trials[:args.trials]
     priors, evaluation = load_priors(cfg), evaluation_spec(cfg)
 

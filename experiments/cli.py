@@ -1,57 +1,23 @@
-"""What every Hydra app shares: config schemas, the clean-error wrapper, loading priors."""
+"""What every Hydra app shares: one-line errors, config keys on library errors, loading."""
 
 from __future__ import annotations
 
 import functools
-import logging
 import sys
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields, make_dataclass
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import schemas  # noqa: F401  (registers the config schemas)
 from simulator.errors import ValidationError
-from simulator.params import SimulationParams
-from simulator.predictors import PredictorSpec
-from simulator.priors import GenePriors
-from simulator.score import EvaluationSpec
-from simulator.user_metrics import user_metric_from_config
+from simulator.evaluation import EvaluationSpec, PredictorSpec
+from simulator.evaluation.user_metrics import user_metric_from_config
+from simulator.model import KNOBS, GenePriors, SimulationParams
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Hydra needs a mutable schema; derive it from SimulationParams so the knobs live in one place.
-SimSchema = make_dataclass(
-    "SimSchema",
-    [(f.name, f.type, field(default=f.default)) for f in fields(SimulationParams)
-     if f.default is not MISSING],
-)
-
-
-@dataclass
-class PredictorsSchema:
-    """``predictors.*``: see `simulator.predictors.PredictorSpec`."""
-
-    names: list[str] = field(default_factory=lambda: list(PredictorSpec.names))
-    blend_weights: list[float] = field(default_factory=lambda: list(PredictorSpec.blend_weights))
-    niche_sizes: list[int] = field(default_factory=lambda: list(PredictorSpec.niche_sizes))
-
-
-@dataclass
-class MetricsSchema:
-    """``metrics.*``: built-in metric names (None = all) and user metric entries."""
-
-    names: list[str] | None = None
-    user: list[Any] = field(default_factory=list)
-
-
-_store = ConfigStore.instance()
-_store.store(group="sim", name="schema", node=SimSchema)
-_store.store(group="predictors", name="schema", node=PredictorsSchema)
-_store.store(group="metrics", name="schema", node=MetricsSchema)
 
 
 def clean_errors(task: Callable[..., T]) -> Callable[..., T]:
@@ -68,9 +34,25 @@ def clean_errors(task: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+@contextmanager
+def config_group(prefix: str, keys: Collection[str] | None = None) -> Iterator[None]:
+    """Re-key library errors to the config path a user types: ``n_genes`` -> ``sim.n_genes``.
+
+    Only errors whose key starts with one of `keys` (any key when None) are re-keyed.
+    """
+    try:
+        yield
+    except ValidationError as error:
+        head = (error.key or "").split(".")[0].split("[")[0]
+        if error.key is not None and (keys is None or head in keys):
+            raise error.prefixed(prefix) from None
+        raise
+
+
 def sim_params(cfg: DictConfig) -> SimulationParams:
     """Validated `SimulationParams` from the ``sim`` node of a config."""
-    return SimulationParams.from_mapping(OmegaConf.to_container(cfg.sim, resolve=True))
+    with config_group("sim.", KNOBS):
+        return SimulationParams.from_mapping(OmegaConf.to_container(cfg.sim, resolve=True))
 
 
 def load_priors(cfg: DictConfig) -> GenePriors:
@@ -85,7 +67,10 @@ def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
     """The `EvaluationSpec` of the ``predictors`` and ``metrics`` nodes, user metrics resolved."""
     predictors = OmegaConf.to_container(cfg.predictors, resolve=True)
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True)
-    user = tuple(user_metric_from_config(entry, f"metrics.user[{i}]")
-                 for i, entry in enumerate(metrics["user"] or []))
-    return EvaluationSpec(PredictorSpec(**predictors),
-                          None if metrics["names"] is None else tuple(metrics["names"]), user)
+    with config_group("predictors."):
+        predictor_spec = PredictorSpec(**predictors)
+    with config_group("metrics."):
+        user = tuple(user_metric_from_config(entry, f"user[{i}]")
+                     for i, entry in enumerate(metrics["user"] or []))
+        return EvaluationSpec(predictor_spec,
+                              None if metrics["names"] is None else tuple(metrics["names"]), user)

@@ -1,11 +1,11 @@
 """Figures and summary of a sweep: ``python -m experiments.figures results=<parquet> [out=<dir>]``.
 
-Keys: ``results`` (a results.parquet; calibration.parquet is read beside it), ``out``
-(default: a ``figures`` folder beside the results), ``filter.<param>=[low,high]`` (keep
-only trials with low <= param <= high; any number of the parameters listed in
-conf/figures.yaml; every figure and summary.md then describe that regime only), ``sim.*``
-and ``seed`` (the one trial behind the niche-sensitivity figure). A filter that keeps no
-trial is an error (exit status 2) naming the filter and the range the trials span.
+Keys: ``results`` (a results.parquet; the calibration.parquet and niche.parquet beside it
+are read too), ``out`` (default: a ``figures`` folder beside the results),
+``filter.<param>=[low,high]`` (keep only trials with low <= param <= high, for any
+simulation parameter; every figure and summary.md then describe that regime only). A
+filter that keeps no trial is an error (exit status 2) naming the filter and the range the
+trials span. The figures draw only what the sweep stored: nothing is simulated again.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+import matplotlib
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.cli import clean_errors, load_priors, sim_params
+from experiments.cli import clean_errors, config_group
 from simulator.errors import check
 from simulator.report import make_report
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="figures")
+@hydra.main(version_base=None, config_path="conf", config_name="figures")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     check(cfg.results is not None, "results", None, "a path to a sweep's results.parquet")
@@ -29,7 +30,9 @@ def main(cfg: DictConfig) -> None:
     out = Path(to_absolute_path(cfg.out)) if cfg.out else results.parent / "figures"
     filters = {k: v for k, v in OmegaConf.to_container(cfg.filter, resolve=True).items()
                if v is not None}
-    make_report(results, out, filters, sim_params(cfg), load_priors(cfg), cfg.seed)
+    matplotlib.use("Agg")
+    with config_group("filter.", filters):
+        make_report(results, out, filters)
 
 
 if __name__ == "__main__":

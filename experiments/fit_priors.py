@@ -8,7 +8,7 @@ Example::
 Keys (defaults in conf/fit_priors.yaml; relative paths are relative to the directory
 the command is run from):
 
-- ``counts``: the count matrix, NPZ, CSV or h5ad (formats: `simulator.countsio`).
+- ``counts``: the count matrix, NPZ, CSV or h5ad (formats: `simulator.model.countsio`).
 - ``labels``: CSV with one row per cell and a column ``label_key``; only for an NPZ
   (required for a ``scipy.sparse.save_npz`` file, which cannot hold labels).
 - ``label_key``: the label column of the counts CSV, of the labels CSV, or of ``obs``.
@@ -33,9 +33,8 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
 from experiments.cli import clean_errors
-from simulator.countsio import read_counts
 from simulator.errors import ValidationError, check
-from simulator.priors import GenePriors
+from simulator.model import GenePriors, read_counts
 
 
 def fit_priors(cfg: DictConfig) -> str:
@@ -73,7 +72,7 @@ def fit_priors(cfg: DictConfig) -> str:
     )
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="fit_priors")
+@hydra.main(version_base=None, config_path="conf", config_name="fit_priors")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     print(fit_priors(cfg))

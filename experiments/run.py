@@ -21,13 +21,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from experiments.cli import clean_errors, evaluation_spec, load_priors, sim_params
-from simulator.calibrate import calibrate, format_verdicts
-from simulator.score import evaluate, summarize
-from simulator.simulate import simulate
+from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
+from simulator.evaluation import calibrate, evaluate, format_verdicts, summarize
+from simulator.model import KNOBS, simulate
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="run")
+@hydra.main(version_base=None, config_path="conf", config_name="run")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     params = sim_params(cfg)
@@ -36,7 +35,8 @@ def main(cfg: DictConfig) -> None:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
 
     start = time.perf_counter()
-    dataset = simulate(params, priors, cfg.seed, n_threads=cfg.n_threads, progress=True)
+    with config_group("sim.", KNOBS):
+        dataset = simulate(params, priors, cfg.seed, n_threads=cfg.n_threads, progress=True)
     simulated = time.perf_counter()
     per_perturbation = evaluate(dataset, evaluation)
     metrics = summarize(per_perturbation)

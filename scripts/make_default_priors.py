@@ -1,7 +1,7 @@
 """Regenerate the default gene prior shipped with the package, and its figure.
 
 Usage: ``python scripts/make_default_priors.py`` (from anywhere). Writes
-simulator/data/default_priors.csv.gz and figures/default_priors.png; the seed is fixed and
+simulator/model/data/default_priors.csv.gz and figures/default_priors.png; the seed is fixed and
 the gzip header carries no time stamp, so the output is byte-for-byte reproducible.
 
 The prior is a parametric stand-in for a deeply sequenced 10x Perturb-seq screen in K562
@@ -40,7 +40,7 @@ from scipy import stats
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from simulator.priors import GenePriors
+from simulator.model.priors import GenePriors
 
 SEED = 20250101
 N_GENES = 8192
@@ -100,7 +100,7 @@ def plot(priors: GenePriors, path: Path) -> None:
 
 def main() -> None:
     priors = make_priors()
-    out = ROOT / "simulator" / "data" / "default_priors.csv.gz"
+    out = ROOT / "simulator" / "model" / "data" / "default_priors.csv.gz"
     priors.to_csv(out)
     plot(priors, ROOT / "figures" / "default_priors.png")
     total = priors.mu_control.sum()

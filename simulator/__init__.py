@@ -1,23 +1,37 @@
 """Stress-test perturbation-response metrics for mode collapse.
 
-Pipeline: priors -> simulate -> predict -> score -> calibrate -> store -> plot
-(modules priors, simulate, predictors, metrics + score, calibrate, store, plot).
+The package mirrors the pipeline, each stage a subpackage that imports only from earlier
+ones: `simulator.model` (priors -> simulate) <- `simulator.evaluation` (predict -> score
+-> calibrate) <- `simulator.sweep` (spaces, trials, store) <- `simulator.report` (figures,
+summary). `simulator.errors` and `simulator.streams` serve every stage.
 
-    from simulator import GenePriors, SimulationParams, simulate, evaluate
+    from simulator import GenePriors, SimulationParams, simulate, evaluate, calibrate
 """
 
-from simulator.calibrate import Calibration, calibrate, format_verdicts
-from simulator.cells import SimulatedCounts, simulate_counts
-from simulator.dataset import SimulatedDataset
 from simulator.errors import ValidationError
-from simulator.params import SimulationParams
-from simulator.priors import GenePriors
-from simulator.score import evaluate, summarize
-from simulator.simulate import simulate
+from simulator.evaluation import (
+    Calibration,
+    EvaluationSpec,
+    PredictorSpec,
+    calibrate,
+    evaluate,
+    format_verdicts,
+    summarize,
+)
+from simulator.model import (
+    GenePriors,
+    SimulatedCounts,
+    SimulatedDataset,
+    SimulationParams,
+    simulate,
+    simulate_counts,
+)
 
 __all__ = [
     "Calibration",
+    "EvaluationSpec",
     "GenePriors",
+    "PredictorSpec",
     "SimulatedCounts",
     "SimulatedDataset",
     "SimulationParams",

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import stats
 
-from simulator.priors import GenePriors
+from simulator.model.priors import GenePriors
 
 N_GENES = 30
 # |z| bound with two-sided family-wise false-alarm ~1e-3 over N_GENES tests.

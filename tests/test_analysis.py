@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import analysis
 from simulator.errors import ValidationError
+from simulator.evaluation import verdicts
+from simulator.report import failures, ladder, niche, tables, trends
 
 REWARDS, CALIBRATED = "rewards collapse", "calibrated"
 
@@ -36,30 +37,30 @@ def trials() -> pd.DataFrame:
 
 
 def test_filters_keep_inclusive_ranges(trials):
-    assert analysis.apply_filters(trials, {"control_bias": [0.5, 1.0]})["trial"].tolist() == [1, 2]
+    assert tables.apply_filters(trials, {"control_bias": [0.5, 1.0]})["trial"].tolist() == [1, 2]
     both = {"control_bias": [0, 1], "n_control_cells": [50, 1000]}
-    assert analysis.apply_filters(trials, both)["trial"].tolist() == [1, 2]
-    assert analysis.apply_filters(trials, {})["trial"].tolist() == [0, 1, 2, 3]
+    assert tables.apply_filters(trials, both)["trial"].tolist() == [1, 2]
+    assert tables.apply_filters(trials, {})["trial"].tolist() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("filters, key", [
-    ({"foo": [0, 1]}, "filter.foo"),  # not a parameter
-    ({"control_bias": [1, 0]}, "filter.control_bias"),  # low > high
-    ({"control_bias": ["a", 1]}, "filter.control_bias"),  # not numbers
-    ({"control_bias": [0, 1, 2]}, "filter.control_bias"),  # not a pair
+    ({"foo": [0, 1]}, "^foo must"),  # not a parameter
+    ({"control_bias": [1, 0]}, "^control_bias must"),  # low > high
+    ({"control_bias": ["a", 1]}, "^control_bias must"),  # not numbers
+    ({"control_bias": [0, 1, 2]}, "^control_bias must"),  # not a pair
 ])
 def test_bad_filters_name_the_key(trials, filters, key):
     with pytest.raises(ValidationError, match=key):
-        analysis.apply_filters(trials, filters)
+        tables.apply_filters(trials, filters)
 
 
 def test_a_filter_that_keeps_nothing_says_what_the_trials_span(trials):
     with pytest.raises(ValidationError) as error:
-        analysis.apply_filters(trials, {"n_control_cells": [10, 100],
+        tables.apply_filters(trials, {"n_control_cells": [10, 100],
                                         "control_bias": [0.6, 1.9]})
     message = str(error.value)
     # the first filter keeps trials 0, 1 and 3 (β 0, 0.5 and 2): the second leaves nothing
-    assert "filter.control_bias" in message and "[0.6, 1.9]" in message
+    assert message.startswith("control_bias must keep") and "[0.6, 1.9]" in message
     assert "3 trials left" in message and "[0, 2]" in message and "\n" not in message
 
 
@@ -67,7 +68,7 @@ def test_varying_parameters_skip_constant_and_copied_ones():
     frame = pd.DataFrame({"control_bias": [0.1, 0.2, 0.3], "n_genes": [100, 100, 100],
                           "n_cells_per_perturbation": [10, 20, 30],
                           "n_replicate_cells": [10, 20, 30], "deg_fraction": [0.01, 0.01, 0.02]})
-    assert analysis.varying_parameters(frame) == ["control_bias", "n_cells_per_perturbation",
+    assert tables.varying_parameters(frame) == ["control_bias", "n_cells_per_perturbation",
                                                   "deg_fraction"]
 
 
@@ -75,11 +76,11 @@ def test_along_keeps_the_trials_varying_a_factor_in_one_factor_sweeps():
     one_factor = pd.DataFrame({"trial": [0, 1, 2, 3],
                                "varied": ["control_bias", "control_bias", "n_control_cells",
                                           "n_control_cells"]})
-    assert analysis.along(one_factor, "control_bias")["trial"].tolist() == [0, 1]
-    assert analysis.along(one_factor, "n_perturbations").empty
+    assert tables.along(one_factor, "control_bias")["trial"].tolist() == [0, 1]
+    assert tables.along(one_factor, "n_perturbations").empty
     random = pd.DataFrame({"trial": [0, 1], "varied": ["", ""]})
-    assert analysis.along(random, "control_bias")["trial"].tolist() == [0, 1]
-    assert analysis.along(random.drop(columns="varied"), "x")["trial"].tolist() == [0, 1]
+    assert tables.along(random, "control_bias")["trial"].tolist() == [0, 1]
+    assert tables.along(random.drop(columns="varied"), "x")["trial"].tolist() == [0, 1]
 
 
 def test_metric_by_trial_keeps_ok_defined_rows_of_one_pair():
@@ -87,7 +88,7 @@ def test_metric_by_trial_keeps_ok_defined_rows_of_one_pair():
         "trial": [0, 0, 1, 2, 3], "predictor": ["mean", "replicate", "mean", "mean", "mean"],
         "metric": ["mse"] * 5, "value": [1.0, 2.0, np.nan, 3.0, 4.0],
         "status": ["ok", "ok", "ok", "ok", "failed"]})
-    assert analysis.metric_by_trial(results, "mean", "mse")["trial"].tolist() == [0, 2]
+    assert tables.metric_by_trial(results, "mean", "mse")["trial"].tolist() == [0, 2]
 
 
 # ---- trend statistics ----
@@ -96,16 +97,16 @@ def test_trend_matches_hand_computed_pearson():
     # x = [1, 2, 3], y = [1, 3, 2]: deviations (-1, 0, 1) and (-1, 1, 0), so
     # R = 1 / sqrt(2 * 2) = 0.5; t = 0.5 / sqrt(0.75) with 1 df is Cauchy:
     # p = 1 - (2 / pi) * atan(1 / sqrt(3)) = 1 - 1/3.
-    r, p = analysis.trend(np.array([1, 2, 3]), np.array([1, 3, 2]), log=False)
+    r, p = trends.trend(np.array([1, 2, 3]), np.array([1, 3, 2]), log=False)
     assert r == pytest.approx(0.5) and p == pytest.approx(2 / 3)
-    r, _ = analysis.trend(np.array([1, 10, 100, 1000]), np.array([1, 2, 3, 4]), log=True)
+    r, _ = trends.trend(np.array([1, 10, 100, 1000]), np.array([1, 2, 3, 4]), log=True)
     assert r == pytest.approx(1.0)  # linear in log10 x
-    assert np.isnan(analysis.trend(np.array([5, 5, 5]), np.array([1, 2, 3]), log=False)[0])
-    assert np.isnan(analysis.trend(np.array([1, 2]), np.array([1, 2]), log=False)[0])
+    assert np.isnan(trends.trend(np.array([5, 5, 5]), np.array([1, 2, 3]), log=False)[0])
+    assert np.isnan(trends.trend(np.array([1, 2]), np.array([1, 2]), log=False)[0])
 
 
 def test_moving_average_sorts_by_x_and_clips_the_window():
-    x, y = analysis.moving_average(np.array([3, 1, 2]), np.array([30.0, 10.0, 20.0]), window=3)
+    x, y = trends.moving_average(np.array([3, 1, 2]), np.array([30.0, 10.0, 20.0]), window=3)
     assert x.tolist() == [1, 2, 3] and y.tolist() == [15.0, 20.0, 25.0]
 
 
@@ -113,13 +114,13 @@ def test_moving_average_sorts_by_x_and_clips_the_window():
 
 def test_bin_edges_are_round_linear_and_even_on_log():
     # range 1.99 -> rounded outwards to tenths: 0 and 2
-    assert analysis.bin_edges(np.array([0.0096, 1.998]), 5, log=False) == pytest.approx(
+    assert failures.bin_edges(np.array([0.0096, 1.998]), 5, log=False) == pytest.approx(
         [0.0, 0.4, 0.8, 1.2, 1.6, 2.0])
-    assert analysis.bin_edges(np.array([10, 1000]), 2, log=True) == pytest.approx([10, 100, 1000])
-    assert analysis.bin_edges(np.array([3.0, 3.0]), 4, log=False).tolist() == [3.0, 3.0]
+    assert failures.bin_edges(np.array([10, 1000]), 2, log=True) == pytest.approx([10, 100, 1000])
+    assert failures.bin_edges(np.array([3.0, 3.0]), 4, log=False).tolist() == [3.0, 3.0]
     edges = np.array([0.0, 0.4, 0.8])
-    assert analysis.assign_bins(np.array([0.0, 0.39, 0.4, 0.8]), edges).tolist() == [0, 0, 1, 1]
-    assert analysis.assign_bins(np.array([3.0]), np.array([3.0, 3.0])).tolist() == [0]
+    assert failures.assign_bins(np.array([0.0, 0.39, 0.4, 0.8]), edges).tolist() == [0, 0, 1, 1]
+    assert failures.assign_bins(np.array([3.0]), np.array([3.0, 3.0])).tolist() == [0]
 
 
 def test_collapse_share_by_bin():
@@ -130,7 +131,7 @@ def test_collapse_share_by_bin():
     frame = pd.concat([
         calibration_rows("a", verdicts, control_bias=[0.1, 0.2, 0.3, 1.1, 1.2, 1.9, 0.5]),
         calibration_rows("b", [CALIBRATED] * 6, control_bias=[0.1, 0.2, 0.3, 1.1, 1.2, 1.9])])
-    table = analysis.collapse_share_by_bin(frame, "control_bias", n_bins=2)
+    table = failures.collapse_share_by_bin(frame, "control_bias", n_bins=2)
     a = table[table["metric"] == "a"].sort_values("bin")
     assert a["share"].tolist() == pytest.approx([2 / 3, 1 / 3])
     assert a["n_trials"].tolist() == [3, 3]
@@ -145,7 +146,7 @@ def test_identical_groups_merge_metrics_that_agree_on_every_trial():
         calibration_rows("b", [REWARDS, CALIBRATED, REWARDS]),
         calibration_rows("c", [CALIBRATED, CALIBRATED, REWARDS]),
         calibration_rows("d", ["cannot score collapse"] * 3)])
-    assert analysis.identical_groups(frame, ["a", "b", "c", "d"]) == [["a", "b"], ["c"]]
+    assert failures.identical_groups(frame, ["a", "b", "c", "d"]) == [["a", "b"], ["c"]]
 
 
 def test_drf_map_takes_medians_per_cell():
@@ -153,7 +154,7 @@ def test_drf_map_takes_medians_per_cell():
     frame = pd.DataFrame({"trial": range(4), "metric": "m", "drf": [0.2, 0.4, 0.9, -0.5],
                           "control_bias": [0.1, 0.2, 0.3, 1.9],
                           "n_control_cells": [10, 12, 11, 1000]})
-    table, x_edges, y_edges = analysis.drf_map(frame, n_bins=2)
+    table, x_edges, y_edges = failures.drf_map(frame, n_bins=2)
     assert x_edges == pytest.approx([0.1, 1.0, 1.9]) and y_edges == pytest.approx([10, 100, 1000])
     cells = {(r.x_bin, r.y_bin): (r.drf, r.n_trials) for r in table.itertuples()}
     assert cells == {(0, 0): (pytest.approx(0.4), 3), (1, 1): (pytest.approx(-0.5), 1)}
@@ -177,7 +178,7 @@ def ladder_results() -> pd.DataFrame:
 
 
 def test_ladder_profile_scales_each_metric_between_its_best_and_worst_rung():
-    profile = analysis.ladder_profile(ladder_results(),
+    profile = ladder.ladder_profile(ladder_results(),
                                       {"hb": True, "lb": False, "flat": True})
     assert set(profile["metric"]) == {"hb", "lb", "flat"}  # direction unknown: left out
     assert "control" not in set(profile["predictor"])  # off the ladder
@@ -190,14 +191,14 @@ def test_ladder_profile_scales_each_metric_between_its_best_and_worst_rung():
     # lb medians 0.1, 0.05, 0.3 (lower better): (0.3 - m) / 0.25 = 0.8, 1, 0
     assert rungs("lb") == pytest.approx([0.8, 1.0, 0.0])
     assert np.isnan(rungs("flat")).all()  # no line at 0 for a flat ladder
-    assert analysis.ladder_shape(profile) == {"hb": "monotone", "lb": "not monotone",
+    assert ladder.ladder_shape(profile) == {"hb": "monotone", "lb": "not monotone",
                                               "flat": "flat"}
 
 
 def test_similar_ladders_share_a_line():
     profile = pd.DataFrame({"metric": list("aaabbbccc"), "collapse_weight": [0, 0.5, 1] * 3,
                             "normalised": [1, 0.5, 0, 1, 0.51, 0, 1, 0.6, 0]})
-    assert analysis.similar_ladders(profile, ["a", "b", "c"]) == [["a", "b"], ["c"]]
+    assert ladder.similar_ladders(profile, ["a", "b", "c"]) == [["a", "b"], ["c"]]
 
 
 # ---- where a metric fails, and the sweep verdict ----
@@ -208,14 +209,14 @@ def failing_at_low_deg_fraction() -> pd.DataFrame:
     deg = np.repeat(np.arange(1, 10) / 100, 5)
     effect = np.tile([1.5, 2.5, 3.5, 4.5, 4.9], 9)
     verdicts = [REWARDS if d <= 0.02 else CALIBRATED for d in deg]
-    return analysis.scored(calibration_rows("m", verdicts, deg_fraction=deg, effect_size=effect))
+    return failures.scored(calibration_rows("m", verdicts, deg_fraction=deg, effect_size=effect))
 
 
 def test_failure_region_finds_the_parameter_and_range():
     # deg_fraction edges for 4 bins: 0.01, 0.03, 0.05, 0.07, 0.09: bin 0 (10 trials) always
     # fails, the others never (spread 1). Effect size bins each hold 2 failures per 9 trials
     # (spread 0). Overall share 10/45: only bin 0 has failures above it.
-    region = analysis.failure_region(failing_at_low_deg_fraction(),
+    region = failures.failure_region(failing_at_low_deg_fraction(),
                                      ["effect_size", "deg_fraction"], n_bins=4)
     assert region.param == "deg_fraction"
     assert (region.low, region.high) == pytest.approx((0.01, 0.03))
@@ -227,11 +228,11 @@ def test_failure_region_finds_the_parameter_and_range():
 def test_failure_region_in_the_middle_and_none_without_a_pattern():
     trials = failing_at_low_deg_fraction()
     middle = trials.assign(rewards=trials["deg_fraction"].between(0.035, 0.045))
-    region = analysis.failure_region(middle, ["deg_fraction"], n_bins=4)
+    region = failures.failure_region(middle, ["deg_fraction"], n_bins=4)
     assert region.describe() == "DEG fraction p_effect between 0.03 and 0.05"
     # effect size alone spreads failures evenly; a metric that never fails has no region
-    assert analysis.failure_region(trials, ["effect_size"], n_bins=4) is None
-    assert analysis.failure_region(trials.assign(rewards=False), ["deg_fraction"], 4) is None
+    assert failures.failure_region(trials, ["effect_size"], n_bins=4) is None
+    assert failures.failure_region(trials.assign(rewards=False), ["deg_fraction"], 4) is None
 
 
 @pytest.mark.parametrize("share, unscored, drf, tau, expected", [
@@ -247,7 +248,7 @@ def test_failure_region_in_the_middle_and_none_without_a_pattern():
     (np.nan, 1.0, np.nan, np.nan, "undefined"),
 ])
 def test_sweep_verdict(share, unscored, drf, tau, expected):
-    assert analysis.sweep_verdict(share, unscored, drf, tau) == expected
+    assert verdicts.sweep_verdict(share, unscored, drf, tau) == expected
 
 
 def test_metric_ranking_orders_by_collapse_share_then_drf():
@@ -259,7 +260,7 @@ def test_metric_ranking_orders_by_collapse_share_then_drf():
         calibration_rows("tie", [REWARDS] * 3 + [CALIBRATED] * 7, drf=0.1),
         calibration_rows("nan", ["cannot score collapse"] * 10, drf=0.5, tau=0.0),
     ]).assign(control_bias=np.tile(trial / 5, 5))
-    ranking = analysis.metric_ranking(frame)
+    ranking = failures.metric_ranking(frame)
     assert ranking["metric"].tolist() == ["bad", "tie", "part", "good", "nan"]
     assert ranking["collapse_share"].tolist()[:4] == pytest.approx([0.7, 0.3, 0.3, 0.0])
     assert ranking["verdict"].tolist() == ["rewards collapse", "fails in part of the space",
@@ -273,7 +274,7 @@ def test_metric_ranking_orders_by_collapse_share_then_drf():
 def test_paired_wilcoxon_p_and_fold_reduction():
     before = np.array([2.0, 4.0, 6.0, 8.0, 10.0, 12.0])
     # all six differences positive with distinct ranks: exact two-sided p = 2 / 2**6
-    p, fold, removed = analysis.paired_wilcoxon(before, before / 2)
+    p, fold, removed = niche.paired_wilcoxon(before, before / 2)
     assert p == pytest.approx(2 / 64) and fold == pytest.approx(2.0)
     assert removed == pytest.approx(0.5)
-    assert np.isnan(analysis.paired_wilcoxon(before, before)[0])
+    assert np.isnan(niche.paired_wilcoxon(before, before)[0])

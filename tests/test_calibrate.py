@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.calibrate import (
+from simulator.evaluation.calibrate import (
     PLACEMENT_COLUMNS,
     calibrate,
     dynamic_range_fraction,

@@ -4,16 +4,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulator.cells import simulate_counts
-from simulator.degs import (
+from simulator.model import log_normalise, simulate
+from simulator.model.cells import simulate_counts
+from simulator.model.degs import (
     bh_adjust,
     call_degs,
     scale_weights,
     welch_pvalue,
     welch_t,
 )
-from simulator.params import SimulationParams
-from simulator.simulate import log_normalise, simulate
+from simulator.model.params import SimulationParams
 from tests.helpers import make_priors
 
 

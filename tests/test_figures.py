@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from simulator.calibrate import verdict
-from simulator.metrics import BUILTIN, PAPER_METRICS
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS
+from simulator.evaluation.verdicts import trial_verdict
 from simulator.report import FIGURES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +62,15 @@ def hand_built_sweep(directory: Path) -> pd.DataFrame:
                           for m in calibration["metric"]],
         negative_baseline="mean", mean_score=np.nan, replicate_score=np.nan, drf=drf,
         collapse_preferred=share, ladder_tau=tau,
-        verdict=[verdict(d, s, k) for d, s, k in zip(drf, share, tau, strict=True)])
+        verdict=[str(trial_verdict(d, s, k)) for d, s, k in zip(drf, share, tau, strict=True)])
     calibration.to_parquet(directory / "calibration.parquet", index=False)
+    # the niche trial: niche_25 has a quarter of the mean baseline's error everywhere
+    errors = rng.uniform(0.1, 0.2, (2, 30))
+    niche = pd.DataFrame([(f"P{k:04d}", predictor, metric, errors[m, k] * factor)
+                          for m, metric in enumerate(["mse", "wmse"]) for k in range(30)
+                          for predictor, factor in (("mean", 1.0), ("niche_25", 0.25))],
+                         columns=["perturbation", "predictor", "metric", "value"])
+    niche.to_parquet(directory / "niche.parquet", index=False)
     return results
 
 
@@ -95,8 +102,7 @@ def apps(tmp_path_factory) -> Iterator[dict]:
     runs = {
         "results": results, "out": out, "empty": empty, "tiny": tiny, "grid": grid,
         "filtered": App("experiments.figures", results_key, f"out={out}",
-                        "filter.control_bias=[1,2]", f"hydra.run.dir={out / 'hydra'}",
-                        *SMALL_NICHE_TRIAL),
+                        "filter.control_bias=[1,2]", f"hydra.run.dir={out / 'hydra'}"),
         "nothing": App("experiments.figures", results_key, f"out={empty / 'figures'}",
                        "filter.control_bias=[5,6]", f"hydra.run.dir={empty / 'hydra'}"),
         "sweep": App("experiments.sweep", f"out_dir={tiny}", "sweep.n_trials=6",
@@ -130,7 +136,7 @@ def kept_results(results: pd.DataFrame) -> pd.DataFrame:
 def check_figures(out: Path) -> None:
     """Every figure exists as a PNG of sensible size (valid, well under 1.5 MB) and a PDF."""
     assert (out / "summary.md").is_file()
-    for name in FIGURES:
+    for name in (spec.name for spec in FIGURES):
         png, pdf = out / f"{name}.png", out / f"{name}.pdf"
         with Image.open(png) as image:
             image.verify()
@@ -190,6 +196,15 @@ def test_only_filtered_trials_are_counted(apps, filtered):
     assert all(row[-1] == f"{n_kept} |" for row in ranking)
     assert "- **my_metric** " in summary
     assert f"summary of {n_kept} trials written to {out}" in stdout
+
+
+def test_the_niche_figure_draws_the_stored_niche_trial(filtered):
+    """The figures app simulates nothing: its niche statistics are those of niche.parquet,
+    where niche_25 has exactly a quarter of the mean baseline's error (30 pairs, all
+    smaller: exact two-sided Wilcoxon p = 2 / 2**30)."""
+    summary = (filtered[1] / "summary.md").read_text()
+    for metric in ("mse", "wmse"):
+        assert f"| {metric} | {2 / 2**30:.2e} | 4.00x | 75% |" in summary
 
 
 def test_a_filter_that_keeps_no_trial_is_a_one_line_error(apps):

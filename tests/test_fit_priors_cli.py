@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from simulator.countsio import read_counts
 from simulator.errors import ValidationError
-from simulator.priors import GenePriors
+from simulator.model.countsio import read_counts
+from simulator.model.priors import GenePriors
 
 CONTROL = "non-targeting"
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator.metrics import BUILTIN, PAPER_METRICS, Context
-from simulator.user_metrics import user_metric
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Context
+from simulator.evaluation.user_metrics import user_metric
 
 # Three perturbations x four genes. Row 0 is the one scored by hand.
 TRUTH = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 6.0]])
@@ -186,7 +186,8 @@ def test_user_metric_sees_one_perturbation_and_its_context():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(name="mse", higher_is_better=False, perfect=0.0), "must differ from the built-in"),
+    (dict(name="mse", higher_is_better=False, perfect=0.0),
+     "must be a name that differs from the built-in"),
     (dict(name="x y", higher_is_better=False, perfect=0.0), "identifier"),
     (dict(name="ok", higher_is_better="yes", perfect=0.0),
      "higher_is_better must be true or false"),

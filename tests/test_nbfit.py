@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import optimize, sparse, special, stats
 
-from simulator import nbfit
 from simulator.errors import ValidationError
-from simulator.nbfit import fit_nb_theta
-from simulator.priors import GenePriors
+from simulator.model import nbfit
+from simulator.model.nbfit import fit_nb_theta
+from simulator.model.priors import GenePriors
 
 
 def nb_counts(rng, mu, theta, n_cells):
@@ -148,7 +148,7 @@ def test_genes_without_overdispersion_get_max_theta(caplog):
         nb_counts(rng, np.array([2.0]), np.array([1.0]), n)[:, 0],
         poisson,
     ])
-    with caplog.at_level(logging.INFO, logger="simulator.nbfit"):
+    with caplog.at_level(logging.INFO, logger="simulator.model.nbfit"):
         mean, theta = fit_nb_theta(counts, max_theta=1e4)
     assert mean[0] == 0 and theta[0] == 1e4 and theta[1] == 1e4 and theta[2] == 1e4
     assert 0.8 < theta[3] < 1.25

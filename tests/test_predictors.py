@@ -1,4 +1,4 @@
-"""The predictor ladder (SPEC §5) on a small simulated dataset."""
+"""The predictor ladder on a small simulated dataset."""
 
 import logging
 
@@ -7,7 +7,13 @@ import pytest
 
 from simulator import SimulationParams, simulate
 from simulator.errors import ValidationError
-from simulator.predictors import PredictorSpec, collapse_weight, derangement, parse, predict
+from simulator.evaluation.predictors import (
+    PredictorSpec,
+    collapse_weight,
+    derangement,
+    parse,
+    predict,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +37,11 @@ def test_predictors_needing_the_replicate_are_skipped_with_one_warning(caplog):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("names", ("mean", "median"), "predictors.names must be one of"),
-    ("names", ("blend_1.5",), "predictors.names must be one of"),
-    ("names", ("niche_0",), "predictors.names must be one of"),
-    ("blend_weights", (1.5,), "predictors.blend_weights must be numbers in"),
-    ("niche_sizes", (0,), "predictors.niche_sizes must be integers >= 1"),
+    ("names", ("mean", "median"), "names must be one of"),
+    ("names", ("blend_1.5",), "names must be one of"),
+    ("names", ("niche_0",), "names must be one of"),
+    ("blend_weights", (1.5,), "blend_weights must be numbers in"),
+    ("niche_sizes", (0,), "niche_sizes must be integers >= 1"),
 ])
 def test_spec_validation(field, value, message):
     with pytest.raises(ValidationError, match=message):
@@ -45,7 +51,10 @@ def test_spec_validation(field, value, message):
 def test_explicit_names_and_families_expand_without_duplicates():
     spec = PredictorSpec(names=("mean", "blend", "blend_0.5", "niche_50"), blend_weights=(0.5, 1))
     assert spec.expand() == ["mean", "blend_0.5", "blend_1", "niche_50"]
-    assert parse("blend_0.1") == ("blend", 0.1) and parse("niche_7") == ("niche", 7)
+    family, value = parse("blend_0.1")
+    assert (family.name, value) == ("blend", 0.1)
+    family, value = parse("niche_7")
+    assert (family.name, value) == ("niche", 7)
 
 
 def test_each_predictor_follows_its_formula(data):

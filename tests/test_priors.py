@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from simulator.errors import ValidationError
-from simulator.priors import GenePriors
+from simulator.model.priors import GenePriors
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "simulator" / "data" / "default_priors.csv.gz"
+SHIPPED = ROOT / "simulator" / "model" / "data" / "default_priors.csv.gz"
 HEADER = "gene,mu_control,mu_perturbed,theta\n"
 VALUES = ("mu_control", "mu_perturbed", "theta")
 

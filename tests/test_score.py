@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from simulator import SimulationParams, simulate
-from simulator.calibrate import calibrate
 from simulator.errors import ValidationError
-from simulator.metrics import BUILTIN, PAPER_METRICS
-from simulator.score import EvaluationSpec, evaluate, summarize
+from simulator.evaluation.calibrate import calibrate
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS
+from simulator.evaluation.score import EvaluationSpec, evaluate, summarize
 
 
 def test_long_table_shape_and_summary_aggregates():
@@ -41,7 +41,7 @@ def test_metric_selection_and_unknown_names():
     per_pert = evaluate(data, EvaluationSpec(metrics=PAPER_METRICS))
     assert set(per_pert["metric"]) == set(PAPER_METRICS)
     assert set(per_pert["predictor"]) == {"control", "mean"}
-    with pytest.raises(ValidationError, match=r"metrics.names must be a built-in metric"):
+    with pytest.raises(ValidationError, match=r"^names must be a built-in metric"):
         EvaluationSpec(metrics=("mse", "msee"))
 
 

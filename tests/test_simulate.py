@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from simulator.cells import simulate_counts
-from simulator.params import SimulationParams
-from simulator.simulate import log_normalise, simulate
+from simulator.model import log_normalise, simulate
+from simulator.model.cells import simulate_counts
+from simulator.model.params import SimulationParams
 from tests.helpers import Z_BOUND, make_priors
 
 ARRAYS = ("control_mean", "control_var", "perturbation_means", "perturbation_vars",

@@ -1,4 +1,4 @@
-"""The simulator's counts follow the model of SPEC §3, checked statistically.
+"""The simulator's counts follow the model of the generative model, checked statistically.
 
 Tolerances come from sampling error: every check is a z-score against the exact
 negative-binomial law (moments computed from its pmf), with a bound whose false-alarm
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.cells import simulate_counts
-from simulator.params import SimulationParams
+from simulator.model.cells import simulate_counts
+from simulator.model.params import SimulationParams
 from tests.helpers import N_GENES, Z_BOUND, central_moment4, make_priors, nb_law
 
 

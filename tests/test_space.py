@@ -7,8 +7,9 @@ import pytest
 from scipy import stats
 
 from simulator.errors import ValidationError
-from simulator.params import SimulationParams
-from simulator.space import Range, grid_trials, random_trials, trial_seed
+from simulator.model.params import SimulationParams
+from simulator.streams import trial_seed
+from simulator.sweep.space import Range, grid_trials, random_trials
 
 BASE = SimulationParams()
 
@@ -40,14 +41,14 @@ def test_int_float_and_log_float_laws():
 
 
 @pytest.mark.parametrize(("spec", "message"), [
-    ({"dist": "normal", "low": 1, "high": 2}, "sweep.ranges.n_genes.dist must be one of"),
-    ({"dist": "int", "low": 9, "high": 2}, "sweep.ranges.n_genes.low must be <= high"),
+    ({"dist": "normal", "low": 1, "high": 2}, "ranges.n_genes.dist must be one of"),
+    ({"dist": "int", "low": 9, "high": 2}, "ranges.n_genes.low must be <= high"),
     ({"dist": "log_int", "low": 0, "high": 2}, "must be > 0 for dist log_int"),
     ({"dist": "int", "low": 1.5, "high": 2}, "must be an integer for int"),
-    ({"dist": "int", "low": 1, "high": None}, "sweep.ranges.n_genes.high must be a finite number"),
-    ({"dist": "fixed"}, "sweep.ranges.n_genes.value must be set"),
+    ({"dist": "int", "low": 1, "high": None}, "ranges.n_genes.high must be a finite number"),
+    ({"dist": "fixed"}, "ranges.n_genes.value must be set"),
     ({"dist": "int", "low": 1, "high": 2, "step": 1},
-     "sweep.ranges.n_genes.step is not a range key"),
+     "ranges.n_genes.step is not a range key"),
 ])
 def test_bad_ranges_are_refused_with_the_key(spec, message):
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -57,11 +58,11 @@ def test_bad_ranges_are_refused_with_the_key(spec, message):
 def test_unknown_parameter_and_disallowed_values_are_refused_before_running():
     with pytest.raises(ValidationError, match="n_gene must be a simulation parameter"):
         random_trials(BASE, {"n_gene": {"dist": "int", "low": 2, "high": 3}}, 5, 0)
-    with pytest.raises(ValidationError, match=r"sim.deg_fraction must be in \[0, 1\]"):
+    with pytest.raises(ValidationError, match=r"deg_fraction must be in \[0, 1\]"):
         random_trials(BASE, {"deg_fraction": {"dist": "float", "low": 0.5, "high": 1.5}}, 50, 0)
-    with pytest.raises(ValidationError, match=r"sweep.grid.control_bias"):
+    with pytest.raises(ValidationError, match=r"^grid.control_bias"):
         grid_trials(BASE, {"control_bias": []}, 1, 0)
-    with pytest.raises(ValidationError, match=r"sim.control_bias must be >= 0"):
+    with pytest.raises(ValidationError, match=r"control_bias must be >= 0"):
         grid_trials(BASE, {"control_bias": [0, -1]}, 1, 0)
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from simulator.errors import ValidationError
-from simulator.store import SweepStore, atomic_write_parquet, fingerprint
+from simulator.sweep.store import SweepStore, atomic_write_parquet, fingerprint
 
 
 def frame(trial, n=3):

@@ -1,0 +1,92 @@
+"""Every config schema of the apps, in one place (Hydra structured configs).
+
+Each schema derives from the library's own declaration where there is one: `SimSchema`
+from `SimulationParams` (one field per knob), `PredictorsSchema` from `PredictorSpec`,
+the sweep's ranges and grids and the figures' filters from the simulation parameters.
+Values are validated by the library, which gives one-line errors; the schemas fix the
+keys a user may set, so a typo is refused by Hydra before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from simulator.evaluation import PredictorSpec
+from simulator.model import KNOBS, SimulationParams
+from simulator.report import PARAMETERS
+
+SimSchema = make_dataclass(
+    "SimSchema",
+    [(f.name, f.type, field(default=f.default)) for f in fields(SimulationParams)
+     if f.default is not MISSING],
+)
+
+
+@dataclass
+class PredictorsSchema:
+    """``predictors.*``: see `simulator.evaluation.PredictorSpec`."""
+
+    names: list[str] = field(default_factory=lambda: list(PredictorSpec.names))
+    blend_weights: list[float] = field(default_factory=lambda: list(PredictorSpec.blend_weights))
+    niche_sizes: list[int] = field(default_factory=lambda: list(PredictorSpec.niche_sizes))
+
+
+@dataclass
+class MetricsSchema:
+    """``metrics.*``: built-in metric names (None = all) and user metric entries."""
+
+    names: list[str] | None = None
+    user: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class RangeSchema:
+    """``sweep.ranges.<param>``: a distribution over [low, high], or a fixed value."""
+
+    dist: str = "fixed"
+    low: float | None = None
+    high: float | None = None
+    value: Any = None
+
+
+# Every simulation parameter may take a range or a grid, so `sweep.ranges.<param>...` and
+# `sweep.grid.<param>=[...]` overrides work without Hydra's '+' prefix; None = not swept.
+RangesSchema = make_dataclass("RangesSchema", [(n, RangeSchema | None, None) for n in KNOBS])
+GridSchema = make_dataclass("GridSchema", [(n, list[Any] | None, None) for n in KNOBS])
+
+
+@dataclass
+class SweepSchema:
+    """``sweep.*``: see `simulator.sweep.make_trials`."""
+
+    kind: str = "random"
+    n_trials: int | None = None
+    ranges: Any = field(default_factory=RangesSchema)
+    grid: Any = field(default_factory=GridSchema)
+    repeats: int = 1
+
+
+SWEEP_KEYS = tuple(f.name for f in fields(SweepSchema))
+
+# ``filter.<param>=[low,high]`` of the figures app, one per parameter a figure can draw.
+FilterSchema = make_dataclass("FilterSchema", [(n, list[float] | None, None) for n in PARAMETERS])
+
+
+@dataclass
+class FiguresSchema:
+    """``experiments.figures``: the results to draw, where, and which regime."""
+
+    results: str | None = None
+    out: str | None = None
+    filter: Any = field(default_factory=FilterSchema)
+
+
+_store = ConfigStore.instance()
+_store.store(group="sim", name="schema", node=SimSchema)
+_store.store(group="predictors", name="schema", node=PredictorsSchema)
+_store.store(group="metrics", name="schema", node=MetricsSchema)
+_store.store(group="sweep", name="schema", node=SweepSchema)
+_store.store(name="figures_schema", node=FiguresSchema)

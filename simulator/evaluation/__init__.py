@@ -1,0 +1,32 @@
+"""The evaluation stage: predict, score and calibrate.
+
+    from simulator.evaluation import evaluate, summarize, calibrate, format_verdicts
+
+Predictors (`predictors`), metrics (`metrics`, `user_metrics`, compiled `kernels`), scoring
+(`score`), calibration between baselines (`calibrate`) and verdicts (`verdicts`).
+"""
+
+from simulator.evaluation.calibrate import Calibration, calibrate, format_verdicts
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Context, Metric
+from simulator.evaluation.predictors import FAMILIES, PredictorSpec
+from simulator.evaluation.score import EvaluationSpec, evaluate, summarize
+from simulator.evaluation.user_metrics import PerturbationContext, user_metric
+from simulator.evaluation.verdicts import Verdict
+
+__all__ = [
+    "BUILTIN",
+    "FAMILIES",
+    "PAPER_METRICS",
+    "Calibration",
+    "Context",
+    "EvaluationSpec",
+    "Metric",
+    "PerturbationContext",
+    "PredictorSpec",
+    "Verdict",
+    "calibrate",
+    "evaluate",
+    "format_verdicts",
+    "summarize",
+    "user_metric",
+]

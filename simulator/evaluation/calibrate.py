@@ -1,0 +1,256 @@
+"""Calibration between baselines and the collapse verdict of each metric.
+
+Per metric and perturbation the dynamic range fraction (drf) places the positive
+baseline (`replicate`, a technical duplicate) between the negative baseline and the
+metric's perfect value. The negative baseline is the mode-collapsed `mean` wherever the
+metric scores it, and `control` only where it does not: for correlations of Δ_all
+(Pearson, cosine, Spearman), the mean baseline's delta against the pooled mean is
+constant and its score undefined. R² and weighted R² of Δ_all score the mean at about 0,
+so they are calibrated against the mean like every other metric:
+
+    higher is better: drf = (pos − neg) / (perfect − neg)
+    lower is better:  drf = (neg − pos) / (neg − perfect)        clipped to [−1, 1]
+
+NaN where a score is NaN or the negative baseline is already perfect.
+`collapse_preferred` is 1 where `mean` scores at least as well as `replicate`, 0 where
+not, NaN where either is undefined.
+
+Per trial, the ladder test asks whether the median score worsens monotonically along
+replicate (collapse weight 0) -> blend_0.25 -> blend_0.5 -> blend_0.75 -> mean (1):
+`ladder_tau` is Kendall's tau-b between the collapse weight and the median score's
+*badness* (the score, negated when higher is better), so +1 means "every step of
+collapse scores worse", 0 a flat ladder and −1 "collapse always scores better".
+
+Each metric then gets a verdict (`simulator.evaluation.verdicts`).
+
+Every other predictor (built-in or a user's own predictions) is placed on the same scale
+(`Calibration.placement`): its own drf in place of the replicate's, where its median score
+falls between the negative baseline (0) and the replicate (1), and how often the metric
+scores the mean baseline at least as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from simulator.errors import ValidationError
+from simulator.evaluation.metrics import BUILTIN, Metric
+from simulator.evaluation.predictors import collapse_weight
+from simulator.evaluation.score import EvaluationSpec
+from simulator.evaluation.verdicts import Verdict, trial_verdict
+
+log = logging.getLogger(__name__)
+
+# Median scores of two rungs closer than this, relative to the largest, are a tie: the
+# blends of a scale-invariant metric (Pearson of Δ_all) differ by rounding only.
+LADDER_TIE_RTOL = 1e-9
+
+# The baselines every calibration is built from; every other predictor is placed on it.
+BASELINES = ("control", "mean", "replicate")
+PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "negative_baseline", "drf",
+                            "collapse_preferred"]
+VERDICT_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
+                   "replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict"]
+PLACEMENT_COLUMNS = ["predictor", "metric", "score", "drf", "relative_score",
+                     "collapse_preferred"]
+
+
+def dynamic_range_fraction(positive, negative, perfect: float, higher_is_better: bool):
+    """drf (module docstring), elementwise over arrays of positive / negative baseline
+    scores; `positive` may be any predictor's scores, placing it instead of the replicate."""
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if higher_is_better:
+        numerator, denominator = positive - negative, perfect - negative
+    else:
+        numerator, denominator = negative - positive, negative - perfect
+    with np.errstate(all="ignore"):
+        drf = np.where(denominator != 0, numerator / denominator, np.nan)
+    return np.clip(drf, -1.0, 1.0)
+
+
+def prefers(first, second, higher_is_better: bool):
+    """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is."""
+    first, second = np.asarray(first, float), np.asarray(second, float)
+    better = first >= second if higher_is_better else first <= second
+    return np.where(np.isnan(first) | np.isnan(second), np.nan, better.astype(float))
+
+
+def relative_score(value, negative, positive):
+    """Where a score falls between the baselines: 0 = negative, 1 = positive baseline,
+    NaN where they coincide. Direction-free (it follows the baselines' orientation)."""
+    value, negative, positive = (np.asarray(x, float) for x in (value, negative, positive))
+    span = positive - negative
+    with np.errstate(all="ignore"):
+        return np.where(span != 0, (value - negative) / span, np.nan)
+
+
+def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> float:
+    """Kendall's tau-b of badness against collapse weight over the ladder predictors
+    present (others ignored); NaN with fewer than three finite points, 0 if all are tied
+    (within LADDER_TIE_RTOL).
+    """
+    points = [(collapse_weight(name), score) for name, score in median_scores.items()
+              if collapse_weight(name) is not None and np.isfinite(score)]
+    if len(points) < 3:
+        return float("nan")
+    weights, scores = np.array(points).T
+    resolution = LADDER_TIE_RTOL * np.abs(scores).max()
+    if np.ptp(scores) <= resolution:
+        return 0.0
+    scores = np.round(scores / resolution)  # rounding noise between rungs becomes a tie
+    badness = -scores if higher_is_better else scores
+    return float(stats.kendalltau(weights, badness).statistic)
+
+
+def _registry(metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None
+              ) -> dict[str, Metric]:
+    if isinstance(metrics, EvaluationSpec):
+        metrics = metrics.metric_list()
+    if isinstance(metrics, Mapping):
+        metrics = metrics.values()
+    return {**BUILTIN, **{m.name: m for m in metrics or ()}}
+
+
+def _nan_median(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else float("nan")
+
+
+def _share(flags: np.ndarray) -> float:
+    """Mean of 0/1 flags ignoring NaN; NaN when none is defined."""
+    return float(np.nanmean(flags)) if np.isfinite(flags).any() else float("nan")
+
+
+def negative_baseline(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per perturbation (rows of a perturbation x predictor table of one metric): the
+    negative baseline's score and name, `mean` where it is defined, else `control`."""
+    mean = scores["mean"].to_numpy(float)
+    control = scores["control"].to_numpy(float) if "control" in scores else np.full_like(
+        mean, np.nan)
+    use_mean = ~np.isnan(mean)
+    return np.where(use_mean, mean, control), np.where(use_mean, "mean", "control")
+
+
+def _which(names: np.ndarray) -> str:
+    """The negative baseline of a metric over a trial: one name, or both when it changed."""
+    used = sorted(set(names.tolist()), reverse=True)
+    return "+".join(used) if used else "mean"
+
+
+def _place(scores: pd.DataFrame, predictor: str, negative: np.ndarray,
+           metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    """Per perturbation: the predictor's drf and whether the mean scores at least as well."""
+    drf = dynamic_range_fraction(scores[predictor], negative, metric.perfect,
+                                 metric.higher_is_better)
+    return drf, prefers(scores["mean"], scores[predictor], metric.higher_is_better)
+
+
+class Calibration(NamedTuple):
+    """What `calibrate` returns: three tidy tables.
+
+    per_perturbation : PER_PERTURBATION_COLUMNS, one row per metric x perturbation
+    verdicts : VERDICT_COLUMNS, one row per metric (the trial's calibration)
+    placement : PLACEMENT_COLUMNS, one row per metric x predictor other than the
+        negative and positive baselines (blends, niche, shuffled, a user's predictions)
+    """
+
+    per_perturbation: pd.DataFrame
+    verdicts: pd.DataFrame
+    placement: pd.DataFrame
+
+
+def calibrate(per_perturbation: pd.DataFrame,
+              metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None = None,
+              ) -> Calibration:
+    """Calibrate every metric of `per_perturbation` (the output of `evaluate`).
+
+    Parameters
+    ----------
+    per_perturbation : DataFrame with `perturbation`, `predictor`, `metric`, `value`
+        It needs the `mean` and `replicate` predictors (and `control` for metrics that
+        cannot score the mean); the blends feed the ladder test.
+    metrics : the `Metric` objects of the table's metrics beyond the built-in ones
+        (user metrics), as a list or name -> Metric mapping; built-ins are known.
+
+    Returns
+    -------
+    Calibration(per_perturbation, verdicts, placement); every table is empty (with its
+    columns) when the replicate or the mean was not scored.
+    """
+    registry = _registry(metrics)
+    predictors = list(dict.fromkeys(str(p) for p in per_perturbation["predictor"].unique()))
+    if not {"mean", "replicate"} <= set(predictors):
+        log.warning("no calibration: it needs the mean and replicate predictors "
+                    "(is the replicate off, n_replicate_cells=0?)")
+        return Calibration(pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
+                           pd.DataFrame(columns=VERDICT_COLUMNS),
+                           pd.DataFrame(columns=PLACEMENT_COLUMNS))
+    frame = per_perturbation.astype({"predictor": str, "metric": str, "perturbation": str})
+    names = list(dict.fromkeys(frame["metric"]))
+    unknown = [name for name in names if name not in registry]
+    if unknown:
+        raise ValidationError(f"calibrate needs the Metric of every metric in the table: pass "
+                              f"the user metrics as metrics= (unknown: {', '.join(unknown)})")
+    placed = [p for p in predictors if p not in BASELINES]
+    table = frame.pivot(index=["metric", "perturbation"], columns="predictor", values="value")
+    per_rows, verdict_rows, placement_rows = [], [], []
+    for name in names:
+        metric = registry[name]
+        scores = table.loc[name]
+        negative, used = negative_baseline(scores)
+        medians = {p: _nan_median(scores[p].to_numpy(float)) for p in scores.columns}
+        drf, collapse = _place(scores, "replicate", negative, metric)
+        per_rows.append(pd.DataFrame({"perturbation": scores.index, "metric": name,
+                                      "negative_baseline": used, "drf": drf,
+                                      "collapse_preferred": collapse}))
+        share, median_drf = _share(collapse), _nan_median(drf)
+        tau = ladder_tau(medians, metric.higher_is_better)
+        verdict_rows.append([name, metric.higher_is_better, _which(used), medians["mean"],
+                             medians["replicate"], median_drf, share, tau,
+                             str(trial_verdict(median_drf, share, tau))])
+        negative_median = _nan_median(negative)
+        for predictor in placed:
+            drf, collapse = _place(scores, predictor, negative, metric)
+            placement_rows.append([
+                predictor, name, medians[predictor], _nan_median(drf),
+                float(relative_score(medians[predictor], negative_median,
+                                     medians["replicate"])), _share(collapse)])
+    return Calibration(
+        pd.concat(per_rows, ignore_index=True)[PER_PERTURBATION_COLUMNS],
+        pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS),
+        pd.DataFrame(placement_rows, columns=PLACEMENT_COLUMNS))
+
+
+def _number(value: float, spec: str, width: int) -> str:
+    return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
+
+
+def format_verdicts(trial_calibration: pd.DataFrame) -> str:
+    """A compact aligned table, one line per metric: the mean baseline's and replicate's
+    median scores, drf, share of perturbations preferring collapse, ladder tau, verdict;
+    then one line per verdict naming its metrics."""
+    if trial_calibration.empty:
+        return "no calibration: the mean and replicate predictors are needed (replicate off?)"
+    width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))
+    lines = [f"{'metric':<{width}}  {'mean':>8}  {'replicate':>9}  {'drf':>6}  "
+             f"{'collapse':>8}  {'tau':>5}  verdict",
+             f"{'':<{width}}  {'baseline':>8}  {'':>9}  {'':>6}  {'pref.':>8}"]
+    for r in trial_calibration.itertuples():
+        lines.append(f"{r.metric:<{width}}  {_number(r.mean_score, '.3f', 8)}  "
+                     f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
+                     f"{_number(r.collapse_preferred, '.0%', 8)}  "
+                     f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
+    lines.append("")
+    groups = trial_calibration.groupby("verdict", sort=False)["metric"]
+    for name in Verdict:
+        if name in groups.groups:
+            members = groups.get_group(name).tolist()
+            lines.append(f"{name} ({len(members)} of {len(trial_calibration)}): "
+                         f"{', '.join(members)}")
+    return "\n".join(lines)

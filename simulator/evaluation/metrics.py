@@ -1,0 +1,357 @@
+"""The metric registry: every metric declared once, vectorised over perturbations.
+
+A metric scores a block of n perturbations at once: a `PredictionBlock` (one predictor's
+``(n, G)`` predictions with the `Context` of those perturbations: truth, references,
+gene sets) -> ``(n,)`` values. A gene subset is a 0/1 weight per gene and perturbation,
+so the ``_degs`` / ``_affected`` variants are the base declaration restricted to another
+subset (`Metric.restricted_to`) and adding a metric is one line in `BUILTIN`.
+
+Notation for perturbation k: p prediction, t truth, c control mean, a pooled
+mean, w gene weights; Δ_ctrl(v) = v − c, Δ_all(v) = v − a. Sums run over the metric's
+gene subset S (all genes, k's DEGs or k's truly affected genes).
+
+Row sums behind correlations and R² come from `simulator.kernels.row_moments`, a
+compiled two-pass kernel that adds genes in order: no temporaries, and the same bits on
+every machine. User metrics (scalar functions of one perturbation) wrap into a `Metric`
+in `simulator.user_metrics`.
+
+Undefined values are NaN, silently: an empty gene subset, zero total weight, or a vector
+that must vary but is constant. "Constant" is judged against the magnitude of the operands,
+not of the vector: an entry of a delta v − r within `ROUNDING_RTOL` of max(|v|, |r|) is
+rounding, and counts as exactly 0. So a collapsed prediction that equals the pooled mean up
+to rounding (a float32 copy, a mean summed in another order) has the constant Δ_all of the
+exact pooled mean, and its correlations are NaN, not a score of rounding noise. A vector
+counts as constant when its sum of squared deviations is within float64 rounding of its
+mean: ``<= Σw (4 G eps mean)²``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from simulator.errors import check
+from simulator.evaluation.kernels import average_ranks, l1_distances, row_moments
+from simulator.model import SimulatedDataset
+
+GENE_SETS = ("all", "degs", "affected")
+_EPS = np.finfo(float).eps
+# About 16 float32 half-ulps: a value stored or computed in single precision equals its
+# float64 source to within this relative error, while any signal a model means to predict
+# (1e-4 on a log1p scale and up) is far above it.
+ROUNDING_RTOL = 1e-6
+
+
+def rounding_aware_delta(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """values − reference, entries within rounding of their operands set to exactly 0.
+
+    |v − r| <= ROUNDING_RTOL · max(|v|, |r|) is a difference no prediction means: a float32
+    copy of the reference, or the same mean summed in another order.
+    """
+    difference = np.subtract(values, reference)
+    rounding = np.abs(difference) <= ROUNDING_RTOL * np.maximum(np.abs(values),
+                                                                np.abs(reference))
+    difference[rounding] = 0.0
+    return difference
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    """The truth side of a block of n perturbations, shared by every predictor.
+
+    truth, weights, deg_mask, affected : (n, G); control, pooled_mean : (G,);
+    all_truth : (K, G) truth of every perturbation (for `discrimination_l1`);
+    rows : (n,) their indices in `all_truth`; perturbations : (n,) their names.
+    Quantities derived from the truth are computed once (thread-safe `cached`).
+    """
+
+    truth: np.ndarray
+    control: np.ndarray
+    pooled_mean: np.ndarray
+    weights: np.ndarray
+    deg_mask: np.ndarray
+    affected: np.ndarray
+    all_truth: np.ndarray
+    rows: np.ndarray
+    perturbations: np.ndarray
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+
+    @classmethod
+    def from_dataset(cls, dataset: SimulatedDataset, rows: slice) -> Context:
+        return cls(truth=dataset.perturbation_means[rows], control=dataset.control_mean,
+                   pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
+                   deg_mask=dataset.deg_mask[rows], affected=dataset.affected[rows],
+                   all_truth=dataset.perturbation_means,
+                   rows=np.arange(dataset.n_perturbations)[rows],
+                   perturbations=dataset.perturbations[rows])
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]
+
+    def mask(self, genes: str) -> np.ndarray | None:
+        """(n, G) bool mask of the gene subset; None for all genes."""
+        return {"all": None, "degs": self.deg_mask, "affected": self.affected}[genes]
+
+    def subset_weights(self, genes: str) -> np.ndarray:
+        """(n, G) 0/1 float weights of the gene subset (a broadcast 1 for all genes)."""
+        mask = self.mask(genes)
+        if mask is None:
+            return np.broadcast_to(1.0, self.truth.shape)
+        return self.cached(("weights", genes), lambda: mask.astype(float))
+
+    def reference(self, which: str) -> np.ndarray:
+        return self.control if which == "control" else self.pooled_mean
+
+    def truth_delta(self, which: str) -> np.ndarray:
+        """Δ of the truth against the reference ("control" or "pooled")."""
+        return self.cached(("delta", which),
+                           lambda: rounding_aware_delta(self.truth, self.reference(which)))
+
+
+class PredictionBlock:
+    """One predictor's predictions for a `Context`, with intermediates shared by metrics.
+
+    pred : (n, G). A broadcast view (row stride 0: a constant predictor) stays one row
+    wherever the computation allows.
+    """
+
+    def __init__(self, pred: np.ndarray, context: Context):
+        self.pred, self.context = pred, context
+        self.constant = len(pred) > 1 and pred.strides[0] == 0
+        self._deltas: dict[str, np.ndarray] = {}
+
+    def delta(self, which: str) -> np.ndarray:
+        """Δ of the prediction against the reference ("control" or "pooled")."""
+        if which not in self._deltas:
+            reference = self.context.reference(which)
+            if self.constant:
+                one = rounding_aware_delta(self.pred[0], reference)
+                self._deltas[which] = np.broadcast_to(one, self.pred.shape)
+            else:
+                self._deltas[which] = rounding_aware_delta(self.pred, reference)
+        return self._deltas[which]
+
+    @cached_property
+    def error(self) -> np.ndarray:
+        """p − t (= Δt − Δp negated, for either reference)."""
+        return self.pred - self.context.truth
+
+    @cached_property
+    def squared_error(self) -> np.ndarray:
+        return self.error**2
+
+
+# ---- row-wise building blocks ----
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator where the denominator is > 0, else NaN."""
+    ok = denominator > 0
+    return np.where(ok, numerator / np.where(ok, denominator, 1.0), np.nan)
+
+
+def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ w x / Σ w per row."""
+    if w.strides == (0, 0):
+        return x.mean(axis=1)
+    return _divide(np.einsum("ij,ij->i", x, w), w.sum(axis=1))
+
+
+def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
+            n_genes: int) -> np.ndarray:
+    """Centred sum of squares, NaN where the vector is constant or the weight is zero."""
+    mean = _divide(mean_sum, total)
+    constant = squares <= total * (4 * n_genes * _EPS * mean) ** 2
+    return np.where(constant | np.isnan(mean), np.nan, squares)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted Pearson r per row: Σw(x−x̄)(y−ȳ) / sqrt(Σw(x−x̄)² Σw(y−ȳ)²)."""
+    m = row_moments(x, y, w)
+    ssx = _spread(m[:, 0], m[:, 1], m[:, 6], x.shape[1])
+    ssy = _spread(m[:, 0], m[:, 2], m[:, 7], x.shape[1])
+    return np.clip(_divide(m[:, 8], np.sqrt(ssx * ssy)), -1.0, 1.0)
+
+
+def _r2(error: np.ndarray, truth_delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """1 − Σw(Δt − Δp)² / Σw(Δt − mean_w Δt)², with mean_w Δt = Σw Δt / Σw.
+
+    Δt − Δp = t − p for either reference: the residual is the squared error. Plain R²
+    over a subset S is the case w = 1 on S, 0 elsewhere.
+    """
+    m = row_moments(error, truth_delta, w)
+    return 1.0 - _divide(m[:, 3], _spread(m[:, 0], m[:, 2], m[:, 7], error.shape[1]))
+
+
+# ---- metric functions: (block, genes) -> (n,) ----
+
+def mse(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ_S (p − t)² / |S|."""
+    return _weighted_mean(b.squared_error, b.context.subset_weights(genes))
+
+
+def mae(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ_S |p − t| / |S|."""
+    return _weighted_mean(np.abs(b.error), b.context.subset_weights(genes))
+
+
+def wmse(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ w (p − t)² / Σ w over all genes."""
+    return _weighted_mean(b.squared_error, b.context.weights)
+
+
+def pearson_delta(reference: str) -> MetricFunction:
+    def pearson(b: PredictionBlock, genes: str) -> np.ndarray:
+        """Pearson r of Δ(p) and Δ(t) over S."""
+        return _pearson(b.delta(reference), b.context.truth_delta(reference),
+                        b.context.subset_weights(genes))
+    return pearson
+
+
+def r2_delta(reference: str, weighted: bool = False) -> MetricFunction:
+    def r2(b: PredictionBlock, genes: str) -> np.ndarray:
+        """R² of Δ(p) for Δ(t) over S (w = 1 on S), or weighted by the gene weights w."""
+        w = b.context.weights if weighted else b.context.subset_weights(genes)
+        return _r2(b.error, b.context.truth_delta(reference), w)
+    return r2
+
+
+def cosine_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Σ Δp Δt / sqrt(Σ Δp² Σ Δt²) with control deltas over S."""
+    ctx = b.context
+    m = row_moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
+    return np.clip(_divide(m[:, 5], np.sqrt(m[:, 3] * m[:, 4])), -1.0, 1.0)
+
+
+def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Pearson r of the average-tie ranks of Δ_ctrl(p) and Δ_ctrl(t), ranked within S."""
+    ctx, mask = b.context, b.context.mask(genes)
+    truth_ranks = ctx.cached(("ranks", genes),
+                             lambda: average_ranks(ctx.truth_delta("control"), mask))
+    if b.constant and mask is None:
+        pred_ranks = np.broadcast_to(average_ranks(b.delta("control")[:1]), b.pred.shape)
+    else:
+        pred_ranks = average_ranks(b.delta("control"), mask)
+    return _pearson(pred_ranks, truth_ranks, ctx.subset_weights(genes))
+
+
+def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Share of the other perturbations j whose truth is farther (L1, all genes) from p
+    than t is; a tie is not farther. Distances by `l1_distances` (exact float64)."""
+    ctx = b.context
+    if b.constant:  # one prediction: its distances to every truth, once
+        distance = np.broadcast_to(l1_distances(b.pred[:1], ctx.all_truth),
+                                   (len(ctx.rows), len(ctx.all_truth)))
+    else:
+        distance = l1_distances(b.pred, ctx.all_truth)
+    own = distance[np.arange(len(ctx.rows)), ctx.rows]
+    farther = (distance > own[:, None]).sum(axis=1)
+    return _divide(farther.astype(float), np.full(len(farther), len(ctx.all_truth) - 1.0))
+
+
+def deg_direction(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Share of k's DEGs where sign Δ_ctrl(p) = sign Δ_ctrl(t) (sign 0 matches only 0)."""
+    ctx = b.context
+    agree = np.sign(b.delta("control")) == np.sign(ctx.truth_delta("control"))
+    return _divide((agree & ctx.deg_mask).sum(axis=1), ctx.deg_mask.sum(axis=1))
+
+
+def deg_overlap(b: PredictionBlock, genes: str) -> np.ndarray:
+    """|top-m genes by |Δ_ctrl(p)| ∩ DEGs| / m with m = |DEGs| (NaN when m = 0).
+
+    Genes tied at the cut-off share the places left: each counts (places left) /
+    (genes tied), the expected overlap under a random tie-break.
+    """
+    deg = b.context.deg_mask
+    m = deg.sum(axis=1)
+    out = np.full(len(m), np.nan)
+    rows = np.flatnonzero(m)
+    if len(rows) == 0:
+        return out
+    magnitude, deg, m = np.abs(b.delta("control")[rows]), deg[rows], m[rows]
+    n_genes, deepest = magnitude.shape[1], m.max()
+    top = np.sort(np.partition(magnitude, n_genes - deepest, axis=1)[:, n_genes - deepest:])
+    cut = top[np.arange(len(rows)), deepest - m][:, None]  # the m-th largest magnitude
+    above, at = magnitude > cut, magnitude == cut
+    places_left = m - above.sum(axis=1)
+    hits = (above & deg).sum(axis=1) + places_left / at.sum(axis=1) * (at & deg).sum(axis=1)
+    out[rows] = hits / m
+    return out
+
+
+# ---- the registry ----
+
+MetricFunction = Callable[[PredictionBlock, str], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Metric:
+    """One metric.
+
+    name : value of the `metric` column.
+    function : ``(block, genes) -> (n,)`` values for a block of perturbations.
+    higher_is_better, perfect : direction and best attainable value.
+    genes : the gene subset, one of GENE_SETS.
+    """
+
+    name: str
+    function: MetricFunction
+    higher_is_better: bool
+    perfect: float
+    genes: str = "all"
+
+    def score(self, block: PredictionBlock) -> np.ndarray:
+        """(n,) float values; undefined ones NaN, without warnings."""
+        with np.errstate(all="ignore"):
+            return np.asarray(self.function(block, self.genes), dtype=float)
+
+    def __call__(self, pred: np.ndarray, context: Context) -> np.ndarray:
+        return self.score(PredictionBlock(pred, context))
+
+    def restricted_to(self, genes: str) -> Metric:
+        """The ``<name>_<genes>`` variant of this metric."""
+        return replace(self, name=f"{self.name}_{genes}", genes=genes)
+
+
+def _declare(name: str, function: MetricFunction, higher_is_better: bool, perfect: float,
+             variants: bool = False) -> list[Metric]:
+    base = Metric(name, function, higher_is_better, perfect)
+    return [base, *(base.restricted_to(s) for s in GENE_SETS[1:] if variants)]
+
+
+BUILTIN: dict[str, Metric] = {m.name: m for m in [
+    *_declare("mse", mse, False, 0.0, variants=True),
+    *_declare("mae", mae, False, 0.0, variants=True),
+    *_declare("wmse", wmse, False, 0.0),
+    *_declare("pearson_delta_ctrl", pearson_delta("control"), True, 1.0, variants=True),
+    *_declare("pearson_delta_all", pearson_delta("pooled"), True, 1.0, variants=True),
+    *_declare("r2_delta_ctrl", r2_delta("control"), True, 1.0, variants=True),
+    *_declare("r2_delta_all", r2_delta("pooled"), True, 1.0, variants=True),
+    *_declare("wr2_delta_all", r2_delta("pooled", weighted=True), True, 1.0),
+    *_declare("wr2_delta_ctrl", r2_delta("control", weighted=True), True, 1.0),
+    *_declare("cosine_delta_ctrl", cosine_delta_ctrl, True, 1.0),
+    *_declare("spearman_delta_ctrl", spearman_delta_ctrl, True, 1.0),
+    *_declare("discrimination_l1", discrimination_l1, True, 1.0),
+    *_declare("deg_direction", deg_direction, True, 1.0),
+    *_declare("deg_overlap", deg_overlap, True, 1.0),
+]}
+
+# The nine metrics of the paper's simulation study.
+PAPER_METRICS = tuple(f"{base}{suffix}" for base in ("pearson_delta_ctrl", "mae", "mse")
+                      for suffix in ("", "_affected", "_degs"))
+
+
+def check_metric_names(names: Any) -> list[str]:
+    """The names as a list, each a built-in metric, else `ValidationError`."""
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        check(name in BUILTIN, "names", name, f"a built-in metric ({', '.join(BUILTIN)})")
+    return names

@@ -1,0 +1,210 @@
+"""Score every predictor with every metric, per perturbation.
+
+The work runs per block of perturbation rows: the truth side of a block (`Context`) is
+shared by all predictors, and one predictor's block (`PredictionBlock`) by all metrics,
+so memory stays at a few ``(block_rows, G)`` arrays whatever the number of perturbations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import ValidationError, check
+from simulator.evaluation.metrics import (
+    BUILTIN,
+    Context,
+    Metric,
+    PredictionBlock,
+    check_metric_names,
+)
+from simulator.evaluation.predictors import PredictorSpec, is_predictor_name, predict
+from simulator.evaluation.user_metrics import user_metric_from_config
+from simulator.model import SimulatedDataset
+
+BLOCK_ROWS = 256
+COLUMNS = ["perturbation", "predictor", "metric", "value"]
+SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """Predictors, built-in metric names and user metrics, bundled (as the apps build them).
+
+    ``evaluate(dataset, spec)`` and ``calibrate(per_perturbation, spec)`` accept it.
+    """
+
+    predictors: PredictorSpec = field(default_factory=PredictorSpec)
+    metrics: tuple[str, ...] | None = None
+    user_metrics: tuple[Metric, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.metrics is not None:
+            object.__setattr__(self, "metrics", tuple(check_metric_names(self.metrics)))
+        object.__setattr__(self, "user_metrics", tuple(self.user_metrics))
+
+    def metric_list(self) -> list[Metric]:
+        """The metrics to compute: built-in (selected) then user metrics."""
+        return resolve_metrics(self.metrics, self.user_metrics)
+
+
+def resolve_metrics(metrics: Sequence[str] | None = None,
+                    user_metrics: Iterable[Metric | Mapping[str, Any]] = ()) -> list[Metric]:
+    """Built-in metrics by name (None = all) followed by the user metrics.
+
+    A user metric may be given as a `Metric` or as its config entry
+    (`simulator.user_metrics.user_metric_from_config`). Names must be unique.
+    """
+    names = list(BUILTIN) if metrics is None else check_metric_names(metrics)
+    chosen = [BUILTIN[name] for name in names]
+    for i, user in enumerate(user_metrics):
+        chosen.append(user if isinstance(user, Metric)
+                      else user_metric_from_config(user, f"user_metrics[{i}]"))
+    seen: set[str] = set()
+    for metric in chosen:
+        if metric.name in seen:
+            raise ValidationError(f"metrics must have unique names (got {metric.name!r} twice)")
+        seen.add(metric.name)
+    return chosen
+
+
+def _predictor_names(predictors: PredictorSpec | Sequence[str] | None,
+                     has_replicate: bool) -> list[str]:
+    if predictors is None:
+        spec = PredictorSpec()
+    elif isinstance(predictors, PredictorSpec):
+        spec = predictors
+    else:
+        spec = PredictorSpec(names=tuple([predictors] if isinstance(predictors, str)
+                                         else predictors))
+    return spec.expand(has_replicate)
+
+
+def check_predictions(predictions: Mapping[str, Any] | None, dataset: SimulatedDataset,
+                      builtin: Sequence[str]) -> dict[str, np.ndarray]:
+    """A user's predicted profiles as read-only float64 (K, G) arrays, validated.
+
+    Names must be non-empty strings that name no built-in predictor (``mean``, ``blend_0.3``,
+    ...), so a table never holds two different things under one name; each array must be
+    perturbations x genes of finite numbers, on the dataset's normalised scale.
+    """
+    if predictions is None:
+        return {}
+    check(isinstance(predictions, Mapping), "predictions", type(predictions).__name__,
+          "a mapping of name -> (perturbations x genes) array")
+    shape = (dataset.n_perturbations, dataset.n_genes)
+    checked = {}
+    for name, values in predictions.items():
+        check(isinstance(name, str) and name.strip() != "", "predictions", name,
+              "named by non-empty strings")
+        check(name not in builtin and not is_predictor_name(name), f"predictions[{name!r}]",
+              name, "a name that no built-in predictor uses (choose e.g. 'my_model')")
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            check(False, f"predictions[{name!r}]", type(values).__name__, "an array of numbers")
+        check(array.shape == shape, f"predictions[{name!r}]", f"shape {array.shape}",
+              f"shape {shape} (perturbations x genes, in the dataset's order)")
+        finite = np.isfinite(array)
+        if not finite.all():
+            k, g = np.argwhere(~finite)[0]
+            check(False, f"predictions[{name!r}]", f"{array[k, g]} for perturbation "
+                  f"{dataset.perturbations[k]}, gene {dataset.genes[g]}", "finite everywhere")
+        array.flags.writeable = False
+        checked[name] = array
+    return checked
+
+
+def evaluate(dataset: SimulatedDataset,
+             predictors: PredictorSpec | Sequence[str] | EvaluationSpec | None = None,
+             metrics: Sequence[str] | None = None,
+             user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
+             block_rows: int = BLOCK_ROWS, *, predictions: Mapping[str, Any] | None = None,
+             n_threads: int | None = None) -> pd.DataFrame:
+    """Score predictors with metrics, one row per perturbation x predictor x metric.
+
+    Parameters
+    ----------
+    dataset : SimulatedDataset
+    predictors : PredictorSpec, list of predictor names or families, or None
+        None = every predictor (`PredictorSpec()`). Those needing the replicate are
+        skipped, with one warning, when the replicate is off. An `EvaluationSpec` here
+        stands for all of predictors, metrics and user_metrics.
+    metrics : list of built-in metric names, or None for all of them
+    user_metrics : `Metric` objects or config entries ``{_target_, name, higher_is_better,
+        perfect}``, scored after the built-in metrics
+    block_rows : int >= 1
+        Perturbations scored together; the result does not depend on it.
+    predictions : mapping name -> (K, G) array, optional
+        A user's own predicted profiles (e.g. a trained model's), on the normalised scale
+        ``log1p(1e4 * count / total)`` of `dataset`, rows in `dataset.perturbations` order;
+        scored after the built-in predictors with the same metrics. `calibrate` then
+        places each between the baselines.
+    n_threads : int, optional
+        Predictors scored in parallel threads (None = all cores); the result does not
+        depend on it.
+
+    Returns
+    -------
+    DataFrame with columns `perturbation`, `predictor`, `metric` (categoricals) and
+    `value` (float64, NaN where undefined), predictor-major.
+    """
+    if isinstance(predictors, EvaluationSpec):
+        predictors, metrics, user_metrics = (predictors.predictors, predictors.metrics,
+                                             predictors.user_metrics)
+    check(isinstance(block_rows, int) and block_rows >= 1, "block_rows", block_rows,
+          "an integer >= 1")
+    n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
+    check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
+          "null or an integer >= 1")
+    builtin = _predictor_names(predictors, dataset.has_replicate)
+    own = check_predictions(predictions, dataset, builtin)
+    names = [*builtin, *own]
+    chosen = resolve_metrics(metrics, user_metrics)
+
+    n_pert = dataset.n_perturbations
+    values = np.empty((len(names), len(chosen), n_pert))
+
+    def score(p: int, rows: slice, context: Context) -> None:
+        name = names[p]
+        pred = own[name][rows] if name in own else predict(name, dataset, rows)
+        block = PredictionBlock(pred, context)
+        for m, metric in enumerate(chosen):
+            values[p, m, rows] = metric.score(block)
+
+    with ThreadPoolExecutor(min(n_threads, len(names)) or 1) as pool:
+        for start in range(0, n_pert, block_rows):
+            rows = slice(start, min(n_pert, start + block_rows))
+            context = Context.from_dataset(dataset, rows)
+            for done in [pool.submit(score, p, rows, context) for p in range(len(names))]:
+                done.result()
+
+    metric_names = [m.name for m in chosen]
+    index = pd.MultiIndex.from_product(
+        [pd.CategoricalIndex(names, categories=names),
+         pd.CategoricalIndex(metric_names, categories=metric_names),
+         pd.CategoricalIndex(dataset.perturbations, categories=dataset.perturbations)],
+        names=["predictor", "metric", "perturbation"])
+    return pd.DataFrame({"value": values.ravel()}, index=index).reset_index()[COLUMNS]
+
+
+def summarize(per_perturbation: pd.DataFrame) -> pd.DataFrame:
+    """The per-trial aggregate: one row per predictor and metric.
+
+    Returns
+    -------
+    DataFrame with columns `predictor`, `metric` (str), `value` (median over
+    perturbations, NaN ignored; NaN if none is defined), `mean` (likewise) and
+    `n_valid` (perturbations with a defined value).
+    """
+    grouped = per_perturbation.groupby(["predictor", "metric"], observed=True, sort=False)
+    summary = grouped["value"].agg(value="median", mean="mean", n_valid="count").reset_index()
+    summary["predictor"] = summary["predictor"].astype(str)
+    summary["metric"] = summary["metric"].astype(str)
+    return summary[SUMMARY_COLUMNS]

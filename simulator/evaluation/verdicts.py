@@ -1,0 +1,80 @@
+"""What a calibration says about a metric: the verdicts and their rules, declared once.
+
+A trial's verdict (`trial_verdict`) comes from its median drf, the share of perturbations
+preferring collapse and the ladder tau; a sweep's (`sweep_verdict`) from the per-trial
+verdicts and medians over trials. `TRIAL_RULES` and `SWEEP_RULES` state the rules in words
+for the README, summary.md and the apps, from the same thresholds.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+
+REWARDS_COLLAPSE_SHARE = 0.5  # per trial: collapse preferred in more than this share
+CALIBRATED_MAX_COLLAPSE_SHARE = 0.25
+CALIBRATED_MIN_DRF = 0.5
+CALIBRATED_MIN_TAU = 0.6  # with 5 ladder steps: at most two discordant pairs of 10
+SWEEP_MAJORITY = 0.5  # per sweep: "rewards collapse" in more than this share of trials
+SWEEP_PARTIAL_SHARE = 0.2  # ... and from this share on, "fails in part of the space"
+
+
+class Verdict(StrEnum):
+    """Verdicts, in the order lists of metrics are printed."""
+
+    REWARDS = "rewards collapse"
+    PARTIAL = "fails in part of the space"  # sweeps only
+    BLIND = "blind to collapse"
+    CANNOT_SCORE = "cannot score collapse"
+    CALIBRATED = "calibrated"
+    UNDEFINED = "undefined"
+
+
+def _monotone(tau: float) -> bool:
+    """The ladder condition; not required when no blend was scored (tau NaN)."""
+    return bool(np.isnan(tau) or tau >= CALIBRATED_MIN_TAU)
+
+
+def trial_verdict(drf: float, collapse_share: float, tau: float) -> Verdict:
+    """One trial's verdict from median drf, collapse share and ladder tau (`TRIAL_RULES`)."""
+    if np.isnan(collapse_share):
+        return Verdict.UNDEFINED if np.isnan(drf) else Verdict.CANNOT_SCORE
+    if collapse_share > REWARDS_COLLAPSE_SHARE:
+        return Verdict.REWARDS
+    if (collapse_share <= CALIBRATED_MAX_COLLAPSE_SHARE and drf >= CALIBRATED_MIN_DRF
+            and _monotone(tau)):
+        return Verdict.CALIBRATED
+    return Verdict.BLIND
+
+
+def sweep_verdict(share_rewarding: float, share_unscored: float, median_drf: float,
+                  median_tau: float) -> Verdict:
+    """A sweep's verdict for one metric (`SWEEP_RULES`); shares are over its trials."""
+    if np.isnan(share_rewarding):
+        return Verdict.UNDEFINED if np.isnan(median_drf) else Verdict.CANNOT_SCORE
+    if share_unscored > SWEEP_MAJORITY:
+        return Verdict.CANNOT_SCORE
+    if share_rewarding > SWEEP_MAJORITY:
+        return Verdict.REWARDS
+    if share_rewarding >= SWEEP_PARTIAL_SHARE:
+        return Verdict.PARTIAL
+    if median_drf >= CALIBRATED_MIN_DRF and _monotone(median_tau):
+        return Verdict.CALIBRATED
+    return Verdict.BLIND
+
+
+TRIAL_RULES = (
+    f"Per-trial verdicts, first rule that holds: *cannot score collapse* (the mean baseline "
+    f"has no defined score), *rewards collapse* (collapse preferred in more than "
+    f"{REWARDS_COLLAPSE_SHARE:.0%} of the perturbations), *calibrated* (collapse preferred in "
+    f"at most {CALIBRATED_MAX_COLLAPSE_SHARE:.0%}, median drf ≥ {CALIBRATED_MIN_DRF} and "
+    f"ladder tau ≥ {CALIBRATED_MIN_TAU}; the tau condition is dropped when no blend was "
+    f"scored), else *blind to collapse*.")
+
+SWEEP_RULES = (
+    f"*rewards collapse* when the per-trial verdict is \"rewards collapse\" in more than "
+    f"{SWEEP_MAJORITY:.0%} of trials; *fails in part of the space* from "
+    f"{SWEEP_PARTIAL_SHARE:.0%}; otherwise *calibrated* when median drf >= "
+    f"{CALIBRATED_MIN_DRF} and median ladder tau >= {CALIBRATED_MIN_TAU}, else *blind to "
+    f"collapse*; *cannot score collapse* when the mean baseline is undefined in most trials.")

@@ -1,0 +1,113 @@
+"""The cells themselves, for small simulations: counts plus labels, exportable to AnnData.
+
+`simulate_counts` draws exactly the cells that `simulate` summarises for the same
+params, priors and seed (same tiles, same random streams), so a model trained on these
+cells is scored against the same truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import ValidationError
+from simulator.model.generative import (
+    CONTROL,
+    GROUP_KINDS,
+    perturbation_names,
+    tiles,
+    trial_model,
+)
+from simulator.model.params import SimulationParams
+from simulator.model.priors import GenePriors
+
+MAX_ENTRIES = 200_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedCounts:
+    """Raw counts of one simulated trial.
+
+    Attributes
+    ----------
+    counts : (cells, G) int64
+        NB counts, cells in order: control, truth cells of each perturbation, replicates.
+    obs : DataFrame, one row per cell
+        ``group`` (control / truth / replicate), ``perturbation`` (``control`` for
+        control cells), ``size_factor`` (the cell's library size factor).
+    genes : (G,) str
+    direction : (K, G) int8
+        +1 / -1 for genes each perturbation scales up / down, 0 elsewhere.
+    params, seed
+    """
+
+    counts: np.ndarray
+    obs: pd.DataFrame
+    genes: np.ndarray
+    direction: np.ndarray
+    params: SimulationParams
+    seed: int
+
+    def to_anndata(self) -> Any:
+        """An `anndata.AnnData` with counts in X, cell labels in obs, the prior in var and
+        each perturbation's effect directions in ``varm["direction"]`` (genes x perturbations)."""
+        try:
+            import anndata
+        except ImportError as error:
+            raise ValidationError(
+                'AnnData export needs the optional extra: pip install -e ".[anndata]"'
+            ) from error
+        var = pd.DataFrame(index=pd.Index(self.genes, name="gene"))
+        perturbations = perturbation_names(self.params.n_perturbations)
+        obs = self.obs.copy()
+        obs.index = obs.index.astype(str)
+        adata = anndata.AnnData(X=self.counts, obs=obs, var=var)
+        adata.varm["direction"] = self.direction.T.copy()
+        adata.uns["perturbations"] = np.asarray(perturbations, dtype=object)
+        adata.uns["simulation"] = {
+            "seed": self.seed,
+            **{k: v for k, v in self.params.to_dict().items() if v is not None},
+        }
+        return adata
+
+
+def simulate_counts(
+    params: SimulationParams,
+    priors: GenePriors | None = None,
+    seed: int = 0,
+    *,
+    max_entries: int = MAX_ENTRIES,
+) -> SimulatedCounts:
+    """Draw and return every cell of a trial (the same cells `simulate` summarises).
+
+    Refuses trials with more than `max_entries` cell x gene entries: the matrix is held
+    in memory (8 bytes an entry), which is what `simulate` exists to avoid.
+    """
+    n_entries = params.n_cells * params.n_genes
+    if n_entries > max_entries:
+        raise ValidationError(
+            f"simulate_counts holds every cell in memory: {params.n_cells} cells x "
+            f"{params.n_genes} genes = {n_entries} entries exceeds max_entries={max_entries} "
+            "(use simulator.simulate for summaries, or raise max_entries)"
+        )
+    priors = GenePriors.default() if priors is None else priors
+    model = trial_model(params, priors, seed)
+    names = perturbation_names(params.n_perturbations)
+
+    counts, size_factors, groups, labels = [], [], [], []
+    for tile in tiles(params):
+        tile_sizes, tile_counts = model.draw(tile)
+        counts.append(tile_counts)
+        size_factors.append(tile_sizes)
+        groups += [GROUP_KINDS[tile.kind]] * tile.n_cells
+        labels += ["control" if tile.kind == CONTROL else names[tile.group]] * tile.n_cells
+    obs = pd.DataFrame({
+        "group": pd.Categorical(groups, categories=list(GROUP_KINDS.values())),
+        "perturbation": pd.Categorical(labels, categories=["control", *names]),
+        "size_factor": np.concatenate(size_factors),
+    })
+    return SimulatedCounts(np.concatenate(counts), obs, model.genes.genes, model.direction,
+                           params, model.seed)

@@ -1,0 +1,80 @@
+"""`SimulatedDataset`: the per-group summaries one trial leaves behind.
+
+Everything downstream (predictors, metrics, calibration) reads only this object, so it
+holds summaries, never cells: vectors are ``(n_genes,)`` and per-perturbation arrays
+are ``(n_perturbations, n_genes)``. Values are on the normalised scale
+``log1p(1e4 * count / cell total)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.model.params import SimulationParams
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedDataset:
+    """Summaries of one simulated trial.
+
+    Attributes
+    ----------
+    params, seed
+        What produced it.
+    genes : (G,) str
+        Gene names, in simulation order.
+    perturbations : (K,) str
+        Perturbation names ``P0000``, ``P0001``, ...
+    control_mean, control_var : (G,) float64
+        Mean and population variance over control cells.
+    perturbation_means, perturbation_vars : (K, G) float64
+        Mean and population variance over each perturbation's truth cells.
+    replicate_means, replicate_vars : (K, G) float64 or None
+        The same over the independent technical replicate; None when it is off.
+    pooled_mean : (G,) float64
+        Mean over all perturbed truth cells pooled (the mean baseline).
+    affected : (K, G) bool
+        Genes the perturbation truly changes.
+    direction : (K, G) int8
+        +1 (mean x effect_size), -1 (mean / effect_size) or 0 (unaffected).
+    deg_mask : (K, G) bool
+        Called differentially expressed genes (`params.deg_mode`).
+    weights : (K, G) float64
+        Per-perturbation gene weights in [0, 1] from the "vs rest" Welch t statistic.
+    mu_control, mu_perturbed_base, theta : (G,) float64
+        The prior of the simulated genes: control mean count, the biased perturbed
+        baseline ``max(0, mu_control + beta (mu_perturbed - mu_control))``, NB size.
+    """
+
+    params: SimulationParams
+    seed: int
+    genes: np.ndarray
+    perturbations: np.ndarray
+    control_mean: np.ndarray
+    control_var: np.ndarray
+    perturbation_means: np.ndarray
+    perturbation_vars: np.ndarray
+    replicate_means: np.ndarray | None
+    replicate_vars: np.ndarray | None
+    pooled_mean: np.ndarray
+    affected: np.ndarray
+    direction: np.ndarray
+    deg_mask: np.ndarray
+    weights: np.ndarray
+    mu_control: np.ndarray
+    mu_perturbed_base: np.ndarray
+    theta: np.ndarray
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.genes)
+
+    @property
+    def n_perturbations(self) -> int:
+        return len(self.perturbations)
+
+    @property
+    def has_replicate(self) -> bool:
+        return self.replicate_means is not None

@@ -1,0 +1,119 @@
+"""The generative model of one trial: which genes, which effects, and cells tile by tile.
+
+Cells are drawn in fixed *tiles* of at most `TILE_CELLS` cells of one group (control, one
+perturbation's truth cells, or its replicate), each from its own random stream
+(`simulator.streams.cell_stream`). `simulate` summarises the tiles as they are drawn;
+`simulate_counts` keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import streams
+from simulator.errors import check, is_integer
+from simulator.model.params import SimulationParams
+from simulator.model.priors import GenePriors
+
+TILE_CELLS = 64
+NORMALISATION_TOTAL = 1e4
+CONTROL, TRUTH, REPLICATE = 0, 1, 2  # the kinds of cell group
+GROUP_KINDS = {CONTROL: "control", TRUTH: "truth", REPLICATE: "replicate"}
+
+
+def log_normalise(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``log1p(1e4 * count / cell total)`` per cell (rows); a cell with total 0 uses 1.
+
+    counts : (cells, genes). Writes into `out` (float64, same shape) when given.
+    """
+    totals = counts.sum(axis=1, dtype=np.float64)
+    totals[totals == 0] = 1.0
+    out = np.multiply(counts, (NORMALISATION_TOTAL / totals)[:, None], out=out, dtype=np.float64)
+    return np.log1p(out, out=out)
+
+
+def perturbation_names(n_perturbations: int) -> np.ndarray:
+    """``P0000``, ``P0001``, ... (zero-padded to sort in order)."""
+    width = max(4, len(str(n_perturbations - 1)))
+    return np.array([f"P{k:0{width}d}" for k in range(n_perturbations)])
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Up to TILE_CELLS cells of one group, drawn from one stream."""
+
+    kind: int  # CONTROL, TRUTH or REPLICATE
+    group: int  # perturbation index (0 for control)
+    index: int  # tile number within its group
+    n_cells: int
+
+
+def _group_tiles(kind: int, group: int, n_cells: int) -> Iterator[Tile]:
+    for index, start in enumerate(range(0, n_cells, TILE_CELLS)):
+        yield Tile(kind, group, index, min(TILE_CELLS, n_cells - start))
+
+
+def tiles(params: SimulationParams) -> Iterator[Tile]:
+    """Every tile of a trial in order: control, each perturbation's truth, each replicate."""
+    yield from _group_tiles(CONTROL, 0, params.n_control_cells)
+    for kind, n_cells in ((TRUTH, params.n_cells_per_perturbation),
+                          (REPLICATE, params.replicate_cells)):
+        for k in range(params.n_perturbations):
+            yield from _group_tiles(kind, k, n_cells)
+
+
+@dataclass(frozen=True, eq=False)
+class TrialModel:
+    """The fixed quantities of one trial that every tile draws from.
+
+    genes : the prior of the simulated genes; base : (G,) biased perturbed baseline;
+    direction : (K, G) int8, +1 / -1 for genes scaled up / down, 0 elsewhere.
+    """
+
+    seed: int
+    params: SimulationParams
+    genes: GenePriors
+    base: np.ndarray
+    direction: np.ndarray
+
+    def group_mean(self, kind: int, group: int) -> np.ndarray:
+        """Mean count per gene of a group, before the per-cell size factor."""
+        if kind == CONTROL:
+            return self.genes.mu_control
+        return self.base * self.params.effect_size ** self.direction[group].astype(np.float64)
+
+    def draw(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        """Size factors (n,) and NB counts (n, G) of one tile, as a Gamma-Poisson mixture."""
+        rng = streams.cell_stream(self.seed, tile.kind, tile.group, tile.index)
+        size_factors = rng.lognormal(self.params.library_size_log_mean,
+                                     self.params.library_size_log_sd, tile.n_cells)
+        theta = self.genes.theta
+        rate = rng.standard_gamma(theta, size=(tile.n_cells, len(theta)))
+        rate *= self.group_mean(tile.kind, tile.group) / theta
+        rate *= size_factors[:, None]
+        return size_factors, rng.poisson(rate)
+
+
+def trial_model(params: SimulationParams, priors: GenePriors, seed: int) -> TrialModel:
+    """Choose the genes and every perturbation's effects; validates the seed and that the
+    prior holds enough genes."""
+    check(is_integer(seed) and seed >= 0, "seed", seed, "an integer >= 0")
+    check(params.n_genes <= priors.n_genes, "n_genes", params.n_genes,
+          f"<= {priors.n_genes}, the number of genes in the prior")
+    seed = int(seed)
+    chosen = np.sort(streams.gene_stream(seed).choice(priors.n_genes, params.n_genes,
+                                                      replace=False))
+    genes = priors.subset(chosen)
+    shift = genes.mu_perturbed - genes.mu_control
+    base = np.maximum(0.0, genes.mu_control + params.control_bias * shift)
+
+    direction = np.zeros((params.n_perturbations, params.n_genes), dtype=np.int8)
+    for k in range(params.n_perturbations):
+        rng = streams.effect_stream(seed, k)
+        is_affected = rng.random(params.n_genes) < params.deg_fraction
+        up = rng.random(params.n_genes) < 0.5
+        direction[k] = np.where(is_affected, np.where(up, 1, -1), 0)
+    return TrialModel(seed, params, genes, base, direction)

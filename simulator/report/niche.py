@@ -1,0 +1,89 @@
+"""Sensitivity to niche signals: MSE and WMSE of the mean baseline and of niche_25 (the
+mean with each perturbation's 25 top-weighted genes from the replicate), paired."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import stats
+
+from simulator.report.style import OKABE_ITO, p_text
+from simulator.report.tables import SweepTables
+from simulator.sweep.trial import NICHE_PREDICTORS
+
+NICHE_METRICS = ("mse", "wmse")
+
+
+class PairedReduction(NamedTuple):
+    """How much a predictor lowers an error, perturbation by perturbation."""
+
+    p: float  # Wilcoxon signed-rank p-value of the paired errors
+    fold: float  # median over perturbations of before / after
+    removed: float  # 1 - median(after) / median(before): share of the median error removed
+
+
+def paired_wilcoxon(before: np.ndarray, after: np.ndarray) -> PairedReduction:
+    """Paired errors of two predictors (e.g. the mean baseline and niche_25) compared."""
+    before, after = np.asarray(before, float), np.asarray(after, float)
+    keep = np.isfinite(before) & np.isfinite(after)
+    before, after = before[keep], after[keep]
+    if len(before) < 2 or np.all(before == after):
+        return PairedReduction(float("nan"), float("nan"), float("nan"))
+    p = float(stats.wilcoxon(before, after).pvalue)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fold = float(np.nanmedian(before / after))
+        removed = float(1 - np.median(after) / np.median(before))
+    return PairedReduction(p, fold, removed)
+
+
+@dataclass(frozen=True)
+class Niche:
+    """The niche trial's per-perturbation errors and, per metric, their paired reduction."""
+
+    per_perturbation: pd.DataFrame
+    reductions: dict[str, PairedReduction]
+
+
+def niche_sensitivity(tables: SweepTables) -> Niche | None:
+    """None when the sweep stored no niche trial."""
+    if tables.niche is None:
+        return None
+    mean, niche = NICHE_PREDICTORS
+    rows = tables.niche
+    reductions = {}
+    for metric in NICHE_METRICS:
+        wide = rows[rows["metric"] == metric].pivot(index="perturbation", columns="predictor",
+                                                    values="value")
+        reductions[metric] = paired_wilcoxon(wide[mean], wide[niche])
+    return Niche(rows, reductions)
+
+
+def draw_niche_sensitivity(data: Niche) -> plt.Figure:
+    """MSE and WMSE per perturbation of the mean baseline and of niche_25, paired violins."""
+    mean, niche = NICHE_PREDICTORS
+    per_perturbation = data.per_perturbation
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.8))
+    for ax, metric in zip(axes, NICHE_METRICS, strict=True):
+        rows = per_perturbation[(per_perturbation["metric"] == metric)
+                                & per_perturbation["predictor"].isin([mean, niche])]
+        wide = rows.pivot(index="perturbation", columns="predictor", values="value")
+        effect = data.reductions[metric]
+        sns.violinplot(data=rows, x="predictor", y="value", order=[mean, niche], ax=ax,
+                       cut=0, inner=None, palette=list(OKABE_ITO[3:5]), hue="predictor",
+                       hue_order=[mean, niche], legend=False, dodge=False)
+        shown = wide.iloc[:: max(1, len(wide) // 300)]  # pairs beyond 300 only add ink
+        ax.plot(np.tile([[0], [1]], len(shown)), shown[[mean, niche]].to_numpy().T,
+                color="0.4", lw=0.4, alpha=0.35)
+        ax.set(xlabel="", ylabel=f"{metric.upper()} per perturbation\n(log-expression²)",
+               title=f"{metric.upper()}: Wilcoxon {p_text(effect.p)}\n{niche} removes "
+                     f"{effect.removed:.0%} of the median")
+        ax.title.set_fontsize(10)
+    fig.suptitle(f"Sensitivity to niche signals: mean baseline vs {niche} "
+                 f"({len(wide)} perturbations, one trial)")
+    fig.tight_layout()
+    return fig

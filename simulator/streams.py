@@ -1,0 +1,69 @@
+"""Every random stream of the package, declared once.
+
+A stream is numpy's default generator on ``SeedSequence(seed, spawn_key=key)``. Each part
+of the model draws from its own key, so its numbers depend only on the seed and the key:
+not on thread or worker counts, block sizes or the order in which work completes. Keys
+must never be reused for another purpose, or numbers of one part would change another's.
+
+Streams of one trial (seed: the trial seed)
+
+=====================  ===============================  =================================
+key                    stream                           draws
+=====================  ===============================  =================================
+``(0,)``               `gene_stream`                    the prior's genes to simulate
+``(1, k)``             `effect_stream`                  perturbation k's affected genes
+                                                        and directions
+``(2, kind, g, t)``    `cell_stream`                    tile t of group g (kind: control,
+                                                        truth or replicate): size factors
+                                                        and counts
+``(7,)``               `shuffle_stream`                 the `shuffled` predictor's
+                                                        derangement
+=====================  ===============================  =================================
+
+Streams of a sweep (seed: the sweep seed): ``(0, i)`` trial i's seed (`trial_seed`),
+``(1, i)`` trial i's parameters (`trial_parameter_stream`). Figures subsample dense
+scatters from `figure_sample_stream` (seed 0, no key).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GENES, EFFECTS, CELLS, SHUFFLE = 0, 1, 2, 7
+TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
+
+
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """The generator on ``SeedSequence(seed, spawn_key=key)``."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def gene_stream(seed: int) -> np.random.Generator:
+    return stream(seed, GENES)
+
+
+def effect_stream(seed: int, perturbation: int) -> np.random.Generator:
+    return stream(seed, EFFECTS, perturbation)
+
+
+def cell_stream(seed: int, kind: int, group: int, tile: int) -> np.random.Generator:
+    return stream(seed, CELLS, kind, group, tile)
+
+
+def shuffle_stream(seed: int) -> np.random.Generator:
+    return stream(seed, SHUFFLE)
+
+
+def trial_seed(sweep_seed: int, index: int) -> int:
+    """Trial `index`'s simulation seed: 63 bits of its SeedSequence state."""
+    sequence = np.random.SeedSequence(sweep_seed, spawn_key=(TRIAL_SEED, index))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def trial_parameter_stream(sweep_seed: int, index: int) -> np.random.Generator:
+    return stream(sweep_seed, TRIAL_PARAMETERS, index)
+
+
+def figure_sample_stream() -> np.random.Generator:
+    """Which points a dense scatter draws: the same subsample in every run."""
+    return stream(0)

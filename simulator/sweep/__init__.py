@@ -1,0 +1,23 @@
+"""The sweep stage: parameter spaces, one trial end to end, parallel runs, crash-safe storage.
+
+    from simulator.sweep import make_trials, run_trials, SweepStore
+"""
+
+from simulator.sweep.runner import Backend, run_trials
+from simulator.sweep.space import Distribution, SweepKind, Trial, make_trials
+from simulator.sweep.store import SweepStore, fingerprint, read_parquet
+from simulator.sweep.trial import niche_trial, run_trial
+
+__all__ = [
+    "Backend",
+    "Distribution",
+    "SweepKind",
+    "SweepStore",
+    "Trial",
+    "fingerprint",
+    "make_trials",
+    "niche_trial",
+    "read_parquet",
+    "run_trial",
+    "run_trials",
+]

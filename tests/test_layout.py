@@ -1,0 +1,145 @@
+"""The package's shape: stage imports, one declaration per concept, what the README shows."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+# Pipeline order: a module may import from its own stage and earlier ones only.
+STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.model": 1,
+          "simulator.evaluation": 2, "simulator": 2, "simulator.sweep": 3,
+          "simulator.report": 4, "experiments": 5}
+MAX_MODULE_LINES = 420
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the package and the apps, by dotted name."""
+    found = {}
+    for package in ("simulator", "experiments"):
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def stage(name: str) -> int:
+    """The stage of a dotted module name: its longest prefix in STAGES."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in STAGES:
+            return STAGES[".".join(parts[:end])]
+    raise KeyError(name)
+
+
+def imported(path: Path, known: dict[str, Path]) -> set[str]:
+    """Package modules `path` imports (``from a import b`` counts as a.b when b is one)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                names.add(full if full in known else node.module)
+    return {n for n in names if n.split(".")[0] in ("simulator", "experiments")}
+
+
+def test_no_module_imports_from_a_later_stage():
+    known = modules()
+    upward = [f"{name} imports {target}" for name, path in known.items()
+              for target in imported(path, known) if stage(target) > stage(name)]
+    assert upward == []
+
+
+def test_the_library_leaves_hydra_and_the_matplotlib_backend_to_the_apps():
+    for name, path in modules().items():
+        if name.startswith("simulator"):
+            text = path.read_text()
+            assert not re.search(r"^\s*(import|from) hydra", text, re.M), name
+            assert "matplotlib.use(" not in text, name
+
+
+def test_modules_stay_short():
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def readme_python_imports() -> list[str]:
+    """Every name the README imports with ``from simulator import ...``."""
+    names = []
+    for block in re.findall(r"```python\n(.*?)```", README, re.S):
+        for group in re.findall(r"from simulator import \(?([^)\n]+(?:\n[^)\n]+)*)\)?", block):
+            names += [n.strip() for n in group.replace("\n", ",").split(",") if n.strip()]
+    return names
+
+
+def test_every_name_the_readme_imports_from_simulator_exists():
+    import simulator
+
+    names = readme_python_imports()
+    assert {"GenePriors", "SimulationParams", "evaluate", "simulate", "calibrate"} <= set(names)
+    assert [n for n in names if not hasattr(simulator, n)] == []
+    assert set(names) <= set(simulator.__all__)
+
+
+def test_readme_tables_and_rules_are_generated_from_their_declarations():
+    from simulator.evaluation.verdicts import TRIAL_RULES
+    from simulator.model.params import markdown_table as parameter_table
+    from simulator.report.figures import markdown_table as figure_table
+
+    assert parameter_table() in README
+    assert figure_table() in README
+    assert TRIAL_RULES in README
+
+
+def test_every_simulation_parameter_has_an_axis_a_filter_and_a_schema():
+    from experiments.schemas import FilterSchema, GridSchema, RangesSchema, SimSchema
+    from simulator.model import KNOBS
+    from simulator.model.params import NUMERIC
+    from simulator.report import PARAMETERS
+
+    assert set(PARAMETERS) == set(NUMERIC)
+    assert set(FilterSchema.__dataclass_fields__) == set(PARAMETERS)
+    for schema in (SimSchema, RangesSchema, GridSchema):
+        assert list(schema.__dataclass_fields__) == list(KNOBS)
+
+
+def test_every_spawn_key_is_declared_in_streams():
+    """Random generators are made in simulator/streams.py only (figures included)."""
+    for name, path in modules().items():
+        if name != "simulator.streams":
+            text = path.read_text()
+            assert "SeedSequence(" not in text and "default_rng(" not in text, name
+
+
+def test_a_non_editable_install_finds_its_configs(tmp_path):
+    """`pip install .` (not -e) ships experiments/conf, so the apps run from anywhere."""
+    source, target = tmp_path / "source", tmp_path / "site"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "results", "outputs", "build", "*.egg-info", "__pycache__"))
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+                              "--target", str(target), str(source)], capture_output=True,
+                             text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    assert (target / "experiments" / "conf" / "sweep" / "quick.yaml").is_file()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    run = subprocess.run([sys.executable, "-m", "experiments.run", "sim.n_genes=100",
+                          "sim.n_perturbations=5", "sim.n_control_cells=20",
+                          "sim.n_cells_per_perturbation=10", f"hydra.run.dir={work / 'out'}"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert (work / "out" / "metrics.csv").is_file()
+    where = subprocess.run([sys.executable, "-c",
+                            "import experiments; print(experiments.__file__)"],
+                           cwd=work, env=env, capture_output=True, text=True)
+    assert where.stdout.startswith(str(target)), where.stdout
