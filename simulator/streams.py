@@ -13,7 +13,7 @@ key                    stream                           draws
 ``(0,)``               `gene_stream`                    the prior's genes to simulate
 ``(1, k)``             `effect_stream`                  perturbation k's affected genes
                                                         and directions
-``(2, kind, g, t)``    `cell_stream`                    tile t of group g (kind: control,
+``(2, kind, g, t)``    `cell_keys`                      tile t of group g (kind: control,
                                                         truth or replicate): size factors
                                                         and counts
 ``(7,)``               `shuffle_stream`                 the `shuffled` predictor's
@@ -46,8 +46,10 @@ def effect_stream(seed: int, perturbation: int) -> np.random.Generator:
     return stream(seed, EFFECTS, perturbation)
 
 
-def cell_stream(seed: int, kind: int, group: int, tile: int) -> np.random.Generator:
-    return stream(seed, CELLS, kind, group, tile)
+def cell_keys(seed: int, kind: int, group: int, tile: int) -> np.ndarray:
+    """Two 64-bit keys of one tile's cells (the compiled sampler's counter-based streams)."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(CELLS, kind, group, tile))
+    return sequence.generate_state(2, dtype=np.uint64)
 
 
 def shuffle_stream(seed: int) -> np.random.Generator:

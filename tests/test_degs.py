@@ -193,11 +193,15 @@ def test_paper_weights_put_truly_affected_genes_on_top():
 
 
 def test_paper_mode_recovers_strong_effects_on_simulated_data():
+    """Fourfold effects seen in 200 cells are unmistakable where a gene is expressed: every
+    such affected gene is called. Paper mode calls exactly as many genes as are affected,
+    so the slots of affected genes too weakly expressed to detect go to other genes: the
+    false calls never outnumber them."""
     params = SimulationParams(n_genes=300, n_control_cells=400, n_cells_per_perturbation=200,
                               n_perturbations=10, deg_fraction=0.05, effect_size=4.0,
                               control_bias=0.0, n_replicate_cells=0)
     data = simulate(params, seed=8)
     expressed = data.mu_control > 0.5
-    called, truth = data.deg_mask[:, expressed], data.affected[:, expressed]
-    precision = (called & truth).sum() / called.sum()
-    assert precision > 0.9, precision
+    called, truth = data.deg_mask, data.affected
+    assert (called & truth)[:, expressed].sum() / truth[:, expressed].sum() > 0.97
+    assert (called & ~truth).sum() <= truth[:, ~expressed].sum()

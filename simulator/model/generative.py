@@ -2,8 +2,8 @@
 
 Cells are drawn in fixed *tiles* of at most `TILE_CELLS` cells of one group (control, one
 perturbation's truth cells, or its replicate), each from its own random stream
-(`simulator.streams.cell_stream`). `simulate` summarises the tiles as they are drawn;
-`simulate_counts` keeps them.
+(`simulator.streams.cell_keys`), by the compiled sampler of `simulator.model.sampler`.
+`simulate` summarises the tiles as they are drawn; `simulate_counts` keeps them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import numpy as np
 
 from simulator import streams
 from simulator.errors import check, is_integer
+from simulator.model import sampler, variates
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
 
 TILE_CELLS = 64
-NORMALISATION_TOTAL = 1e4
+NORMALISATION_TOTAL = sampler.NORMALISATION_TOTAL
 CONTROL, TRUTH, REPLICATE = 0, 1, 2  # the kinds of cell group
 GROUP_KINDS = {CONTROL: "control", TRUTH: "truth", REPLICATE: "replicate"}
 
@@ -65,12 +66,19 @@ def tiles(params: SimulationParams) -> Iterator[Tile]:
             yield from _group_tiles(kind, k, n_cells)
 
 
+GRID_POINTS = 96  # size factors cells are thinned from, over mu_l ± GRID_SPAN_SD σ_l
+GRID_SPAN_SD = 6.0
+
+
 @dataclass(frozen=True, eq=False)
 class TrialModel:
     """The fixed quantities of one trial that every tile draws from.
 
     genes : the prior of the simulated genes; base : (G,) biased perturbed baseline;
-    direction : (K, G) int8, +1 / -1 for genes scaled up / down, 0 elsewhere.
+    direction : (K, G) int8, +1 / -1 for genes scaled up / down, 0 elsewhere. The rest
+    are the sampler's inputs (`simulator.model.sampler`): the size-factor grid, the gene
+    means of the four table kinds (control, unperturbed, scaled up, scaled down) and their
+    tables, and each perturbation's affected genes, as CSR.
     """
 
     seed: int
@@ -78,23 +86,49 @@ class TrialModel:
     genes: GenePriors
     base: np.ndarray
     direction: np.ndarray
+    grid: np.ndarray
+    means: np.ndarray
+    zero: np.ndarray
+    ratio: np.ndarray
+    levels: np.ndarray
+    gamma: np.ndarray
+    affected_start: np.ndarray
+    affected_genes: np.ndarray
 
-    def group_mean(self, kind: int, group: int) -> np.ndarray:
-        """Mean count per gene of a group, before the per-cell size factor."""
-        if kind == CONTROL:
-            return self.genes.mu_control
-        return self.base * self.params.effect_size ** self.direction[group].astype(np.float64)
+    def keys(self, tile: Tile) -> np.ndarray:
+        """The tile's two 64-bit keys (entry uniforms, sequential draws), from its stream."""
+        return streams.cell_keys(self.seed, tile.kind, tile.group, tile.index)
+
+    def _tables(self) -> tuple:
+        p = self.params
+        return (p.library_size_log_mean, p.library_size_log_sd, self.grid, self.zero,
+                self.ratio, self.levels, self.means, self.genes.theta, self.gamma, self.direction,
+                self.affected_start, self.affected_genes)
 
     def draw(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
-        """Size factors (n,) and NB counts (n, G) of one tile, as a Gamma-Poisson mixture."""
-        rng = streams.cell_stream(self.seed, tile.kind, tile.group, tile.index)
-        size_factors = rng.lognormal(self.params.library_size_log_mean,
-                                     self.params.library_size_log_sd, tile.n_cells)
-        theta = self.genes.theta
-        rate = rng.standard_gamma(theta, size=(tile.n_cells, len(theta)))
-        rate *= self.group_mean(tile.kind, tile.group) / theta
-        rate *= size_factors[:, None]
-        return size_factors, rng.poisson(rate)
+        """Size factors (n,) and NB counts (n, G) of one tile."""
+        return sampler.count_tile(self.keys(tile), tile.kind, tile.group, tile.n_cells,
+                                  *self._tables())
+
+    def summarise(self, block: list[Tile]) -> tuple[np.ndarray, np.ndarray]:
+        """Per tile of the block: (mean, sum of squared deviations), each (tiles, G), of
+        the cells' normalised values."""
+        n_genes = self.params.n_genes
+        keys = np.array([self.keys(t) for t in block], dtype=np.uint64)
+        mean, m2 = np.empty((len(block), n_genes)), np.empty((len(block), n_genes))
+        sampler.summarise_tiles(
+            keys, np.array([t.kind for t in block], np.int64),
+            np.array([t.group for t in block], np.int64),
+            np.array([t.n_cells for t in block], np.int64), *self._tables(), mean, m2)
+        return mean, m2
+
+
+def size_factor_grid(params: SimulationParams) -> np.ndarray:
+    """Increasing size factors spanning mu_l ± GRID_SPAN_SD σ_l, evenly on the log scale
+    (cells above the grid are drawn directly); one point when σ_l = 0."""
+    mu, sd = params.library_size_log_mean, params.library_size_log_sd
+    span = GRID_SPAN_SD * sd
+    return np.exp(np.linspace(mu - span, mu + span, GRID_POINTS if sd > 0 else 1))
 
 
 def trial_model(params: SimulationParams, priors: GenePriors, seed: int) -> TrialModel:
@@ -116,4 +150,13 @@ def trial_model(params: SimulationParams, priors: GenePriors, seed: int) -> Tria
         is_affected = rng.random(params.n_genes) < params.deg_fraction
         up = rng.random(params.n_genes) < 0.5
         direction[k] = np.where(is_affected, np.where(up, 1, -1), 0)
-    return TrialModel(seed, params, genes, base, direction)
+    perturbation, gene = np.nonzero(direction)
+    affected_start = np.searchsorted(perturbation, np.arange(params.n_perturbations + 1))
+    # table kinds: 0 control, 1 unperturbed, 2 scaled up, 3 scaled down
+    means = np.stack([genes.mu_control, base, base * params.effect_size,
+                      base / params.effect_size])
+    grid = size_factor_grid(params)
+    zero, ratio, levels = sampler.tables(grid, means, genes.theta)
+    return TrialModel(seed, params, genes, base, direction, grid, means, zero, ratio, levels,
+                      variates.gamma_constants(genes.theta), affected_start.astype(np.int64),
+                      gene.astype(np.int64))

@@ -1,9 +1,10 @@
 """`simulate`: one trial's per-group summaries, streamed so memory does not grow with cells.
 
-Each tile of cells (`simulator.model.generative`) is normalised and reduced to a mean and a
-sum of squared deviations, merged (Chan et al.) in tile order. Tiles are batched into
-blocks of about `block_cells` cells for the worker threads, so neither the block size nor
-the number of threads changes a single bit of the result.
+Each tile of cells is drawn, normalised and reduced to a per-gene mean and sum of squared
+deviations in one compiled pass (`simulator.model.sampler`); tiles are merged (Chan et al.)
+in tile order. Tiles are batched into blocks of about `block_cells` cells for the worker
+threads, so neither the block size nor the number of threads changes a single bit of the
+result.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from simulator.errors import check
+from simulator.model import sampler
 from simulator.model.dataset import SimulatedDataset
 from simulator.model.degs import call_degs, vs_rest_weights
 from simulator.model.generative import (
@@ -24,8 +26,6 @@ from simulator.model.generative import (
     REPLICATE,
     TRUTH,
     Tile,
-    TrialModel,
-    log_normalise,
     perturbation_names,
     tiles,
     trial_model,
@@ -48,23 +48,6 @@ def _blocks(all_tiles: Iterator[Tile], block_cells: int) -> Iterator[list[Tile]]
         yield block
 
 
-def _summarise(model: TrialModel, block: list[Tile]) -> list[tuple[Tile, np.ndarray, np.ndarray]]:
-    """Per tile of the block: mean and sum of squared deviations of normalised values."""
-    values = np.empty((sum(t.n_cells for t in block), model.params.n_genes))
-    row = 0
-    for tile in block:
-        values[row:row + tile.n_cells] = model.draw(tile)[1]
-        row += tile.n_cells
-    log_normalise(values, out=values)
-    summaries, row = [], 0
-    for tile in block:
-        cells = values[row:row + tile.n_cells]
-        mean = cells.mean(axis=0)
-        summaries.append((tile, mean, ((cells - mean) ** 2).sum(axis=0)))
-        row += tile.n_cells
-    return summaries
-
-
 class _Moments:
     """Running count, mean and sum of squared deviations for each of `n_groups` groups."""
 
@@ -73,16 +56,10 @@ class _Moments:
         self.mean = np.zeros((n_groups, n_genes))
         self.m2 = np.zeros((n_groups, n_genes))
 
-    def add(self, group: int, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
-        n_old = self.count[group]
-        if n_old == 0:
-            self.mean[group], self.m2[group] = mean, m2
-        else:  # Chan, Golub & LeVeque pairwise update
-            n_new = n_old + n
-            delta = mean - self.mean[group]
-            self.mean[group] += delta * (n / n_new)
-            self.m2[group] += m2 + delta**2 * (n_old * n / n_new)
-        self.count[group] += n
+    def add(self, groups: np.ndarray, sizes: np.ndarray, mean: np.ndarray,
+            m2: np.ndarray) -> None:
+        """Fold in tiles of these groups, in order (see `sampler.merge_tiles`)."""
+        sampler.merge_tiles(self.count, self.mean, self.m2, groups, sizes, mean, m2)
 
     def variance(self) -> np.ndarray:
         """Population variance, computed in place of the sums of squares."""
@@ -137,26 +114,34 @@ def simulate(
     if params.replicate_cells:
         moments[REPLICATE] = _Moments(n_pert, n_genes)
 
-    def merge(summaries: list[tuple[Tile, np.ndarray, np.ndarray]]) -> None:
-        for tile, mean, m2 in summaries:
-            moments[tile.kind].add(tile.group, tile.n_cells, mean, m2)
-            bar.update(tile.n_cells)
+    def merge(block: list[Tile], summaries: tuple[np.ndarray, np.ndarray]) -> None:
+        kinds = np.array([t.kind for t in block])
+        groups = np.array([t.group for t in block], np.int64)
+        sizes = np.array([t.n_cells for t in block], np.int64)
+        for kind, target in moments.items():
+            chosen = kinds == kind
+            if chosen.any():
+                target.add(groups[chosen], sizes[chosen], summaries[0][chosen],
+                           summaries[1][chosen])
+        bar.update(int(sizes.sum()))
 
     blocks = _blocks(tiles(params), block_cells)
     with tqdm(total=params.n_cells, unit="cell", disable=None if progress else True,
               desc="simulate", leave=False) as bar:
         if n_threads == 1:
             for block in blocks:
-                merge(_summarise(model, block))
+                merge(block, model.summarise(block))
         else:
             with ThreadPoolExecutor(n_threads) as pool:
                 pending: deque = deque()
                 for block in blocks:  # a bounded window keeps finished blocks from piling up
-                    pending.append(pool.submit(_summarise, model, block))
+                    pending.append((block, pool.submit(model.summarise, block)))
                     if len(pending) >= 2 * n_threads:
-                        merge(pending.popleft().result())
+                        block, done = pending.popleft()
+                        merge(block, done.result())
                 while pending:
-                    merge(pending.popleft().result())
+                    block, done = pending.popleft()
+                    merge(block, done.result())
 
     control, truth = moments[CONTROL], moments[TRUTH]
     replicate = moments.get(REPLICATE)
