@@ -114,7 +114,7 @@ def main() -> None:
     for name, seconds in by_predictor.items():
         print(f"  {name:<12} {seconds:6.2f} s")
     print("slowest metrics (all predictors):")
-    for name, seconds in sorted(by_metric.items(), key=lambda kv: -kv[1])[:6]:
+    for name, seconds in sorted(by_metric.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {name:<28} {seconds:6.2f} s")
     print(f"\nevaluate   {evaluated - start:6.2f} s  ({len(per_perturbation):,} rows: "
           f"{len(by_predictor)} predictors x {len(by_metric)} metrics)")

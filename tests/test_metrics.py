@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Context
+from simulator.evaluation.context import Context
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS
 from simulator.evaluation.user_metrics import user_metric
 
 # Three perturbations x four genes. Row 0 is the one scored by hand.

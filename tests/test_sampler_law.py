@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.model import GenePriors, SimulationParams, simulate_counts
-from simulator.model import generative
+from simulator.model import GenePriors, SimulationParams, generative, simulate_counts
 from simulator.model.generative import trial_model
 
 ALPHA = 1e-3

@@ -7,7 +7,8 @@ Predictors (`predictors`), metrics (`metrics`, `user_metrics`, compiled `kernels
 """
 
 from simulator.evaluation.calibrate import Calibration, calibrate, format_verdicts
-from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Context, Metric
+from simulator.evaluation.context import Context
+from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Metric
 from simulator.evaluation.predictors import FAMILIES, PredictorSpec
 from simulator.evaluation.score import EvaluationSpec, evaluate, summarize
 from simulator.evaluation.user_metrics import PerturbationContext, user_metric

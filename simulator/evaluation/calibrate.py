@@ -37,7 +37,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from simulator.errors import ValidationError
 from simulator.evaluation.metrics import BUILTIN, Metric
@@ -104,8 +103,24 @@ def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> fl
     if np.ptp(scores) <= resolution:
         return 0.0
     scores = np.round(scores / resolution)  # rounding noise between rungs becomes a tie
-    badness = -scores if higher_is_better else scores
-    return float(stats.kendalltau(weights, badness).statistic)
+    return kendall_tau_b(weights, -scores if higher_is_better else scores)
+
+
+def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b of two short vectors, by counting pairs: the arithmetic of
+    `scipy.stats.kendalltau` without its overhead (a ladder has five points)."""
+    upper = np.triu_indices(len(x), 1)
+    dx = np.sign(np.subtract.outer(x, x)[upper])
+    dy = np.sign(np.subtract.outer(y, y)[upper])
+    total = len(dx)
+    x_ties, y_ties = int((dx == 0).sum()), int((dy == 0).sum())
+    both_ties = int(((dx == 0) & (dy == 0)).sum())
+    discordant = int((dx * dy < 0).sum())
+    if total == x_ties or total == y_ties:
+        return float("nan")
+    concordant_minus_discordant = total - x_ties - y_ties + both_ties - 2 * discordant
+    tau = concordant_minus_discordant / np.sqrt(total - x_ties) / np.sqrt(total - y_ties)
+    return float(min(1.0, max(-1.0, tau)))
 
 
 def _registry(metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None
@@ -117,38 +132,48 @@ def _registry(metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec 
     return {**BUILTIN, **{m.name: m for m in metrics or ()}}
 
 
-def _nan_median(x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(np.median(x)) if len(x) else float("nan")
-
-
-def _share(flags: np.ndarray) -> float:
-    """Mean of 0/1 flags ignoring NaN; NaN when none is defined."""
-    return float(np.nanmean(flags)) if np.isfinite(flags).any() else float("nan")
-
-
-def negative_baseline(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per perturbation (rows of a perturbation x predictor table of one metric): the
-    negative baseline's score and name, `mean` where it is defined, else `control`."""
-    mean = scores["mean"].to_numpy(float)
-    control = scores["control"].to_numpy(float) if "control" in scores else np.full_like(
-        mean, np.nan)
-    use_mean = ~np.isnan(mean)
-    return np.where(use_mean, mean, control), np.where(use_mean, "mean", "control")
-
-
 def _which(names: np.ndarray) -> str:
     """The negative baseline of a metric over a trial: one name, or both when it changed."""
     used = sorted(set(names.tolist()), reverse=True)
     return "+".join(used) if used else "mean"
 
 
-def _place(scores: pd.DataFrame, predictor: str, negative: np.ndarray,
-           metric: Metric) -> tuple[np.ndarray, np.ndarray]:
-    """Per perturbation: the predictor's drf and whether the mean scores at least as well."""
-    drf = dynamic_range_fraction(scores[predictor], negative, metric.perfect,
-                                 metric.higher_is_better)
-    return drf, prefers(scores["mean"], scores[predictor], metric.higher_is_better)
+def _medians(values: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN (NaN where none is defined): np.median of
+    the defined values, bit for bit."""
+    ordered = np.sort(values, axis=-1)  # NaN last
+    n = (~np.isnan(values)).sum(axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
+    high = np.take_along_axis(ordered, np.maximum(n // 2, 0)[..., None], -1)[..., 0]
+    middle = np.where(n % 2 == 1, low, (low + high) / 2.0)
+    return np.where(n > 0, middle, np.nan)
+
+
+def _shares(flags: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of 0/1 flags ignoring NaN; NaN where none is defined."""
+    defined = (~np.isnan(flags)).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(defined > 0, np.nansum(flags, axis=-1) / defined, np.nan)
+
+
+def _drf(scores: np.ndarray, negative: np.ndarray, perfect: np.ndarray,
+         higher: np.ndarray) -> np.ndarray:
+    """`dynamic_range_fraction` with per-metric perfect values and directions
+    (scores, negative: (metrics, ...); perfect, higher: (metrics,))."""
+    shape = (-1,) + (1,) * (scores.ndim - 1)
+    perfect, higher = perfect.reshape(shape), higher.reshape(shape)
+    numerator = np.where(higher, scores - negative, negative - scores)
+    denominator = np.where(higher, perfect - negative, negative - perfect)
+    with np.errstate(all="ignore"):
+        drf = np.where(denominator != 0, numerator / denominator, np.nan)
+    return np.clip(drf, -1.0, 1.0)
+
+
+def _mean_preferred(mean: np.ndarray, scores: np.ndarray, higher: np.ndarray) -> np.ndarray:
+    """`prefers(mean, scores)` with per-metric directions (higher: (metrics,))."""
+    higher = higher.reshape((-1,) + (1,) * (scores.ndim - 1))
+    better = np.where(higher, mean >= scores, mean <= scores)
+    return np.where(np.isnan(mean) | np.isnan(scores), np.nan, better.astype(float))
 
 
 class Calibration(NamedTuple):
@@ -163,6 +188,22 @@ class Calibration(NamedTuple):
     per_perturbation: pd.DataFrame
     verdicts: pd.DataFrame
     placement: pd.DataFrame
+
+
+def _cube(frame: pd.DataFrame, names: list[str], perturbations: list[str],
+          predictors: list[str]) -> np.ndarray:
+    """values[metric, perturbation, predictor] of a long table (NaN where absent)."""
+    codes = [pd.Categorical(frame[column], categories=categories).codes
+             for column, categories in (("metric", names), ("perturbation", perturbations),
+                                        ("predictor", predictors))]
+    shape = (len(names), len(perturbations), len(predictors))
+    flat = np.ravel_multi_index(codes, shape)
+    if len(np.unique(flat)) != len(flat):
+        raise ValidationError("per_perturbation must hold one value per perturbation, "
+                              "predictor and metric (got duplicates)")
+    cube = np.full(int(np.prod(shape)), np.nan)
+    cube[flat] = frame["value"].to_numpy(float)
+    return cube.reshape(shape)
 
 
 def calibrate(per_perturbation: pd.DataFrame,
@@ -197,34 +238,49 @@ def calibrate(per_perturbation: pd.DataFrame,
     if unknown:
         raise ValidationError(f"calibrate needs the Metric of every metric in the table: pass "
                               f"the user metrics as metrics= (unknown: {', '.join(unknown)})")
+    perturbations = sorted(set(frame["perturbation"]))
+    values = _cube(frame, names, perturbations, predictors)  # (M, K, P)
+    column = {p: i for i, p in enumerate(predictors)}
+    higher = np.array([registry[n].higher_is_better for n in names])
+    perfect = np.array([registry[n].perfect for n in names], dtype=float)
+    mean, replicate = values[:, :, column["mean"]], values[:, :, column["replicate"]]
+    control = (values[:, :, column["control"]] if "control" in column
+               else np.full_like(mean, np.nan))
+    # The negative baseline: the mean wherever it is scored, else the control.
+    negative = np.where(np.isnan(mean), control, mean)
+    used = np.where(np.isnan(mean), "control", "mean")
+    drf = _drf(replicate, negative, perfect, higher)
+    collapse = _mean_preferred(mean, replicate, higher)
+    medians = _medians(np.moveaxis(values, 2, 1))  # (M, P)
+    shares, median_drf = _shares(collapse), _medians(drf)
+    verdict_rows = []
+    for m, name in enumerate(names):
+        tau = ladder_tau(dict(zip(predictors, medians[m], strict=True)), bool(higher[m]))
+        verdict_rows.append([name, bool(higher[m]), _which(used[m]),
+                             float(medians[m, column["mean"]]),
+                             float(medians[m, column["replicate"]]), float(median_drf[m]),
+                             float(shares[m]), tau,
+                             str(trial_verdict(median_drf[m], shares[m], tau))])
+    per_perturbation_table = pd.DataFrame({
+        "perturbation": np.tile(perturbations, len(names)),
+        "metric": np.repeat(names, len(perturbations)), "negative_baseline": used.ravel(),
+        "drf": drf.ravel(), "collapse_preferred": collapse.ravel()})
     placed = [p for p in predictors if p not in BASELINES]
-    table = frame.pivot(index=["metric", "perturbation"], columns="predictor", values="value")
-    per_rows, verdict_rows, placement_rows = [], [], []
-    for name in names:
-        metric = registry[name]
-        scores = table.loc[name]
-        negative, used = negative_baseline(scores)
-        medians = {p: _nan_median(scores[p].to_numpy(float)) for p in scores.columns}
-        drf, collapse = _place(scores, "replicate", negative, metric)
-        per_rows.append(pd.DataFrame({"perturbation": scores.index, "metric": name,
-                                      "negative_baseline": used, "drf": drf,
-                                      "collapse_preferred": collapse}))
-        share, median_drf = _share(collapse), _nan_median(drf)
-        tau = ladder_tau(medians, metric.higher_is_better)
-        verdict_rows.append([name, metric.higher_is_better, _which(used), medians["mean"],
-                             medians["replicate"], median_drf, share, tau,
-                             str(trial_verdict(median_drf, share, tau))])
-        negative_median = _nan_median(negative)
-        for predictor in placed:
-            drf, collapse = _place(scores, predictor, negative, metric)
-            placement_rows.append([
-                predictor, name, medians[predictor], _nan_median(drf),
-                float(relative_score(medians[predictor], negative_median,
-                                     medians["replicate"])), _share(collapse)])
-    return Calibration(
-        pd.concat(per_rows, ignore_index=True)[PER_PERTURBATION_COLUMNS],
-        pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS),
-        pd.DataFrame(placement_rows, columns=PLACEMENT_COLUMNS))
+    chosen = [column[p] for p in placed]
+    scores = values[:, :, chosen]  # (M, K, placed)
+    placement = pd.DataFrame({
+        "predictor": np.tile(np.array(placed, dtype=object), len(names)),
+        "metric": np.repeat(np.array(names, dtype=object), len(placed)),
+        "score": medians[:, chosen].ravel(),
+        "drf": _medians(np.moveaxis(_drf(scores, negative[:, :, None], perfect, higher), 2,
+                                    1)).ravel(),
+        "relative_score": relative_score(medians[:, chosen], _medians(negative)[:, None],
+                                         medians[:, column["replicate"]][:, None]).ravel(),
+        "collapse_preferred": _shares(np.moveaxis(
+            _mean_preferred(mean[:, :, None], scores, higher), 2, 1)).ravel()})
+    return Calibration(per_perturbation_table[PER_PERTURBATION_COLUMNS],
+                       pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS),
+                       placement[PLACEMENT_COLUMNS])
 
 
 def _number(value: float, spec: str, width: int) -> str:

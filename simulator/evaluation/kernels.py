@@ -48,21 +48,36 @@ def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """
     if mask is not None:
         x = np.where(mask, x, np.inf)
-    n_rows, n_genes = x.shape
-    order = np.argsort(x, axis=1)
-    ordered = np.take_along_axis(x, order, axis=1)
-    starts = np.ones((n_rows, n_genes), bool)  # where a run of equal values begins
-    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
-    first = np.flatnonzero(starts)
-    size = np.diff(first, append=starts.size)
-    average = first % n_genes + (size + 1) / 2.0  # 1-based mean position of each run
-    ranks = np.empty((n_rows, n_genes))
-    ranks[np.arange(n_rows)[:, None], order] = np.repeat(average, size).reshape(n_rows, n_genes)
+    x = np.ascontiguousarray(x, dtype=float)
+    ranks = np.empty(x.shape)
+    _ranks_of_order(x, np.argsort(x, axis=1), ranks)
     return ranks
+
+
+@numba.njit(nogil=True, cache=True)
+def _ranks_of_order(x: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
+    """Average ranks from each row's sorting order: a run of equal values at positions
+    i..j (0-based) gets (i + j) / 2 + 1; NaN equals nothing."""
+    n_rows, n_genes = x.shape
+    for r in range(n_rows):
+        i = 0
+        while i < n_genes:
+            value, j = x[r, order[r, i]], i
+            while j + 1 < n_genes and x[r, order[r, j + 1]] == value:
+                j += 1
+            average = (i + j) / 2.0 + 1.0
+            for k in range(i, j + 1):
+                ranks[r, order[r, k]] = average
+            i = j + 1
 
 
 _LANES = 32  # prediction rows summed side by side: the vectorised dimension
 _TRUTH_TILE = 8  # truth rows sharing one pass over the genes
+_CHUNK = 64  # genes summed in float32 before the partial sum is added in float64
+# |single-precision L1 - exact L1| <= APPROX_ERROR * (L1 norm of the prediction + of the
+# truth): inputs rounded to float32 (2u), each difference rounded (u) and up to _CHUNK - 1
+# roundings while summing a chunk, u = 2^-24; 5% headroom.
+APPROX_ERROR = (_CHUNK + 2) * 2.0**-24 * 1.05
 
 
 @numba.njit(nogil=True, cache=True)
@@ -94,6 +109,126 @@ def _l1_lanes(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> Non
                     out[k * _LANES + lane, j0 + b] = acc[b, lane]
 
 
+@numba.njit(nogil=True, cache=True)
+def _l1_lanes32(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> None:
+    """`_l1_lanes` in single precision: float32 sums over _CHUNK genes, added in float64
+    (pred_tiles, truth float32; out float64)."""
+    n_tiles, n_genes, _ = pred_tiles.shape
+    n_truth = truth.shape[0]
+    acc = np.empty((_TRUTH_TILE, _LANES))
+    part = np.empty((_TRUTH_TILE, _LANES), np.float32)
+    t = np.empty(_TRUTH_TILE, np.float32)
+    tile = np.empty(_TRUTH_TILE, np.int64)
+    for k in range(n_tiles):
+        lanes = pred_tiles[k]
+        for j0 in range(0, n_truth, _TRUTH_TILE):
+            for b in range(_TRUTH_TILE):  # a short last tile repeats its last truth
+                tile[b] = min(j0 + b, n_truth - 1)
+            acc[:] = 0.0
+            for g0 in range(0, n_genes, _CHUNK):
+                part[:] = 0.0
+                for g in range(g0, min(g0 + _CHUNK, n_genes)):
+                    for b in range(_TRUTH_TILE):
+                        t[b] = truth[tile[b], g]
+                    for lane in range(_LANES):
+                        p = lanes[g, lane]
+                        for b in range(_TRUTH_TILE):
+                            part[b, lane] += abs(p - t[b])
+                for b in range(_TRUTH_TILE):
+                    for lane in range(_LANES):
+                        acc[b, lane] += part[b, lane]
+            for b in range(min(_TRUTH_TILE, n_truth - j0)):
+                for lane in range(_LANES):
+                    out[k * _LANES + lane, j0 + b] = acc[b, lane]
+
+
+@numba.njit(nogil=True, cache=True)
+def l1_pairs(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray,
+             columns: np.ndarray) -> np.ndarray:
+    """Exact L1 distances of pred[rows[i]] to truth[columns[i]], summed in gene order: the
+    bits `l1_distances` gives for those pairs."""
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        total = 0.0
+        for g in range(pred.shape[1]):
+            total += abs(pred[rows[i], g] - truth[columns[i], g])
+        out[i] = total
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def sparse_l1(pred: np.ndarray, mean: np.ndarray, mean_distance: np.ndarray,
+              truth: np.ndarray, genes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """L1 distances of prediction rows that differ from `mean` only at genes
+    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row."""
+    out = np.empty((pred.shape[0], truth.shape[0]))
+    for j in range(truth.shape[0]):  # truth row by truth row: it stays in cache
+        for i in range(pred.shape[0]):
+            total = mean_distance[j]
+            for k in range(starts[i], starts[i + 1]):
+                g = genes[k]
+                total += abs(pred[i, g] - truth[j, g]) - abs(mean[g] - truth[j, g])
+            out[i, j] = total
+    return out
+
+
+def _lane_tiles(pred: np.ndarray, dtype: type) -> np.ndarray:
+    """tiles[k, g, lane] = pred[k * _LANES + lane, g] (zero-padded)."""
+    n_rows, n_genes = pred.shape
+    n_tiles = -(-n_rows // _LANES)
+    tiles = np.zeros((n_tiles, n_genes, _LANES), dtype=dtype)
+    for k in range(n_tiles):
+        rows = pred[k * _LANES:(k + 1) * _LANES]
+        tiles[k, :, :len(rows)] = rows.T
+    return tiles
+
+
+def l1_approx(pred: np.ndarray, truth32: np.ndarray) -> np.ndarray:
+    """Single-precision L1 distances of every prediction row to every truth row (float32
+    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K)."""
+    n_rows = len(pred)
+    out = np.empty((-(-n_rows // _LANES) * _LANES, len(truth32)))
+    _l1_lanes32(_lane_tiles(pred, np.float32), truth32, out)
+    return out[:n_rows]
+
+
+def count_farther(approx: np.ndarray, bound: np.ndarray, pred: np.ndarray,
+                  truth: np.ndarray, own_rows: np.ndarray) -> np.ndarray:
+    """For each prediction row i, how many truth rows are farther from it than truth
+    own_rows[i] is, by the exact float64 L1 distances of `l1_distances` (a tie is not
+    farther), given distances `approx` within `bound` of them: the pairs the bound cannot
+    decide are summed again exactly."""
+    n_rows = len(pred)
+    own = l1_pairs(pred, truth, np.arange(n_rows), own_rows)
+    farther = approx - bound > own[:, None]
+    unsure = ~farther & (approx + bound > own[:, None])
+    unsure[np.arange(n_rows), own_rows] = False  # itself: not farther
+    rows, columns = np.nonzero(unsure)
+    if len(rows):
+        farther[rows, columns] = l1_pairs(pred, truth, rows, columns) > own[rows]
+    return farther.sum(axis=1)
+
+
+def approx_bound(approx: np.ndarray, pred_norms: np.ndarray,
+                 truth_norms: np.ndarray) -> np.ndarray:
+    """How far `l1_approx` distances may lie from the exact ones (and those from the
+    true sums): APPROX_ERROR · (norms of both rows), plus 1e-12 of the distance."""
+    return APPROX_ERROR * (pred_norms[:, None] + truth_norms[None, :]) + 1e-12 * approx
+
+
+def l1_farther(pred: np.ndarray, truth: np.ndarray, own_rows: np.ndarray,
+               truth32: np.ndarray | None = None, truth_norms: np.ndarray | None = None
+               ) -> np.ndarray:
+    """`count_farther` from single-precision distances: as `l1_distances` decides, at
+    single-precision speed. `truth32`, `truth_norms` (float32 truth and its rows' L1
+    norms) may be passed when reused."""
+    truth32 = truth.astype(np.float32) if truth32 is None else truth32
+    truth_norms = np.abs(truth).sum(axis=1) if truth_norms is None else truth_norms
+    approx = l1_approx(pred, truth32)
+    bound = approx_bound(approx, np.abs(pred).sum(axis=1), truth_norms)
+    return count_farther(approx, bound, pred, truth, own_rows)
+
+
 def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """L1 distance of every prediction row to every truth row: (n, G), (K, G) -> (n, K).
 
@@ -101,12 +236,7 @@ def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     reassociated): the same bits on every machine and for every block size, so equal
     distances compare equal.
     """
-    n_rows, n_genes = pred.shape
-    n_tiles = -(-n_rows // _LANES)
-    tiles = np.zeros((n_tiles, n_genes, _LANES))
-    for k in range(n_tiles):  # tiles[k, g, lane] = pred[k * _LANES + lane, g]
-        rows = pred[k * _LANES:(k + 1) * _LANES]
-        tiles[k, :, :len(rows)] = rows.T
-    out = np.empty((n_tiles * _LANES, len(truth)))
+    tiles = _lane_tiles(pred, np.float64)
+    out = np.empty((len(tiles) * _LANES, len(truth)))
     _l1_lanes(tiles, np.ascontiguousarray(truth, dtype=float), out)
-    return out[:n_rows]
+    return out[:len(pred)]

@@ -27,128 +27,29 @@ mean: ``<= Σw (4 G eps mean)²``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from simulator.errors import check
-from simulator.evaluation.kernels import average_ranks, l1_distances, row_moments
-from simulator.model import SimulatedDataset
+from simulator.evaluation.context import (
+    Context,
+    PredictionBlock,
+)
+from simulator.evaluation.kernels import (
+    approx_bound,
+    average_ranks,
+    count_farther,
+    l1_approx,
+    l1_distances,
+    row_moments,
+    sparse_l1,
+)
 
 GENE_SETS = ("all", "degs", "affected")
 _EPS = np.finfo(float).eps
-# About 16 float32 half-ulps: a value stored or computed in single precision equals its
-# float64 source to within this relative error, while any signal a model means to predict
-# (1e-4 on a log1p scale and up) is far above it.
-ROUNDING_RTOL = 1e-6
-
-
-def rounding_aware_delta(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """values − reference, entries within rounding of their operands set to exactly 0.
-
-    |v − r| <= ROUNDING_RTOL · max(|v|, |r|) is a difference no prediction means: a float32
-    copy of the reference, or the same mean summed in another order.
-    """
-    difference = np.subtract(values, reference)
-    rounding = np.abs(difference) <= ROUNDING_RTOL * np.maximum(np.abs(values),
-                                                                np.abs(reference))
-    difference[rounding] = 0.0
-    return difference
-
-
-@dataclass(frozen=True, eq=False)
-class Context:
-    """The truth side of a block of n perturbations, shared by every predictor.
-
-    truth, weights, deg_mask, affected : (n, G); control, pooled_mean : (G,);
-    all_truth : (K, G) truth of every perturbation (for `discrimination_l1`);
-    rows : (n,) their indices in `all_truth`; perturbations : (n,) their names.
-    Quantities derived from the truth are computed once (thread-safe `cached`).
-    """
-
-    truth: np.ndarray
-    control: np.ndarray
-    pooled_mean: np.ndarray
-    weights: np.ndarray
-    deg_mask: np.ndarray
-    affected: np.ndarray
-    all_truth: np.ndarray
-    rows: np.ndarray
-    perturbations: np.ndarray
-    _cache: dict = field(default_factory=dict, init=False, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
-
-    @classmethod
-    def from_dataset(cls, dataset: SimulatedDataset, rows: slice) -> Context:
-        return cls(truth=dataset.perturbation_means[rows], control=dataset.control_mean,
-                   pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
-                   deg_mask=dataset.deg_mask[rows], affected=dataset.affected[rows],
-                   all_truth=dataset.perturbation_means,
-                   rows=np.arange(dataset.n_perturbations)[rows],
-                   perturbations=dataset.perturbations[rows])
-
-    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = compute()
-            return self._cache[key]
-
-    def mask(self, genes: str) -> np.ndarray | None:
-        """(n, G) bool mask of the gene subset; None for all genes."""
-        return {"all": None, "degs": self.deg_mask, "affected": self.affected}[genes]
-
-    def subset_weights(self, genes: str) -> np.ndarray:
-        """(n, G) 0/1 float weights of the gene subset (a broadcast 1 for all genes)."""
-        mask = self.mask(genes)
-        if mask is None:
-            return np.broadcast_to(1.0, self.truth.shape)
-        return self.cached(("weights", genes), lambda: mask.astype(float))
-
-    def reference(self, which: str) -> np.ndarray:
-        return self.control if which == "control" else self.pooled_mean
-
-    def truth_delta(self, which: str) -> np.ndarray:
-        """Δ of the truth against the reference ("control" or "pooled")."""
-        return self.cached(("delta", which),
-                           lambda: rounding_aware_delta(self.truth, self.reference(which)))
-
-
-class PredictionBlock:
-    """One predictor's predictions for a `Context`, with intermediates shared by metrics.
-
-    pred : (n, G). A broadcast view (row stride 0: a constant predictor) stays one row
-    wherever the computation allows.
-    """
-
-    def __init__(self, pred: np.ndarray, context: Context):
-        self.pred, self.context = pred, context
-        self.constant = len(pred) > 1 and pred.strides[0] == 0
-        self._deltas: dict[str, np.ndarray] = {}
-
-    def delta(self, which: str) -> np.ndarray:
-        """Δ of the prediction against the reference ("control" or "pooled")."""
-        if which not in self._deltas:
-            reference = self.context.reference(which)
-            if self.constant:
-                one = rounding_aware_delta(self.pred[0], reference)
-                self._deltas[which] = np.broadcast_to(one, self.pred.shape)
-            else:
-                self._deltas[which] = rounding_aware_delta(self.pred, reference)
-        return self._deltas[which]
-
-    @cached_property
-    def error(self) -> np.ndarray:
-        """p − t (= Δt − Δp negated, for either reference)."""
-        return self.pred - self.context.truth
-
-    @cached_property
-    def squared_error(self) -> np.ndarray:
-        return self.error**2
-
 
 # ---- row-wise building blocks ----
 
@@ -245,16 +146,49 @@ def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
 
 def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     """Share of the other perturbations j whose truth is farther (L1, all genes) from p
-    than t is; a tie is not farther. Distances by `l1_distances` (exact float64)."""
+    than t is; a tie is not farther. Decided by the exact float64 distances of
+    `l1_distances`, computed as cheaply as that allows: once for a constant prediction,
+    from the shared distances of the replicate for its rows (replicate, shuffled), from
+    the mean's for predictions that differ from it at a few genes (niche), else in single
+    precision with an error bound (`kernels.count_farther`)."""
     ctx = b.context
+    truth, n_other = ctx.all_truth, np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
     if b.constant:  # one prediction: its distances to every truth, once
-        distance = np.broadcast_to(l1_distances(b.pred[:1], ctx.all_truth),
-                                   (len(ctx.rows), len(ctx.all_truth)))
+        distance = l1_distances(b.pred[:1], truth)[0]
+        farther = (distance[None, :] > distance[ctx.rows][:, None]).sum(axis=1)
+        return _divide(farther.astype(float), n_other)
+    truth32, truth_norms = ctx.shared.get("truth32", lambda: (
+        truth.astype(np.float32), np.abs(truth).sum(axis=1)))
+    pred = np.ascontiguousarray(b.pred)
+    if b.copies is not None:  # rows of the replicate: its distances, computed once
+        matrix, rows = b.copies
+        approx, norms = ctx.shared.get(("l1", id(matrix)), lambda: (
+            l1_approx(matrix, truth32), np.abs(matrix).sum(axis=1)))
+        approx, norms = approx[rows], norms[rows]
+        bound = approx_bound(approx, norms, truth_norms)
     else:
-        distance = l1_distances(b.pred, ctx.all_truth)
-    own = distance[np.arange(len(ctx.rows)), ctx.rows]
-    farther = (distance > own[:, None]).sum(axis=1)
-    return _divide(farther.astype(float), np.full(len(farther), len(ctx.all_truth) - 1.0))
+        changed = pred != ctx.pooled_mean
+        if changed.sum(axis=1).max(initial=0) <= pred.shape[1] // 64:
+            approx, bound = _sparse_l1(pred, changed, ctx, truth, truth_norms)
+        else:
+            approx = l1_approx(pred, truth32)
+            bound = approx_bound(approx, np.abs(pred).sum(axis=1), truth_norms)
+    return _divide(count_farther(approx, bound, pred, truth, ctx.rows).astype(float),
+                   n_other)
+
+
+def _sparse_l1(pred: np.ndarray, changed: np.ndarray, ctx: Context, truth: np.ndarray,
+               truth_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L1 distances of predictions that equal the pooled mean a but at a few genes S:
+    d(p, t) = d(a, t) - Σ_S |a - t| + Σ_S |p - t|, with a bound on its rounding."""
+    mean = ctx.pooled_mean
+    mean_distance = ctx.shared.get("l1_mean", lambda: l1_distances(mean[None, :], truth)[0])
+    rows, genes = np.nonzero(changed)
+    starts = np.searchsorted(rows, np.arange(len(pred) + 1))
+    approx = sparse_l1(pred, mean, mean_distance, truth, genes, starts)
+    n_terms = pred.shape[1] + 2 * np.diff(starts)[:, None] + 2
+    scale = np.abs(pred).sum(axis=1)[:, None] + np.abs(mean).sum() + truth_norms[None, :]
+    return approx, 2.0 * n_terms * 2.0**-53 * scale + 1e-12 * approx
 
 
 def deg_direction(b: PredictionBlock, genes: str) -> np.ndarray:

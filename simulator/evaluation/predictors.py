@@ -70,6 +70,21 @@ def _broadcast(vector: np.ndarray, dataset: SimulatedDataset, rows: slice) -> np
     return np.broadcast_to(vector, (_rows(dataset, rows), dataset.n_genes))
 
 
+def top_genes(weights: np.ndarray, n: int) -> np.ndarray:
+    """Each row's n genes of largest weight, ties broken by gene order: the first n of a
+    stable descending sort, found by partition (O(G)) then sorting only the contenders."""
+    n_genes = weights.shape[1]
+    n = min(n, n_genes)
+    if n == n_genes:
+        return np.argsort(-weights, axis=1, kind="stable")
+    cutoff = -np.partition(-weights, n - 1, axis=1)[:, n - 1:n]  # the n-th largest
+    top = np.empty((len(weights), n), dtype=np.intp)
+    for i, row in enumerate(weights):
+        contenders = np.flatnonzero(row >= cutoff[i, 0])
+        top[i] = contenders[np.argsort(-row[contenders], kind="stable")[:n]]
+    return top
+
+
 def _shuffled(dataset: SimulatedDataset, rows: slice, _: Any) -> np.ndarray:
     return dataset.replicate_means[derangement(dataset.n_perturbations, dataset.seed)[rows]]
 
@@ -82,8 +97,7 @@ def _niche(dataset: SimulatedDataset, rows: slice, n: int) -> np.ndarray:
     """The mean with each row's n largest-weight genes from the replicate (ties: gene order)."""
     mean, weights = dataset.pooled_mean, dataset.weights[rows]
     replicate = dataset.replicate_means[rows]
-    n = min(n, mean.shape[0])
-    top = np.argsort(-weights, axis=1, kind="stable")[:, :n]
+    top = top_genes(weights, n)
     prediction = np.repeat(mean[None, :], len(replicate), axis=0)
     np.put_along_axis(prediction, top, np.take_along_axis(replicate, top, axis=1), axis=1)
     return prediction
@@ -232,3 +246,16 @@ def predict(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray:
     if family.needs_replicate and not dataset.has_replicate:
         raise ValidationError(f"predictor {name} needs the replicate (n_replicate_cells > 0)")
     return family.predict(dataset, rows, value)
+
+
+def replicate_rows(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray | None:
+    """The replicate rows a predictor's rows copy (replicate: the same; shuffled: its
+    derangement), or None: lets distances to the replicate be computed once and shared."""
+    if not is_predictor_name(name) or not dataset.has_replicate:
+        return None
+    family = parse(name)[0].name
+    if family == "replicate":
+        return np.arange(dataset.n_perturbations)[rows]
+    if family == "shuffled":
+        return derangement(dataset.n_perturbations, dataset.seed)[rows]
+    return None

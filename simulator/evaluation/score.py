@@ -8,6 +8,7 @@ so memory stays at a few ``(block_rows, G)`` arrays whatever the number of pertu
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ValidationError, check
-from simulator.evaluation.metrics import (
-    BUILTIN,
-    Context,
-    Metric,
-    PredictionBlock,
-    check_metric_names,
+from simulator.evaluation.context import Cache, Context, PredictionBlock
+from simulator.evaluation.metrics import BUILTIN, Metric, check_metric_names
+from simulator.evaluation.predictors import (
+    PredictorSpec,
+    is_predictor_name,
+    predict,
+    replicate_rows,
 )
-from simulator.evaluation.predictors import PredictorSpec, is_predictor_name, predict
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.model import SimulatedDataset
 
@@ -174,15 +175,24 @@ def evaluate(dataset: SimulatedDataset,
     def score(p: int, rows: slice, context: Context) -> None:
         name = names[p]
         pred = own[name][rows] if name in own else predict(name, dataset, rows)
-        block = PredictionBlock(pred, context)
+        copied = None if name in own else replicate_rows(name, dataset, rows)
+        block = PredictionBlock(pred, context, None if copied is None
+                                else (dataset.replicate_means, copied))
         for m, metric in enumerate(chosen):
             values[p, m, rows] = metric.score(block)
 
-    with ThreadPoolExecutor(min(n_threads, len(names)) or 1) as pool:
+    shared = Cache()
+    with ThreadPoolExecutor(n_threads) as pool:
+        in_flight: deque = deque()  # a block's predictors; two blocks at a time overlap
         for start in range(0, n_pert, block_rows):
             rows = slice(start, min(n_pert, start + block_rows))
-            context = Context.from_dataset(dataset, rows)
-            for done in [pool.submit(score, p, rows, context) for p in range(len(names))]:
+            context = Context.from_dataset(dataset, rows, shared)
+            in_flight.append([pool.submit(score, p, rows, context) for p in range(len(names))])
+            if len(in_flight) > 1:
+                for done in in_flight.popleft():
+                    done.result()
+        for block in in_flight:
+            for done in block:
                 done.result()
 
     metric_names = [m.name for m in chosen]

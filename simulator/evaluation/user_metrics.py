@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import ValidationError, check, is_number
-from simulator.evaluation.metrics import BUILTIN, Metric, PredictionBlock
+from simulator.evaluation.context import PredictionBlock
+from simulator.evaluation.metrics import BUILTIN, Metric
 
 
 class UserMetricError(ValidationError):

@@ -102,7 +102,7 @@ def _top_ranked_by_t(t: np.ndarray, df: np.ndarray, counts: np.ndarray,
     """`_top_ranked` of the Welch p-values of (t, df), computing p only where needed.
 
     A p-value falls with |t| and with df, so a gene outside the ones of largest |t| has
-    p >= p(smallest |t| kept, df_max). The p-values of the 2·max(count) + 32 genes of
+    p >= p(smallest |t| kept, df_max). The p-values of the 1.25·max(count) + 32 genes of
     largest |t| are computed; a row whose count-th smallest p is below that bound has its
     answer (no other gene can rank before it); any other row is ranked in full.
     """
@@ -110,7 +110,7 @@ def _top_ranked_by_t(t: np.ndarray, df: np.ndarray, counts: np.ndarray,
     mask = np.zeros(t.shape, dtype=bool)
     if counts.max(initial=0) == 0:
         return mask
-    width = min(n_genes, 2 * int(counts.max()) + 32)
+    width = min(n_genes, int(counts.max()) * 5 // 4 + 32)
     key = np.where(np.isnan(t), -1.0, np.abs(t))  # NaN t has a NaN p: ranked last
     kept = np.argpartition(-key, width - 1, axis=1)[:, :width]
     kept.sort(axis=1)  # gene order, for ties

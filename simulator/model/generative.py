@@ -110,17 +110,16 @@ class TrialModel:
         return sampler.count_tile(self.keys(tile), tile.kind, tile.group, tile.n_cells,
                                   *self._tables())
 
-    def summarise(self, block: list[Tile]) -> tuple[np.ndarray, np.ndarray]:
-        """Per tile of the block: (mean, sum of squared deviations), each (tiles, G), of
-        the cells' normalised values."""
-        n_genes = self.params.n_genes
+    def summarise(self, block: list[Tile], rows: np.ndarray, out_mean: np.ndarray,
+                  out_m2: np.ndarray) -> None:
+        """Write each tile's per-gene mean and sum of squared deviations of the cells'
+        normalised values into row rows[t] of out_mean, out_m2 ((rows, G) arrays)."""
         keys = np.array([self.keys(t) for t in block], dtype=np.uint64)
-        mean, m2 = np.empty((len(block), n_genes)), np.empty((len(block), n_genes))
         sampler.summarise_tiles(
             keys, np.array([t.kind for t in block], np.int64),
             np.array([t.group for t in block], np.int64),
-            np.array([t.n_cells for t in block], np.int64), *self._tables(), mean, m2)
-        return mean, m2
+            np.array([t.n_cells for t in block], np.int64), rows, *self._tables(), out_mean,
+            out_m2)
 
 
 def size_factor_grid(params: SimulationParams) -> np.ndarray:

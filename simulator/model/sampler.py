@@ -267,22 +267,21 @@ def _accumulate(n: int, total: float, genes: np.ndarray, counts: np.ndarray,
 
 @numba.njit(nogil=True, cache=True)
 def summarise_tiles(keys: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
-                    sizes: np.ndarray, log_mean: float, log_sd: float, grid: np.ndarray,
-                    zero: np.ndarray, ratio: np.ndarray, levels: np.ndarray,
-                    means: np.ndarray, theta: np.ndarray, gamma: np.ndarray,
-                    direction: np.ndarray,
-                    affected_start: np.ndarray,
-                    affected_genes: np.ndarray, out_mean: np.ndarray, out_m2: np.ndarray) -> None:
+                    sizes: np.ndarray, rows: np.ndarray, log_mean: float, log_sd: float,
+                    grid: np.ndarray, zero: np.ndarray, ratio: np.ndarray,
+                    levels: np.ndarray, means: np.ndarray, theta: np.ndarray,
+                    gamma: np.ndarray, direction: np.ndarray, affected_start: np.ndarray,
+                    affected_genes: np.ndarray, out_mean: np.ndarray, out_m2: np.ndarray
+                    ) -> None:
     """Draw the tiles and write each one's per-gene mean and sum of squared deviations of
-    log1p(1e4 x / cell total).
+    log1p(1e4 x / cell total) into row rows[t] of out_mean, out_m2.
 
     keys : (T, 2) uint64, each tile's entry key and sequential key
     kinds, groups, sizes : (T,) tile kind (0 control, else perturbed), perturbation, cells
     grid, zero, ratio, levels, means : the size-factor grid and tables (`tables`);
-    gamma : (G, 3)
+    gamma : (G, 3) `gamma_constants` of theta
     direction : (K, G) int8; affected_* : each perturbation's affected genes, CSR
         (affected_start: (K + 1,))
-    out_mean, out_m2 : (T, G)
     """
     n_genes = len(theta)
     uniforms = np.empty(n_genes)
@@ -311,17 +310,18 @@ def summarise_tiles(keys: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
                 affected_genes[begin:end], stream, uniforms, powers, genes, counts)
             if n > 0:
                 _accumulate(n, total, genes, counts, logs, sums, squares)
+        row = rows[t]
         for g in range(n_genes):
             mean = sums[g] / n_cells
-            out_mean[t, g] = mean
-            out_m2[t, g] = max(squares[g] - sums[g] * mean, 0.0)
+            out_mean[row, g] = mean
+            out_m2[row, g] = max(squares[g] - sums[g] * mean, 0.0)
 
 
 @numba.njit(nogil=True, cache=True)
 def merge_tiles(count: np.ndarray, mean: np.ndarray, m2: np.ndarray, groups: np.ndarray,
                 sizes: np.ndarray, tile_mean: np.ndarray, tile_m2: np.ndarray) -> None:
     """Fold tiles (in order) into running per-group counts, means and sums of squared
-    deviations (Chan, Golub & LeVeque's pairwise update)."""
+    deviations (Chan, Golub & LeVeque's pairwise update); groups index rows of mean, m2."""
     for t in range(len(groups)):
         group, n = groups[t], sizes[t]
         n_old = count[group]
@@ -370,15 +370,22 @@ def count_tile(keys: np.ndarray, kind: int, group: int, n_cells: int, log_mean: 
 
 
 @numba.njit(cache=True)
-def _fill_levels(zero: np.ndarray, ratio: np.ndarray, theta: np.ndarray,
-                 levels: np.ndarray) -> None:
+def _fill_tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, zero: np.ndarray,
+                 ratio: np.ndarray, levels: np.ndarray) -> None:
     n_kinds, n_rows, n_genes = zero.shape
     for k in range(n_kinds):
-        for i in range(n_rows):
-            for g in range(n_genes):
-                if zero[k, i, g] < 0.0:
+        for g in range(n_genes):
+            large = grid[n_rows - 1] * means[k, g] > LARGE_MEAN
+            shift = theta[g] - 1.0
+            for i in range(n_rows):
+                m = grid[i] * means[k, g]
+                q = m / (m + theta[g])
+                ratio[k, i, g] = q
+                if large:
+                    zero[k, i, g] = -1.0
                     continue
-                p0, q, shift = zero[k, i, g], ratio[k, i, g], theta[g] - 1.0
+                p0 = _p0(m, theta[g])
+                zero[k, i, g] = p0
                 term, total = 1.0, 1.0
                 for y in range(LEVELS):
                     if y > 0:
@@ -397,11 +404,8 @@ def tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray
     Returns zero, ratio: (kinds, len(grid), G) float64; levels: (kinds, len(grid), G,
     LEVELS) uint16.
     """
-    m = grid[None, :, None] * means[:, None, :]
-    zero = np.exp(-theta * np.log1p(m / theta))
-    ratio = m / (m + theta)
-    large = m[:, -1, :] > LARGE_MEAN
-    zero[np.broadcast_to(large[:, None, :], zero.shape)] = -1.0
-    levels = np.zeros((*zero.shape, LEVELS), np.uint16)
-    _fill_levels(zero, ratio, theta, levels)
+    shape = (means.shape[0], len(grid), means.shape[1])
+    zero, ratio = np.empty(shape), np.empty(shape)
+    levels = np.zeros((*shape, LEVELS), np.uint16)
+    _fill_tables(grid, means, theta, zero, ratio, levels)
     return zero, ratio, levels

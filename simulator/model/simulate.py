@@ -24,6 +24,7 @@ from simulator.model.degs import call_degs, vs_rest_weights
 from simulator.model.generative import (
     CONTROL,
     REPLICATE,
+    TILE_CELLS,
     TRUTH,
     Tile,
     perturbation_names,
@@ -46,25 +47,6 @@ def _blocks(all_tiles: Iterator[Tile], block_cells: int) -> Iterator[list[Tile]]
             block, size = [], 0
     if block:
         yield block
-
-
-class _Moments:
-    """Running count, mean and sum of squared deviations for each of `n_groups` groups."""
-
-    def __init__(self, n_groups: int, n_genes: int):
-        self.count = np.zeros(n_groups, dtype=np.int64)
-        self.mean = np.zeros((n_groups, n_genes))
-        self.m2 = np.zeros((n_groups, n_genes))
-
-    def add(self, groups: np.ndarray, sizes: np.ndarray, mean: np.ndarray,
-            m2: np.ndarray) -> None:
-        """Fold in tiles of these groups, in order (see `sampler.merge_tiles`)."""
-        sampler.merge_tiles(self.count, self.mean, self.m2, groups, sizes, mean, m2)
-
-    def variance(self) -> np.ndarray:
-        """Population variance, computed in place of the sums of squares."""
-        self.m2 /= np.maximum(self.count, 1)[:, None]
-        return self.m2
 
 
 def resolve_threads(n_threads: int | None) -> int:
@@ -110,19 +92,33 @@ def simulate(
     model = trial_model(params, priors, seed)
 
     n_pert, n_genes = params.n_perturbations, params.n_genes
-    moments = {CONTROL: _Moments(1, n_genes), TRUTH: _Moments(n_pert, n_genes)}
-    if params.replicate_cells:
-        moments[REPLICATE] = _Moments(n_pert, n_genes)
+    # One row per group: control, then each perturbation's truth, then its replicate. A
+    # group of one tile is written in place; the tiles of larger groups are merged in order.
+    first_row = {CONTROL: 0, TRUTH: 1, REPLICATE: 1 + n_pert}
+    n_rows = 1 + n_pert * (2 if params.replicate_cells else 1)
+    count = np.zeros(n_rows, np.int64)
+    mean, m2 = np.zeros((n_rows, n_genes)), np.zeros((n_rows, n_genes))
+    group_cells = {CONTROL: params.n_control_cells, TRUTH: params.n_cells_per_perturbation,
+                   REPLICATE: params.replicate_cells}
 
-    def merge(block: list[Tile], summaries: tuple[np.ndarray, np.ndarray]) -> None:
-        kinds = np.array([t.kind for t in block])
-        groups = np.array([t.group for t in block], np.int64)
+    def run(block: list[Tile]) -> tuple[list[Tile], np.ndarray, np.ndarray | None,
+                                        np.ndarray | None]:
+        rows = np.array([first_row[t.kind] + t.group for t in block], np.int64)
+        if all(group_cells[t.kind] <= TILE_CELLS for t in block):  # each tile its group
+            model.summarise(block, rows, mean, m2)
+            return block, rows, None, None
+        tile_mean, tile_m2 = np.empty((len(block), n_genes)), np.empty((len(block), n_genes))
+        model.summarise(block, np.arange(len(block)), tile_mean, tile_m2)
+        return block, rows, tile_mean, tile_m2
+
+    def merge(done: tuple[list[Tile], np.ndarray, np.ndarray | None, np.ndarray | None]
+              ) -> None:
+        block, rows, tile_mean, tile_m2 = done
         sizes = np.array([t.n_cells for t in block], np.int64)
-        for kind, target in moments.items():
-            chosen = kinds == kind
-            if chosen.any():
-                target.add(groups[chosen], sizes[chosen], summaries[0][chosen],
-                           summaries[1][chosen])
+        if tile_mean is None:
+            count[rows] += sizes
+        else:
+            sampler.merge_tiles(count, mean, m2, rows, sizes, tile_mean, tile_m2)
         bar.update(int(sizes.sum()))
 
     blocks = _blocks(tiles(params), block_cells)
@@ -130,23 +126,21 @@ def simulate(
               desc="simulate", leave=False) as bar:
         if n_threads == 1:
             for block in blocks:
-                merge(block, model.summarise(block))
+                merge(run(block))
         else:
             with ThreadPoolExecutor(n_threads) as pool:
                 pending: deque = deque()
                 for block in blocks:  # a bounded window keeps finished blocks from piling up
-                    pending.append((block, pool.submit(model.summarise, block)))
+                    pending.append(pool.submit(run, block))
                     if len(pending) >= 2 * n_threads:
-                        block, done = pending.popleft()
-                        merge(block, done.result())
+                        merge(pending.popleft().result())
                 while pending:
-                    block, done = pending.popleft()
-                    merge(block, done.result())
+                    merge(pending.popleft().result())
 
-    control, truth = moments[CONTROL], moments[TRUTH]
-    replicate = moments.get(REPLICATE)
-    control_mean, control_var = control.mean[0], control.variance()[0]
-    truth_var = truth.variance()
+    m2 /= np.maximum(count, 1)[:, None]  # population variances, in place
+    control_mean, control_var = mean[0], m2[0]
+    truth_mean, truth_var = mean[1:1 + n_pert], m2[1:1 + n_pert]
+    replicate = params.replicate_cells > 0
     affected = model.direction != 0
     return SimulatedDataset(
         params=params,
@@ -155,17 +149,17 @@ def simulate(
         perturbations=perturbation_names(n_pert),
         control_mean=control_mean,
         control_var=control_var,
-        perturbation_means=truth.mean,
+        perturbation_means=truth_mean,
         perturbation_vars=truth_var,
-        replicate_means=None if replicate is None else replicate.mean,
-        replicate_vars=None if replicate is None else replicate.variance(),
-        pooled_mean=truth.mean.mean(axis=0),
+        replicate_means=mean[1 + n_pert:] if replicate else None,
+        replicate_vars=m2[1 + n_pert:] if replicate else None,
+        pooled_mean=truth_mean.mean(axis=0),
         affected=affected,
         direction=model.direction,
-        deg_mask=call_degs(truth.mean, truth_var, control_mean, control_var, affected,
+        deg_mask=call_degs(truth_mean, truth_var, control_mean, control_var, affected,
                            params.n_cells_per_perturbation, params.n_control_cells,
                            params.deg_mode, params.alpha, n_threads),
-        weights=vs_rest_weights(truth.mean, truth_var, params.n_cells_per_perturbation,
+        weights=vs_rest_weights(truth_mean, truth_var, params.n_cells_per_perturbation,
                                 params.weight_mode, n_threads),
         mu_control=model.genes.mu_control,
         mu_perturbed_base=model.base,

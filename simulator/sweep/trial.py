@@ -39,7 +39,7 @@ def run_trial(trial: Trial, priors: GenePriors,
     columns = trial_columns(trial)
     try:
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
-        per_perturbation = evaluate(dataset, evaluation)
+        per_perturbation = evaluate(dataset, evaluation, n_threads=1)
         results = summarize(per_perturbation)
         calibration = calibrate(per_perturbation, evaluation).verdicts
         results["status"], results["error"] = "ok", ""
