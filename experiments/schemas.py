@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 
 from simulator.evaluation import PredictorSpec
 from simulator.model import KNOBS, SimulationParams
-from simulator.report import PARAMETERS
+from simulator.report.tables import PARAMETERS
 
 SimSchema = make_dataclass(
     "SimSchema",

@@ -67,3 +67,15 @@ def test_reopening_with_another_configuration_is_refused_unless_overwrite(tmp_pa
 def test_fingerprint_ignores_key_order_but_not_values():
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_a_sweep_of_another_simulator_version_is_not_resumed(tmp_path):
+    """Another version may draw other numbers for the same seed: its trials must not mix."""
+    old = SweepStore(tmp_path, fingerprint({"seed": 0}))
+    old.open("seed: 0\n", "0.1.0")
+    old.write_trial(0, frame(0), frame(0))
+    new = SweepStore(tmp_path, fingerprint({"seed": 0}))
+    with pytest.raises(ValidationError, match=r"simulator 0\.1\.0.*overwrite=true"):
+        new.open("seed: 0\n", "0.2.0")
+    new.open("seed: 0\n", "0.2.0", overwrite=True)
+    assert new.finished() == set() and new.read_manifest()["version"] == "0.2.0"

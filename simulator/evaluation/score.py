@@ -29,7 +29,9 @@ from simulator.evaluation.predictors import (
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.model import SimulatedDataset
 
-BLOCK_ROWS = 256
+# Perturbations x genes scored together: each (rows, G) intermediate is 8 MB, which bounds
+# evaluation's memory (two blocks are in flight) whatever the number of genes.
+BLOCK_ENTRIES = 2**20
 COLUMNS = ["perturbation", "predictor", "metric", "value"]
 SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
 
@@ -126,7 +128,7 @@ def evaluate(dataset: SimulatedDataset,
              predictors: PredictorSpec | Sequence[str] | EvaluationSpec | None = None,
              metrics: Sequence[str] | None = None,
              user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
-             block_rows: int = BLOCK_ROWS, *, predictions: Mapping[str, Any] | None = None,
+             block_rows: int | None = None, *, predictions: Mapping[str, Any] | None = None,
              n_threads: int | None = None) -> pd.DataFrame:
     """Score predictors with metrics, one row per perturbation x predictor x metric.
 
@@ -140,8 +142,9 @@ def evaluate(dataset: SimulatedDataset,
     metrics : list of built-in metric names, or None for all of them
     user_metrics : `Metric` objects or config entries ``{_target_, name, higher_is_better,
         perfect}``, scored after the built-in metrics
-    block_rows : int >= 1
-        Perturbations scored together; the result does not depend on it.
+    block_rows : int >= 1, optional
+        Perturbations scored together (None: BLOCK_ENTRIES // G); the result does not
+        depend on it.
     predictions : mapping name -> (K, G) array, optional
         A user's own predicted profiles (e.g. a trained model's), on the normalised scale
         ``log1p(1e4 * count / total)`` of `dataset`, rows in `dataset.perturbations` order;
@@ -159,8 +162,10 @@ def evaluate(dataset: SimulatedDataset,
     if isinstance(predictors, EvaluationSpec):
         predictors, metrics, user_metrics = (predictors.predictors, predictors.metrics,
                                              predictors.user_metrics)
-    check(isinstance(block_rows, int) and block_rows >= 1, "block_rows", block_rows,
-          "an integer >= 1")
+    check(block_rows is None or (isinstance(block_rows, int) and block_rows >= 1),
+          "block_rows", block_rows, "null or an integer >= 1")
+    if block_rows is None:
+        block_rows = max(1, BLOCK_ENTRIES // dataset.n_genes)
     n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
           "null or an integer >= 1")

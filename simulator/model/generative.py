@@ -66,8 +66,8 @@ def tiles(params: SimulationParams) -> Iterator[Tile]:
             yield from _group_tiles(kind, k, n_cells)
 
 
-GRID_POINTS = 96  # size factors cells are thinned from, over mu_l ± GRID_SPAN_SD σ_l
-GRID_SPAN_SD = 6.0
+GRID_POINTS = 48  # size factors cells are thinned from, over mu_l ± GRID_SPAN_SD σ_l
+GRID_SPAN_SD = 4.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,9 +130,10 @@ def size_factor_grid(params: SimulationParams) -> np.ndarray:
     return np.exp(np.linspace(mu - span, mu + span, GRID_POINTS if sd > 0 else 1))
 
 
-def trial_model(params: SimulationParams, priors: GenePriors, seed: int) -> TrialModel:
-    """Choose the genes and every perturbation's effects; validates the seed and that the
-    prior holds enough genes."""
+def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
+                n_threads: int = 1) -> TrialModel:
+    """Choose the genes and every perturbation's effects and tabulate the sampler's laws
+    (on `n_threads` threads); validates the seed and that the prior holds enough genes."""
     check(is_integer(seed) and seed >= 0, "seed", seed, "an integer >= 0")
     check(params.n_genes <= priors.n_genes, "n_genes", params.n_genes,
           f"<= {priors.n_genes}, the number of genes in the prior")
@@ -144,18 +145,18 @@ def trial_model(params: SimulationParams, priors: GenePriors, seed: int) -> Tria
     base = np.maximum(0.0, genes.mu_control + params.control_bias * shift)
 
     direction = np.zeros((params.n_perturbations, params.n_genes), dtype=np.int8)
-    for k in range(params.n_perturbations):
-        rng = streams.effect_stream(seed, k)
-        is_affected = rng.random(params.n_genes) < params.deg_fraction
-        up = rng.random(params.n_genes) < 0.5
-        direction[k] = np.where(is_affected, np.where(up, 1, -1), 0)
-    perturbation, gene = np.nonzero(direction)
-    affected_start = np.searchsorted(perturbation, np.arange(params.n_perturbations + 1))
+    affected_genes = []
+    for k in range(params.n_perturbations):  # affected w.p. deg_fraction, then up or down
+        u = streams.effect_stream(seed, k).random(params.n_genes)
+        up, affected = u < params.deg_fraction / 2, u < params.deg_fraction
+        np.subtract(up.view(np.int8) * np.int8(2), affected.view(np.int8), out=direction[k])
+        affected_genes.append(np.flatnonzero(affected))
+    affected_start = np.cumsum([0] + [len(listed) for listed in affected_genes])
     # table kinds: 0 control, 1 unperturbed, 2 scaled up, 3 scaled down
     means = np.stack([genes.mu_control, base, base * params.effect_size,
                       base / params.effect_size])
     grid = size_factor_grid(params)
-    zero, ratio, levels = sampler.tables(grid, means, genes.theta)
+    zero, ratio, levels = sampler.tables(grid, means, genes.theta, n_threads)
     return TrialModel(seed, params, genes, base, direction, grid, means, zero, ratio, levels,
                       variates.gamma_constants(genes.theta), affected_start.astype(np.int64),
-                      gene.astype(np.int64))
+                      np.concatenate(affected_genes).astype(np.int64))

@@ -28,6 +28,7 @@ per-gene sums of values and squares; zeros add nothing and are never stored.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -369,14 +370,17 @@ def count_tile(keys: np.ndarray, kind: int, group: int, n_cells: int, log_mean: 
     return factors, counts
 
 
-@numba.njit(cache=True)
-def _fill_tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, zero: np.ndarray,
-                 ratio: np.ndarray, levels: np.ndarray) -> None:
-    n_kinds, n_rows, n_genes = zero.shape
-    for k in range(n_kinds):
-        for g in range(n_genes):
+@numba.njit(nogil=True, cache=True)
+def _fill_tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, first: int,
+                 last: int, zero: np.ndarray, ratio: np.ndarray, levels: np.ndarray) -> None:
+    """`tables` of genes first..last-1, in place."""
+    n_kinds, n_rows = zero.shape[0], zero.shape[1]
+    steps = np.empty(LEVELS)  # (y - 1 + theta) / y: the pmf recurrence without a division
+    for g in range(first, last):
+        for y in range(1, LEVELS):
+            steps[y] = (y - 1.0 + theta[g]) / y
+        for k in range(n_kinds):
             large = grid[n_rows - 1] * means[k, g] > LARGE_MEAN
-            shift = theta[g] - 1.0
             for i in range(n_rows):
                 m = grid[i] * means[k, g]
                 q = m / (m + theta[g])
@@ -387,19 +391,19 @@ def _fill_tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, zero: n
                 p0 = _p0(m, theta[g])
                 zero[k, i, g] = p0
                 term, total = 1.0, 1.0
-                for y in range(LEVELS):
-                    if y > 0:
-                        term *= (y + shift) / y * q
-                        total += term
+                levels[k, i, g, 0] = round(min(p0, 1.0) * QUANTUM)
+                for y in range(1, LEVELS):
+                    term *= steps[y] * q
+                    total += term
                     levels[k, i, g, y] = round(min(p0 * total, 1.0) * QUANTUM)
 
 
-def tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray
+def tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, n_threads: int = 1
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each grid value L and gene mean mu of each kind (means: (kinds, G)), the law of
     Y ~ NB(m = L·mu, theta): P(Y = 0), q = m / (m + theta) and its distribution function
     at y < LEVELS, quantised. P(Y = 0) is -1 for genes whose mean at the top of the grid
-    exceeds LARGE_MEAN (drawn directly).
+    exceeds LARGE_MEAN (drawn directly). Genes are split over `n_threads` threads.
 
     Returns zero, ratio: (kinds, len(grid), G) float64; levels: (kinds, len(grid), G,
     LEVELS) uint16.
@@ -407,5 +411,10 @@ def tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray
     shape = (means.shape[0], len(grid), means.shape[1])
     zero, ratio = np.empty(shape), np.empty(shape)
     levels = np.zeros((*shape, LEVELS), np.uint16)
-    _fill_tables(grid, means, theta, zero, ratio, levels)
+    bounds = np.linspace(0, shape[2], n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        for _ in pool.map(lambda first, last: _fill_tables(grid, means, theta, first, last,
+                                                           zero, ratio, levels),
+                          bounds[:-1], bounds[1:]):
+            pass
     return zero, ratio, levels

@@ -80,7 +80,7 @@ def simulate(
         Cells drawn per work item (rounded up to whole tiles). Peak memory grows with
         ``block_cells * n_genes * n_threads``; the result does not depend on it.
     n_threads : int, optional
-        Worker threads (numpy's samplers release the GIL); None = all cores.
+        Worker threads (the compiled sampler releases the GIL); None = all cores.
         The result does not depend on it.
     progress : bool
         Show a progress bar over cells.
@@ -89,7 +89,7 @@ def simulate(
           "an integer >= 1")
     n_threads = resolve_threads(n_threads)
     priors = GenePriors.default() if priors is None else priors
-    model = trial_model(params, priors, seed)
+    model = trial_model(params, priors, seed, n_threads)
 
     n_pert, n_genes = params.n_perturbations, params.n_genes
     # One row per group: control, then each perturbation's truth, then its replicate. A

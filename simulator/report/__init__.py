@@ -5,10 +5,22 @@
 `tables` (what is read, parameter names), `trends`, `failures` and `failure_figures`,
 `ladder`, `niche` (each a compute step and a draw step), `figures` (the registry),
 `summary` (summary.md), `style` (the house style) and `build` (`make_report`).
+
+Names load on first use (PEP 562), so reading `PARAMETERS` or `load_tables` does not
+import matplotlib.
 """
 
-from simulator.report.build import make_report
-from simulator.report.figures import FIGURES, FigureSpec
-from simulator.report.tables import PARAMETERS, SweepTables, load_tables
+from __future__ import annotations
 
-__all__ = ["FIGURES", "PARAMETERS", "FigureSpec", "SweepTables", "load_tables", "make_report"]
+import importlib
+from typing import Any
+
+_HOMES = {"make_report": "build", "FIGURES": "figures", "FigureSpec": "figures",
+          "PARAMETERS": "tables", "SweepTables": "tables", "load_tables": "tables"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -92,13 +92,20 @@ class SweepStore:
         self.fingerprint = config_fingerprint
 
     def open(self, config_yaml: str, version: str, overwrite: bool = False) -> None:
-        """Create the directory, or reopen it for a resume if the configuration matches.
+        """Create the directory, or reopen it for a resume if the configuration and the
+        simulator version match.
 
-        A different configuration in an existing directory is refused (its trials
-        would silently mix) unless `overwrite` is set, which deletes them.
+        A different configuration or version in an existing directory is refused (its
+        trials would silently mix) unless `overwrite` is set, which deletes them.
         """
         manifest = self.read_manifest()
-        if manifest and manifest.get("fingerprint") != self.fingerprint:
+        if manifest and manifest.get("version") != version and not overwrite:
+            raise ValidationError(
+                f"out_dir {self.out_dir} holds a sweep written by simulator "
+                f"{manifest.get('version')}, whose numbers may differ from this version's "
+                f"({version}); choose another out_dir or set overwrite=true to delete it")
+        if manifest and (manifest.get("fingerprint") != self.fingerprint
+                         or manifest.get("version") != version):
             if not overwrite:
                 raise ValidationError(
                     f"out_dir {self.out_dir} holds a sweep with a different configuration "
