@@ -43,6 +43,10 @@ def fit_priors(cfg: DictConfig) -> str:
     check(cfg.out is not None, "out", None, "a path for the priors CSV to write")
     counts_path = to_absolute_path(str(cfg.counts))
     labels_path = to_absolute_path(str(cfg.labels)) if cfg.labels is not None else None
+    out = Path(to_absolute_path(str(cfg.out)))
+    for name, path in (("counts", counts_path), ("labels", labels_path)):
+        check(path is None or out.resolve() != Path(path).resolve(), "out", str(cfg.out),
+              f"a path other than the {name} file it would replace")
     counts, labels, genes = read_counts(counts_path, str(cfg.label_key), labels_path,
                                         None if cfg.layer is None else str(cfg.layer))
     control = str(cfg.control_label)
@@ -53,7 +57,6 @@ def fit_priors(cfg: DictConfig) -> str:
     check(not is_control.all(), "control_label", control,
           "a label of only some cells (every cell has it: no perturbed cells)")
     priors = GenePriors.fit(counts, is_control, genes, max_theta=cfg.max_theta)
-    out = Path(to_absolute_path(str(cfg.out)))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         priors.to_csv(out)

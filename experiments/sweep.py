@@ -8,11 +8,12 @@ are saved as they complete; rerunning the same command resumes where it stopped.
 Keys (see conf/sweep.yaml): ``seed``, ``sim.*`` (the base point), ``sweep=quick|paper|
 one_factor``, ``sweep.n_trials``, ``sweep.ranges.<param>.{dist,low,high,value}``,
 ``sweep.grid.<param>=[...]``, ``n_jobs``, ``backend=loky|threading|dask``,
-``dask.scheduler_address``, ``out_dir``, ``overwrite``, ``figures``.
+``dask.scheduler_address``, ``out_dir``, ``overwrite``, ``retry_failed``, ``figures``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -26,17 +27,23 @@ import simulator
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from experiments.schemas import SWEEP_KEYS
 from simulator.errors import check
-from simulator.model import KNOBS
+from simulator.evaluation import EvaluationSpec
+from simulator.model import KNOBS, GenePriors, SimulationParams
 from simulator.report import make_report
-from simulator.sweep import SweepStore, fingerprint, make_trials, niche_trial, run_trials
+from simulator.sweep import SweepStore, Trial, fingerprint, make_trials, niche_trial, run_trials
 from simulator.sweep.runner import validate_backend
 from simulator.sweep.store import NICHE
 
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
-    """What determines the numbers: seed, base point, sweep, predictors, metrics and prior."""
+    """What determines the numbers: seed, base point, sweep, predictors, metrics and prior.
+
+    Not `sweep.n_trials`: trial i is the same trial in a longer sweep, so a sweep can grow
+    (or shrink) on a resume.
+    """
     described = {k: OmegaConf.to_container(cfg[k], resolve=True)
                  for k in ("sim", "sweep", "predictors", "metrics")}
+    described["sweep"].pop("n_trials", None)
     return fingerprint({**described, "seed": cfg.seed, "priors": priors_csv})
 
 
@@ -58,16 +65,22 @@ def run_sweep(cfg: DictConfig) -> Path:
     largest = max(t.params.n_genes for t in trials)
     check(largest <= priors.n_genes, "sim.n_genes", largest,
           f"<= {priors.n_genes}, the number of genes in the prior, in every trial")
+    check(bool(str(cfg.out_dir).strip()), "out_dir", cfg.out_dir, "a directory path")
     out_dir = Path(to_absolute_path(cfg.out_dir))
     store = SweepStore(out_dir, results_fingerprint(cfg, priors.to_frame().to_csv()))
-    store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__, cfg.overwrite)
+    with store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__, cfg.overwrite):
+        return _run(cfg, store, trials, base, priors, evaluation)
 
-    done = store.finished()
+
+def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: SimulationParams,
+         priors: GenePriors, evaluation: EvaluationSpec) -> Path:
+    """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
+    done = store.resume({t.index: t.seed for t in trials}, retry_failed=cfg.retry_failed)
     todo = [t for t in trials if t.index not in done]
     workers = ("a dask cluster" if cfg.backend == "dask" else
                f"{joblib.effective_n_jobs(cfg.n_jobs)} workers")
     print(f"sweep: {len(trials)} trials ({len(done)} already done) on {workers}, backend "
-          f"{cfg.backend}, writing to {out_dir}")
+          f"{cfg.backend}, writing to {store.out_dir}")
     started = time.perf_counter()
     try:
         run_trials(todo, priors, evaluation, store, backend=cfg.backend, n_jobs=cfg.n_jobs,
@@ -80,14 +93,19 @@ def run_sweep(cfg: DictConfig) -> Path:
     results_path, _ = store.merge(
         [t.index for t in trials if t.index in finished],
         {"n_trials": len(trials), "run_seconds": round(time.perf_counter() - started, 1)})
-    n_failed = store.failed_trials()
-    print(f"done: {len(trials) - n_failed} trials succeeded, {n_failed} failed; "
+    n_ok, n_partial, n_failed = store.outcomes()
+    partial = f" ({n_partial} with failed metrics)" if n_partial else ""
+    print(f"done: {n_ok + n_partial} trials succeeded{partial}, {n_failed} failed; "
           f"results in {results_path}")
-    if not (out_dir / NICHE).is_file():
+    if n_ok + n_partial == 0:
+        print(f"error: no trial succeeded; see the error column of {results_path}",
+              file=sys.stderr)
+        raise SystemExit(1)
+    if not (store.out_dir / NICHE).is_file():
         store.write_niche(niche_trial(base, priors, cfg.seed))
-    if cfg.figures and n_failed < len(trials):
+    if cfg.figures:
         matplotlib.use("Agg")
-        make_report(results_path, out_dir / "figures")
+        make_report(results_path, store.out_dir / "figures")
     return results_path
 
 

@@ -92,3 +92,9 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
     if low is None:
         return f"{'<' if high_open else '<='} {high:g}"
     return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception on one line (for tables and logs)."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -86,6 +86,8 @@ def test_bad_input_is_one_clean_line_and_exit_2(tmp_path):
          "error: counts must be whole numbers"),
         (["counts=c.npz", "out=p.csv", f"control_label={CONTROL}", "max_theta=0.5"],
          "error: max_theta must be a finite number > 1"),
+        (["counts=c.npz", "out=./c.npz", f"control_label={CONTROL}"],
+         "error: out must be a path other than the counts file it would replace"),
     ]
     for overrides, expected in cases:
         result = run(tmp_path, *overrides)
@@ -93,6 +95,7 @@ def test_bad_input_is_one_clean_line_and_exit_2(tmp_path):
         assert result.stderr.startswith(expected), result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
         assert not (tmp_path / "p.csv").exists()
+    assert np.load(tmp_path / "c.npz")["counts"].shape == counts.shape  # input untouched
 
 
 def test_read_counts_returns_the_same_data_from_every_format(tmp_path):

@@ -106,31 +106,81 @@ def test_a_different_configuration_is_refused_unless_overwrite(reference, tmp_pa
     assert replaced.returncode == 0, replaced.stderr
 
 
-def test_a_failing_trial_is_recorded_and_the_rest_complete(tmp_path):
-    metric = ("metrics.user=[{_target_: tests.failing_metric.fails_on_101_genes, "
-              "name: bias, higher_is_better: false, perfect: 0.0}]")
-    done = sweep(tmp_path, "sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]",
-                 "sim.n_perturbations=5", "sim.n_control_cells=20",
-                 "sim.n_cells_per_perturbation=10", metric, "n_jobs=2")
+GRID = ["sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]", "sim.n_perturbations=5",
+        "sim.n_control_cells=20", "sim.n_cells_per_perturbation=10"]
+
+
+def user_metric(target):
+    return (f"metrics.user=[{{_target_: {target}, name: extra, higher_is_better: false, "
+            "perfect: 0.0}]")
+
+
+def grid_with_metric(out_dir, target, *overrides):
+    """The 3-trial grid with user metric `target`: (process, results, its failed rows)."""
+    done = sweep(out_dir, *GRID, user_metric(target), "n_jobs=2", *overrides)
     assert done.returncode == 0, done.stderr
+    frame = pd.read_parquet(out_dir / "results.parquet")
+    return done, frame, frame[frame["status"] == "failed"]
+
+
+def test_a_failing_metric_is_recorded_and_the_trial_keeps_the_others(tmp_path):
+    done, frame, failed = grid_with_metric(tmp_path, "tests.failing_metric.fails_on_101_genes")
+    assert "done: 3 trials succeeded (1 with failed metrics), 0 failed" in done.stdout
+    assert list(failed["n_genes"]) == [101] and list(failed["metric"]) == ["extra"]
+    assert "RuntimeError: this trial fails on purpose" in failed["error"].iloc[0]
+    trial = frame[frame["n_genes"] == 101]
+    assert (trial.loc[trial["status"] == "ok", "metric"] != "extra").all()
+    assert trial.loc[trial["status"] == "ok", "metric"].nunique() == 26  # the built-ins
+    calibration = pd.read_parquet(tmp_path / "calibration.parquet")
+    assert "extra" not in set(calibration.loc[calibration["n_genes"] == 101, "metric"])
+
+
+def test_a_trial_that_kills_its_worker_is_recorded_and_the_sweep_finishes(tmp_path):
+    done, frame, failed = grid_with_metric(tmp_path, "tests.killing_metric.kills_on_101_genes")
     assert "done: 2 trials succeeded, 1 failed" in done.stdout
-    frame = pd.read_parquet(tmp_path / "results.parquet")
-    failed = frame[frame["status"] == "failed"]
     assert list(failed["n_genes"]) == [101]
-    assert "this trial fails on purpose" in failed["error"].iloc[0]
-    assert set(frame.loc[frame["status"] == "ok", "n_genes"]) == {100, 102}
+    assert "worker process died" in failed["error"].iloc[0]
+    assert (frame.loc[frame["n_genes"] != 101, "status"] == "ok").all()
+    again = grid_with_metric(tmp_path, "tests.killing_metric.kills_on_101_genes",
+                             "retry_failed=false")[0]
+    assert "(3 already done)" in again.stdout
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    (["sweep.ranges.control_bias.low=3"], "error: sweep.ranges.control_bias.low must be <= high"),
-    (["sweep.ranges.n_perturbations.low=0"], "must be > 0 for dist log_int"),
-    (["sweep.ranges.deg_fraction.high=2"], "sim.deg_fraction must be in [0, 1]"),
-    (["sweep=one_factor", "sweep.grid.control_bias=[-1]"], "sim.control_bias must be >= 0"),
-    (["backend=mpi"], "error: backend must be one of"),
-    (["sweep.ranges.n_genes.value=9000"], "error: sim.n_genes must be <= 8192"),
-])
-def test_invalid_sweeps_are_refused_before_running(tmp_path, overrides, expected):
-    done = sweep(tmp_path, *overrides)
-    assert done.returncode == 2, done.stderr
-    assert expected in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "trials").exists()
+def test_a_sweep_in_which_no_trial_succeeds_exits_non_zero(tmp_path):
+    done = sweep(tmp_path, *GRID, user_metric("tests.killing_metric.kills_always"), "n_jobs=2")
+    assert done.returncode == 1
+    assert "error: no trial succeeded" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_sweep_grows_on_resume_and_keeps_its_trials(reference, tmp_path):
+    first = sweep(tmp_path, "sweep.n_trials=5", *TINY, "n_jobs=1")
+    assert first.returncode == 0, first.stderr
+    grown = sweep(tmp_path, "sweep.n_trials=8", *TINY, "n_jobs=2")
+    assert grown.returncode == 0, grown.stderr
+    assert "(5 already done)" in grown.stdout
+    pd.testing.assert_frame_equal(results(tmp_path), results(reference))
+
+
+def test_a_trial_that_fails_outright_is_one_failed_row(monkeypatch):
+    from simulator.evaluation import EvaluationSpec
+    from simulator.model import GenePriors, SimulationParams
+    from simulator.sweep import Trial, trial
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("no room\n for this")
+
+    monkeypatch.setattr(trial, "simulate", no_room)
+    index, results, calibration = trial.run_trial(
+        Trial(7, 11, SimulationParams(n_genes=50)), GenePriors.default(), EvaluationSpec())
+    assert index == 7 and len(results) == 1 and calibration.empty
+    row = results.iloc[0]
+    assert (row["status"], row["error"], row["trial"], row["seed"]) == (
+        "failed", "MemoryError: no room for this", 7, 11)
+
+
+def test_an_empty_out_dir_is_refused_before_anything_is_written(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "experiments.sweep", "out_dir=''"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: out_dir must be a directory")
+    assert not Path("/hydra").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["outputs"]  # only Hydra's own log dir

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.errors import ValidationError, check
+from simulator.errors import ValidationError, check, one_line
 from simulator.evaluation.context import Cache, Context, PredictionBlock
 from simulator.evaluation.metrics import BUILTIN, Metric, check_metric_names
 from simulator.evaluation.predictors import (
@@ -129,7 +129,8 @@ def evaluate(dataset: SimulatedDataset,
              metrics: Sequence[str] | None = None,
              user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
              block_rows: int | None = None, *, predictions: Mapping[str, Any] | None = None,
-             n_threads: int | None = None) -> pd.DataFrame:
+             n_threads: int | None = None, errors: dict[str, str] | None = None
+             ) -> pd.DataFrame:
     """Score predictors with metrics, one row per perturbation x predictor x metric.
 
     Parameters
@@ -153,6 +154,10 @@ def evaluate(dataset: SimulatedDataset,
     n_threads : int, optional
         Predictors scored in parallel threads (None = all cores); the result does not
         depend on it.
+    errors : dict, optional
+        None: a metric that raises stops the evaluation. A dict: a metric that raises is
+        recorded in it (name -> its error, on one line), its values are NaN for every
+        predictor, and the other metrics are scored as usual.
 
     Returns
     -------
@@ -184,7 +189,13 @@ def evaluate(dataset: SimulatedDataset,
         block = PredictionBlock(pred, context, None if copied is None
                                 else (dataset.replicate_means, copied))
         for m, metric in enumerate(chosen):
-            values[p, m, rows] = metric.score(block)
+            if errors is None:
+                values[p, m, rows] = metric.score(block)
+                continue
+            try:
+                values[p, m, rows] = metric.score(block)
+            except Exception as error:  # recorded: one metric must not sink the others
+                errors.setdefault(metric.name, one_line(error))
 
     shared = Cache()
     with ThreadPoolExecutor(n_threads) as pool:
@@ -201,6 +212,9 @@ def evaluate(dataset: SimulatedDataset,
                 done.result()
 
     metric_names = [m.name for m in chosen]
+    for m, name in enumerate(metric_names):
+        if errors and name in errors:
+            values[:, m, :] = np.nan
     index = pd.MultiIndex.from_product(
         [pd.CategoricalIndex(names, categories=names),
          pd.CategoricalIndex(metric_names, categories=metric_names),

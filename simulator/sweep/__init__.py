@@ -3,9 +3,10 @@
     from simulator.sweep import make_trials, run_trials, SweepStore
 """
 
+from simulator.sweep.files import fingerprint, read_parquet
 from simulator.sweep.runner import Backend, run_trials
 from simulator.sweep.space import Distribution, SweepKind, Trial, make_trials
-from simulator.sweep.store import SweepStore, fingerprint, read_parquet
+from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import niche_trial, run_trial
 
 __all__ = [

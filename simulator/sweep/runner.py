@@ -1,35 +1,49 @@
 """Run a sweep's trials in parallel and store each one as it finishes.
 
-Trials fan out with joblib on `Backend.LOKY` (processes), `THREADING` or `DASK` (a
-`distributed` cluster, given or started locally). Each finished trial is written to the
-`SweepStore` at once, so a crash or Ctrl-C loses no finished trial and a rerun resumes.
+Trials run on `Backend.LOKY` (worker processes), `THREADING` or `DASK` (a `distributed`
+cluster, given or started locally). Each finished trial is written to the `SweepStore` at
+once, so a crash or Ctrl-C loses no finished trial and a rerun resumes.
+
+A worker process that dies (the OOM killer, a crash in native code) never stops a sweep:
+loky breaks its whole pool when a worker dies, so the trials that were running are run
+again one at a time in a fresh pool; one that kills its worker alone too is recorded as
+failed with the reason, and the sweep goes on. Dask retries a lost task on other workers
+and gives up with `KilledWorker`, which is recorded the same way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
 import joblib
+from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky.process_executor import BrokenProcessPool
 from tqdm.auto import tqdm
 
-from simulator.errors import ValidationError, check, check_choice, is_integer
+from simulator.errors import ValidationError, check, check_choice, is_integer, one_line
 from simulator.evaluation import EvaluationSpec
 from simulator.model import GenePriors
 from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
-from simulator.sweep.trial import run_trial
+from simulator.sweep.trial import failed_trial, run_trial
 
 log = logging.getLogger(__name__)
+Outcome = tuple[int, Any, Any]  # run_trial's (index, results, calibration)
 
 
 class Backend(StrEnum):
     LOKY = "loky"  # worker processes on this machine
     THREADING = "threading"  # threads of this process
     DASK = "dask"  # a dask.distributed cluster
+
+
+class WorkerLost(Exception):
+    """The process running a trial died (its pool or cluster reported it)."""
 
 
 def validate_backend(backend: str, n_jobs: int) -> None:
@@ -39,51 +53,170 @@ def validate_backend(backend: str, n_jobs: int) -> None:
           "a non-zero integer (-1 = all cores)")
 
 
-def parallel_backend(backend: str, n_jobs: int, priors: GenePriors,
-                     scheduler_address: str | None = None
-                     ) -> tuple[AbstractContextManager, Any]:
-    """A joblib `parallel_config` for `backend` and the Dask client it needs (or None)."""
-    validate_backend(backend, n_jobs)
-    if backend != Backend.DASK:
-        return joblib.parallel_config(backend=str(backend), n_jobs=n_jobs), None
+Submit = Callable[[Trial], Any]
+Restart = Callable[..., None]
+_SHARED: dict[str, Any] = {}  # a loky worker's prior and evaluation spec, sent once
+
+
+def _share(priors: GenePriors, evaluation: EvaluationSpec) -> None:
+    _SHARED.update(priors=priors, evaluation=evaluation)
+
+
+def _run_shared(trial: Trial) -> Outcome:
+    return run_trial(trial, _SHARED["priors"], _SHARED["evaluation"])
+
+
+@contextmanager
+def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: EvaluationSpec,
+          scheduler_address: str | None) -> Iterator[tuple[Submit, Restart, int]]:
+    """(submit(trial) -> future, restart(n_workers=...), capacity) on `backend`; futures
+    raise `WorkerLost` when the worker running them died."""
+    if backend == Backend.THREADING:
+        with ThreadPoolExecutor(n_workers) as threads:
+            yield (lambda t: _Watched(threads.submit(run_trial, t, priors, evaluation)),
+                   lambda workers=None: None, n_workers)
+        return
+    if backend == Backend.LOKY:
+        def new_executor(workers: int | None = None) -> Any:  # a broken pool is replaced
+            return get_reusable_executor(max_workers=workers or n_workers,
+                                         initializer=_share, initargs=(priors, evaluation))
+
+        executor = [new_executor()]
+
+        def restart(workers: int | None = None) -> None:
+            executor[0] = new_executor(workers)
+
+        def submit(trial: Trial) -> _Watched:
+            try:
+                future = executor[0].submit(_run_shared, trial)
+            except BrokenProcessPool as error:  # a worker died since the last wait
+                future = Future()
+                future.set_exception(error)
+            return _Watched(future, (BrokenProcessPool,))  # TerminatedWorkerError is one
+
+        yield submit, restart, n_workers
+        return
+    client = _dask_client(n_workers, scheduler_address)
+    from distributed import KilledWorker
+
+    try:
+        shared = client.scatter([priors, evaluation], broadcast=True)
+        capacity = max(1, sum(client.nthreads().values()))
+        yield (lambda t: _Watched(client.submit(run_trial, t, *shared, pure=False),
+                                  (KilledWorker,), dask=True),
+               lambda workers=None: None, capacity)
+    finally:
+        client.close()
+
+
+class _Watched:
+    """A future whose worker's death (an exception of `lost`) surfaces as `WorkerLost`."""
+
+    def __init__(self, future: Any, lost: tuple[type[BaseException], ...] = (),
+                 dask: bool = False):
+        self.future, self.lost, self.dask = future, lost, dask
+
+    def result(self) -> Outcome:
+        try:
+            return self.future.result()
+        except self.lost as error:
+            raise WorkerLost(one_line(error)) from None
+
+
+def _dask_client(n_workers: int, scheduler_address: str | None) -> Any:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ValidationError('backend=dask needs the optional extra: pip install -e ".[dask]"',
                               "backend") from None
     if scheduler_address:
-        client = Client(scheduler_address)
+        return Client(scheduler_address)
+    client = Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                 dashboard_address=None))
+    log.info("dask cluster: %s", client.scheduler.address)
+    return client
+
+
+def _wait_any(futures: list[_Watched]) -> list[_Watched]:
+    """The futures of `futures` that are done, after waiting for at least one."""
+    if futures[0].dask:
+        from distributed import wait as dask_wait
+
+        done = dask_wait([f.future for f in futures], return_when="FIRST_COMPLETED").done
     else:
-        n_workers = n_jobs if n_jobs > 0 else None
-        client = Client(LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                     processes=True, dashboard_address=None))
-    log.info("dask cluster: %s", client.dashboard_link or client.scheduler.address)
-    # scatter ships the prior to every worker once instead of with every trial.
-    return joblib.parallel_config(backend="dask", scatter=[priors]), client
+        done = wait([f.future for f in futures], return_when=FIRST_COMPLETED).done
+    return [f for f in futures if f.future in done]
+
+
+def lost_worker_result(trial: Trial, reason: str) -> Outcome:
+    """The stored outcome of a trial whose worker died even when it ran alone."""
+    return failed_trial(trial, f"its worker process died ({reason}): out of memory, or a "
+                               "crash in native code (a user metric?)")
 
 
 def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: EvaluationSpec,
                store: SweepStore, *, backend: str = Backend.LOKY, n_jobs: int = -1,
                scheduler_address: str | None = None) -> int:
-    """Run every trial not yet in `store` and write each as it finishes.
+    """Run every trial given and write each to `store` as it finishes.
 
-    Trials run single-threaded, in any order; a failing trial is stored as failed and
-    never stops the others. A progress bar shows trials done and failed. Returns the
-    number of failed trials among those run. KeyboardInterrupt propagates after every
+    Trials run single-threaded, in any order, at most one per worker at a time; a
+    failing trial is stored as failed and never stops the others (see the module
+    docstring for dead workers). A progress bar shows trials done and failed. Returns the
+    number of trials that failed entirely. KeyboardInterrupt propagates after every
     finished trial has been written.
     """
-    config, client = parallel_backend(backend, n_jobs, priors, scheduler_address)
+    validate_backend(backend, n_jobs)
+    n_workers = joblib.effective_n_jobs(n_jobs) if backend != Backend.DASK or n_jobs > 0 \
+        else 1
     failures = 0
-    try:
-        with config, tqdm(total=len(trials), unit="trial", desc="sweep") as bar:
-            tasks = (joblib.delayed(run_trial)(t, priors, evaluation) for t in trials)
-            runner = joblib.Parallel(return_as="generator_unordered", max_nbytes="50K")
-            for index, results, calibration in runner(tasks):
-                store.write_trial(index, results, calibration)
-                failures += bool((results["status"] != "ok").any())
-                bar.update()
-                bar.set_postfix(failed=failures)
-    finally:
-        if client is not None:
-            client.close()
+
+    def record(outcome: Outcome) -> None:
+        nonlocal failures
+        index, results, calibration = outcome
+        store.write_trial(index, results, calibration)
+        failures += bool((results["status"] != "ok").all())
+        bar.update()
+        bar.set_postfix(failed=failures)
+
+    pool = _pool(backend, n_workers, priors, evaluation, scheduler_address)
+    with pool as (submit, restart, capacity), \
+            tqdm(total=len(trials), unit="trial", desc="sweep") as bar:
+        queue = list(reversed(trials))  # popped from the end: trials start in order
+        running: dict[Any, Trial] = {}
+        while queue or running:
+            while queue and len(running) < capacity:  # no queue in the pool: in flight = running
+                trial = queue.pop()
+                running[submit(trial)] = trial
+            suspects = []
+            for future in _wait_any(list(running)):
+                trial = running.pop(future)
+                try:
+                    record(future.result())
+                except WorkerLost as lost:
+                    if backend == Backend.DASK:  # dask already retried it elsewhere
+                        record(lost_worker_result(trial, str(lost)))
+                    else:
+                        suspects.append((trial, str(lost)))
+            if suspects:  # the pool is broken: the others running fail too; collect them
+                for future, trial in list(running.items()):
+                    try:
+                        record(future.result())
+                    except WorkerLost as lost:
+                        suspects.append((trial, str(lost)))
+                running.clear()
+                _isolate(suspects, submit, restart, record)
+                restart()
     return failures
+
+
+def _isolate(suspects: list[tuple[Trial, str]], submit: Submit, restart: Restart,
+             record: Callable[[Outcome], None]) -> None:
+    """Run each trial that was running when a worker died alone in a fresh single-worker
+    pool: the one that kills its worker again is recorded as failed, the others finish."""
+    for trial, reason in sorted(suspects, key=lambda s: s[0].index):
+        restart(1)
+        try:
+            record(submit(trial).result())
+        except WorkerLost as lost:
+            log.warning("trial %d killed its worker: %s", trial.index, lost)
+            record(lost_worker_result(trial, str(lost) or reason))

@@ -4,79 +4,58 @@ Layout of an output directory::
 
     sweep.json              fingerprint of the configuration, version, times, counts
     config.yaml             the resolved configuration
+    .lock                   held by the running sweep (its pid inside)
     trials/00000042.parquet one finished trial (written atomically, last)
     trials/00000042.calibration.parquet
+    trials/corrupt/         trial files that did not validate on a resume, set aside
     results.parquet         all trials, sorted (written atomically at the end)
     calibration.parquet
     niche.parquet           the niche-sensitivity trial the figures draw
 
-A trial file is written to a temporary name and renamed into place, so a crash never
-leaves a half-written file that is read back; a rerun skips the trials on disk.
+Failure semantics: one sweep at a time holds ``.lock`` (an OS lock, released even when the
+process is killed); a second is refused, naming the holder. Every trial file carries the
+sweep's fingerprint in its metadata, so a directory's identity lives with its trials, not
+only in sweep.json. On a resume every trial file is validated (readable; its fingerprint,
+`trial` and `seed` those of the trial its name says) and set aside to ``trials/corrupt/``
+when it does not; failed trials are run again when `retry_failed`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError
+from simulator.sweep.files import (
+    atomic_write_parquet,
+    atomic_write_text,
+    fingerprint,
+    read_metadata,
+    read_parquet,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a sweep then runs unlocked
+    fcntl = None
 
 MANIFEST = "sweep.json"
+LOCK = ".lock"
 RESULTS, CALIBRATION, NICHE = "results.parquet", "calibration.parquet", "niche.parquet"
+FINGERPRINT_KEY = "collapse_sim.sweep"  # the sweep fingerprint in each trial file
+# What a sweep (or Hydra, for the sweep app) writes into out_dir: nothing else is touched.
+OURS = {MANIFEST, LOCK, "config.yaml", "trials", "figures", "hydra", RESULTS, CALIBRATION,
+        NICHE}
 
-
-def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write `frame` to `path` so readers see the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        frame.to_parquet(handle, index=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def read_parquet(path: Path, columns: Sequence[str] | None = None,
-                 categories: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a parquet file with Arrow's own file reader; `categories` columns as categoricals.
-
-    Not `pandas.read_parquet`: it reads through a Python file object whose pre-buffered
-    Arrow reads can still be released by an I/O thread while the interpreter shuts down,
-    which aborts the process ("terminate called without an active exception",
-    apache/arrow#34314). The Arrow table is converted buffer by buffer and freed as it goes,
-    so the two copies never coexist.
-    """
-    if columns is not None:
-        present = set(pq.read_schema(path).names)
-        columns = [c for c in columns if c in present]
-    table = pq.read_table(path, columns=columns,
-                          read_dictionary=[c for c in categories
-                                           if columns is None or c in columns])
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
-    pa.default_memory_pool().release_unused()
-    return frame
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def fingerprint(config: Any) -> str:
-    """SHA-256 of a JSON-serialisable description of everything that determines the results."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+__all__ = ["CALIBRATION", "NICHE", "RESULTS", "SweepStore", "fingerprint"]
 
 
 def _now() -> str:
@@ -84,60 +63,193 @@ def _now() -> str:
 
 
 class SweepStore:
-    """The output directory of one sweep configuration."""
+    """The output directory of one sweep configuration; `open` it before use (it locks the
+    directory until `close`, or use it as a context manager)."""
 
     def __init__(self, out_dir: str | os.PathLike, config_fingerprint: str):
         self.out_dir = Path(out_dir)
         self.trials_dir = self.out_dir / "trials"
         self.fingerprint = config_fingerprint
+        self._lock: int | None = None
 
-    def open(self, config_yaml: str, version: str, overwrite: bool = False) -> None:
-        """Create the directory, or reopen it for a resume if the configuration and the
-        simulator version match.
+    # -- opening -----------------------------------------------------------------------
 
-        A different configuration or version in an existing directory is refused (its
-        trials would silently mix) unless `overwrite` is set, which deletes them.
+    def open(self, config_yaml: str, version: str, overwrite: bool = False) -> SweepStore:
+        """Lock the directory, then create it or reopen it for a resume if the
+        configuration and the simulator version match.
+
+        A different configuration or version, or trial files without a readable
+        sweep.json, are refused (trials would silently mix) unless `overwrite` is set,
+        which deletes the sweep's own files (trials, merged tables, figures).
         """
-        manifest = self.read_manifest()
-        if manifest and manifest.get("version") != version and not overwrite:
-            raise ValidationError(
-                f"out_dir {self.out_dir} holds a sweep written by simulator "
-                f"{manifest.get('version')}, whose numbers may differ from this version's "
-                f"({version}); choose another out_dir or set overwrite=true to delete it")
-        if manifest and (manifest.get("fingerprint") != self.fingerprint
-                         or manifest.get("version") != version):
-            if not overwrite:
-                raise ValidationError(
-                    f"out_dir {self.out_dir} holds a sweep with a different configuration "
-                    "(see its config.yaml); choose another out_dir or set overwrite=true to "
-                    "delete it")
-            shutil.rmtree(self.trials_dir, ignore_errors=True)
-            for name in (RESULTS, CALIBRATION, NICHE):
-                (self.out_dir / name).unlink(missing_ok=True)
-            manifest = {}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            manifest = self._check_identity(version, overwrite)
+        except BaseException:
+            self.close()
+            raise
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_yaml, self.out_dir / "config.yaml")
         manifest = {"fingerprint": self.fingerprint, "version": version,
                     "started": manifest.get("started", _now()), "resumed": bool(manifest),
                     "finished": None}
         atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
+        return self
+
+    def close(self) -> None:
+        """Release the directory's lock."""
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
+
+    def __enter__(self) -> SweepStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _acquire_lock(self) -> None:
+        if fcntl is None or self._lock is not None:
+            return
+        path = self.out_dir / LOCK
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(handle, 32).decode(errors="replace").strip() or "unknown"
+            os.close(handle)
+            raise ValidationError(
+                f"out_dir {self.out_dir} is in use by another sweep (pid {holder}); wait for "
+                "it to finish or choose another out_dir") from None
+        os.ftruncate(handle, 0)
+        os.write(handle, str(os.getpid()).encode())
+        self._lock = handle
+
+    def _check_identity(self, version: str, overwrite: bool) -> dict[str, Any]:
+        """The existing manifest when this sweep may resume it; {} for a fresh start."""
+        has_trials = self.trials_dir.is_dir() and any(self.trials_dir.glob("*.parquet"))
+        try:
+            manifest = self.read_manifest()
+        except ValueError:
+            manifest = None
+        if manifest is None or (has_trials and not manifest):
+            if not overwrite:
+                raise ValidationError(
+                    f"out_dir {self.out_dir} holds a sweep whose {MANIFEST} is missing or "
+                    "unreadable, so its trials cannot be matched to this configuration; "
+                    "choose another out_dir or set overwrite=true to delete them")
+            self._reset()
+            return {}
+        if not manifest:
+            foreign = sorted(p.name for p in self.out_dir.iterdir() if p.name not in OURS)
+            if foreign:
+                raise ValidationError(
+                    f"out_dir {self.out_dir} is not empty and holds no sweep (no {MANIFEST}; "
+                    f"found {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}); "
+                    "choose a new or empty directory")
+            return {}
+        if manifest.get("version") != version and not overwrite:
+            raise ValidationError(
+                f"out_dir {self.out_dir} holds a sweep written by simulator "
+                f"{manifest.get('version')}, whose numbers may differ from this version's "
+                f"({version}); choose another out_dir or set overwrite=true to delete it")
+        if manifest.get("fingerprint") != self.fingerprint or manifest.get("version") != version:
+            if not overwrite:
+                raise ValidationError(
+                    f"out_dir {self.out_dir} holds a sweep with a different configuration "
+                    "(see its config.yaml); choose another out_dir or set overwrite=true to "
+                    "delete it")
+            self._reset()
+            return {}
+        return manifest
+
+    def _reset(self) -> None:
+        """Delete what a sweep writes (and only that)."""
+        shutil.rmtree(self.trials_dir, ignore_errors=True)
+        shutil.rmtree(self.out_dir / "figures", ignore_errors=True)
+        for name in (RESULTS, CALIBRATION, NICHE, MANIFEST, "config.yaml"):
+            (self.out_dir / name).unlink(missing_ok=True)
 
     def read_manifest(self) -> dict[str, Any]:
+        """sweep.json ({} when absent); ValueError when it is not a JSON object."""
         path = self.out_dir / MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {}
+        if not path.exists():
+            return {}
+        manifest = json.loads(path.read_text() or "null")
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{path} is not a JSON object")
+        return manifest
+
+    # -- trial files ---------------------------------------------------------------------
 
     def _path(self, index: int, suffix: str = "") -> Path:
         return self.trials_dir / f"{index:08d}{suffix}.parquet"
 
     def finished(self) -> set[int]:
-        """Indices of the trials already on disk."""
+        """Indices of the trials on disk (not validated: see `resume`)."""
         return {int(p.name.split(".")[0]) for p in self.trials_dir.glob("[0-9]*.parquet")
                 if p.name.count(".") == 1}
 
     def write_trial(self, index: int, results: pd.DataFrame, calibration: pd.DataFrame) -> None:
         """Persist one trial; the results file goes last and marks the trial as done."""
-        atomic_write_parquet(calibration, self._path(index, ".calibration"))
-        atomic_write_parquet(results, self._path(index))
+        stamp = {FINGERPRINT_KEY: self.fingerprint}
+        atomic_write_parquet(calibration, self._path(index, ".calibration"), stamp)
+        atomic_write_parquet(results, self._path(index), stamp)
+
+    def resume(self, seeds: Mapping[int, int], retry_failed: bool = True) -> set[int]:
+        """The trials on disk that need not run again, after validating every trial file.
+
+        seeds : trial index -> seed of every trial of this sweep (files of other indices, a
+        longer sweep's, are left alone and not merged). A file that is unreadable,
+        belongs to another sweep, or whose `trial` / `seed` are not those of the trial its
+        name gives is moved to trials/corrupt/ (one warning); its trial runs again. So do
+        failed trials (any row not "ok") when `retry_failed`.
+        """
+        done, corrupt = set(), []
+        for index in sorted(self.finished() & set(seeds)):  # others: a longer sweep's
+            problem = self._validate(index, seeds)
+            if problem:
+                corrupt.append(f"{index:08d} ({problem})")
+                self._set_aside(index)
+            elif not (retry_failed and self._has_failures(index)):
+                done.add(index)
+        if corrupt:
+            warnings.warn(f"{len(corrupt)} trial file(s) did not validate and will be run "
+                          f"again (moved to {self.trials_dir / 'corrupt'}): "
+                          f"{', '.join(corrupt[:5])}{' ...' if len(corrupt) > 5 else ''}",
+                          stacklevel=2)
+        return done
+
+    def _validate(self, index: int, seeds: Mapping[int, int]) -> str:
+        """Why trial `index`'s files cannot be used ('' when they can)."""
+        try:
+            for suffix in (".calibration", ""):
+                if read_metadata(self._path(index, suffix)).get(FINGERPRINT_KEY) \
+                        != self.fingerprint:
+                    return "written by another sweep"
+            frame = read_parquet(self._path(index), columns=["trial", "seed", "status"])
+        except (OSError, ValueError) as error:  # Arrow's errors derive from these
+            return f"unreadable: {type(error).__name__}"
+        if frame.empty or not {"trial", "seed", "status"} <= set(frame.columns):
+            return "not a trial table"
+        if (frame["trial"] != index).any() or (frame["seed"] != seeds[index]).any():
+            return f"holds trial {frame['trial'].iloc[0]}, seed {frame['seed'].iloc[0]}"
+        return ""
+
+    def _has_failures(self, index: int) -> bool:
+        return bool((read_parquet(self._path(index), columns=["status"])["status"]
+                     != "ok").any())
+
+    def _set_aside(self, index: int) -> None:
+        corrupt = self.trials_dir / "corrupt"
+        corrupt.mkdir(exist_ok=True)
+        for suffix in ("", ".calibration"):  # results first: it marks the trial as done
+            path = self._path(index, suffix)
+            if path.exists():
+                os.replace(path, corrupt / path.name)
+
+    # -- merged tables -------------------------------------------------------------------
 
     def merge(self, indices: Iterable[int], summary: dict[str, Any]) -> tuple[Path, Path]:
         """Concatenate the trials (in index order) into results.parquet and calibration.parquet."""
@@ -159,9 +271,12 @@ class SweepStore:
         atomic_write_parquet(frame, path)
         return path
 
-    def failed_trials(self) -> int:
-        """Trials of the merged results.parquet recorded as failed."""
+    def outcomes(self) -> tuple[int, int, int]:
+        """(trials all ok, trials with some failed metrics, trials failed entirely) in the
+        merged results.parquet."""
         status = read_parquet(self.out_dir / RESULTS, columns=["trial", "status"])
         if status.empty:
-            return 0
-        return int(status.loc[status["status"] != "ok", "trial"].nunique())
+            return 0, 0, 0
+        ok = (status["status"] == "ok").groupby(status["trial"]).agg(["all", "any"])
+        n_ok, n_some = int(ok["all"].sum()), int(ok["any"].sum())
+        return n_ok, n_some - n_ok, len(ok) - n_some

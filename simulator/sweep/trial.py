@@ -7,11 +7,11 @@ cannot stop a sweep.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 import pandas as pd
 
+from simulator.errors import one_line
 from simulator.evaluation import EvaluationSpec, calibrate, evaluate, summarize
 from simulator.model import GenePriors, SimulationParams, simulate
 from simulator.sweep.space import Trial
@@ -33,24 +33,43 @@ def run_trial(trial: Trial, priors: GenePriors,
     """Run one trial single-threaded; return (index, results, calibration).
 
     results: one row per predictor x metric with `value` (median over perturbations),
-    `mean`, `n_valid`, `status` ("ok" or "failed") and `error` (empty when ok).
-    calibration: one row per metric (empty when the trial failed).
+    `mean`, `n_valid`, `status` ("ok" or "failed") and `error` (empty when ok). A metric
+    that raises gets one "failed" row (predictor empty) and is left out of the
+    calibration; the other metrics are kept. A trial that fails otherwise is one "failed"
+    row. calibration: one row per metric scored (empty when the trial failed).
     """
     columns = trial_columns(trial)
     try:
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
-        per_perturbation = evaluate(dataset, evaluation, n_threads=1)
+        errors: dict[str, str] = {}
+        per_perturbation = evaluate(dataset, evaluation, n_threads=1, errors=errors)
+        if errors:
+            per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
+            per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
         results = summarize(per_perturbation)
         calibration = calibrate(per_perturbation, evaluation).verdicts
         results["status"], results["error"] = "ok", ""
+        results = pd.concat([results, *(failed_row(error, metric)
+                                        for metric, error in errors.items())],
+                            ignore_index=True)
     except Exception as error:  # recorded, never raised: one trial must not stop a sweep
-        message = "".join(traceback.format_exception_only(error)).strip()
-        results = pd.DataFrame({"predictor": [None], "metric": [None], "value": [float("nan")],
-                                "mean": [float("nan")], "n_valid": [0], "status": ["failed"],
-                                "error": [message]})
-        calibration = pd.DataFrame()
+        return failed_trial(trial, one_line(error))
     return (trial.index, _with_columns(results.reset_index(drop=True), columns),
             _with_columns(calibration.reset_index(drop=True), columns))
+
+
+def failed_trial(trial: Trial, error: str) -> tuple[int, pd.DataFrame, pd.DataFrame]:
+    """`run_trial`'s outcome for a trial that failed entirely: one "failed" row."""
+    columns = trial_columns(trial)
+    return (trial.index, _with_columns(failed_row(error), columns),
+            _with_columns(pd.DataFrame(), columns))
+
+
+def failed_row(error: str, metric: str | None = None) -> pd.DataFrame:
+    """The results row of a failure: of one metric, or of the whole trial (metric None)."""
+    return pd.DataFrame({"predictor": [None], "metric": [metric], "value": [float("nan")],
+                         "mean": [float("nan")], "n_valid": [0], "status": ["failed"],
+                         "error": [error]})
 
 
 NICHE_PREDICTORS = ("mean", "niche_25")
