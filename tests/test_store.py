@@ -155,9 +155,11 @@ def test_overwrite_deletes_only_what_the_sweep_wrote(tmp_path):
         store.write_trial(0, frame(0), frame(0))
         (tmp_path / "figures").mkdir()
         (tmp_path / "figures" / "old.png").write_bytes(b"png")
-    with opened(tmp_path, {"seed": 1}, overwrite=True):
-        pass
+        (store.trials_dir / "my_data.csv").write_text("keep me")
+    with opened(tmp_path, {"seed": 1}, overwrite=True) as store:
+        assert store.finished() == set()
     assert not (tmp_path / "figures").exists()
+    assert (store.trials_dir / "my_data.csv").read_text() == "keep me"
     assert json.loads((tmp_path / "sweep.json").read_text())["fingerprint"] == fingerprint(
         {"seed": 1})
 

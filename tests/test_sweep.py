@@ -184,3 +184,47 @@ def test_an_empty_out_dir_is_refused_before_anything_is_written(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("error: out_dir must be a directory")
     assert not Path("/hydra").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["outputs"]  # only Hydra's own log dir
+
+
+def children(pid):
+    """Pids of the live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """kill -9 of the sweep's main process alone (not its group), with one worker busy and
+    one idle: the workers and the resource trackers they hold must not outlive it."""
+    marker = tmp_path / "hold"
+    marker.touch()
+    out = tmp_path / "out"
+    process = sweep(out, *BLOCKING, "n_jobs=2", wait=False, env={"BLOCK_FILE": str(marker)})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("trials/*[0-9].parquet"))) < 3:
+        time.sleep(0.05)
+    helpers = children(process.pid)
+    assert sum("LokyProcess" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
+               for c in helpers) == 2
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(c) for c in helpers):
+        time.sleep(0.2)
+    left = [c for c in helpers if alive(c)]
+    for c in left:
+        os.kill(c, signal.SIGKILL)
+    assert not left

@@ -14,6 +14,9 @@ and gives up with `KilledWorker`, which is recorded the same way.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -55,11 +58,21 @@ def validate_backend(backend: str, n_jobs: int) -> None:
 
 Submit = Callable[[Trial], Any]
 Restart = Callable[..., None]
+PARENT_POLL_SECONDS = 1.0
 _SHARED: dict[str, Any] = {}  # a loky worker's prior and evaluation spec, sent once
 
 
 def _share(priors: GenePriors, evaluation: EvaluationSpec) -> None:
+    """A loky worker's initializer: keep the shared inputs; exit when the sweep dies."""
     _SHARED.update(priors=priors, evaluation=evaluation)
+    parent = os.getppid()
+
+    def watch() -> None:  # a killed sweep (kill -9, OOM) must not leave workers behind
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _run_shared(trial: Trial) -> Outcome:

@@ -165,8 +165,11 @@ class SweepStore:
         return manifest
 
     def _reset(self) -> None:
-        """Delete what a sweep writes (and only that)."""
-        shutil.rmtree(self.trials_dir, ignore_errors=True)
+        """Delete what a sweep writes (and only that: other files in trials/ stay)."""
+        for pattern in ("[0-9]*.parquet", ".[0-9]*.tmp"):
+            for path in self.trials_dir.glob(pattern):
+                path.unlink()
+        shutil.rmtree(self.trials_dir / "corrupt", ignore_errors=True)
         shutil.rmtree(self.out_dir / "figures", ignore_errors=True)
         for name in (RESULTS, CALIBRATION, NICHE, MANIFEST, "config.yaml"):
             (self.out_dir / name).unlink(missing_ok=True)
