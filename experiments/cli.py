@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments import schemas  # noqa: F401  (registers the config schemas)
 from simulator.errors import ValidationError
 from simulator.evaluation import EvaluationSpec, PredictorSpec
+from simulator.evaluation.score import resolve_metrics
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.model import KNOBS, GenePriors, SimulationParams
 
@@ -72,5 +73,7 @@ def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
     with config_group("metrics."):
         user = tuple(user_metric_from_config(entry, f"user[{i}]")
                      for i, entry in enumerate(metrics["user"] or []))
-        return EvaluationSpec(predictor_spec,
+        spec = EvaluationSpec(predictor_spec,
                               None if metrics["names"] is None else tuple(metrics["names"]), user)
+        resolve_metrics(spec.metrics, spec.user_metrics)  # refused here, before any work
+        return spec

@@ -13,7 +13,6 @@ from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
 
 from simulator.evaluation import PredictorSpec
 from simulator.model import KNOBS, SimulationParams
@@ -91,8 +90,3 @@ _store.store(group="predictors", name="schema", node=PredictorsSchema)
 _store.store(group="metrics", name="schema", node=MetricsSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
-
-# ``${nonempty:${out_dir},fallback}``: Hydra's own directory for an empty out_dir (which the
-# app then refuses) is never the filesystem root.
-OmegaConf.register_new_resolver(
-    "nonempty", lambda value, fallback: value if str(value).strip() else fallback, replace=True)

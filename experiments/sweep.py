@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 import simulator
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from experiments.schemas import SWEEP_KEYS
-from simulator.errors import check
+from simulator.errors import ValidationError, check
 from simulator.evaluation import EvaluationSpec
 from simulator.model import KNOBS, GenePriors, SimulationParams
 from simulator.report import make_report
@@ -85,14 +85,19 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
     try:
         run_trials(todo, priors, evaluation, store, backend=cfg.backend, n_jobs=cfg.n_jobs,
                    scheduler_address=cfg.dask.scheduler_address)
+        finished = store.finished()
+        results_path, _ = store.merge(
+            [t.index for t in trials if t.index in finished],
+            {"n_trials": len(trials), "run_seconds": round(time.perf_counter() - started, 1)})
     except KeyboardInterrupt:
         print(f"interrupted: {len(store.finished())} of {len(trials)} trials are saved; rerun "
               "the same command to resume")
         raise SystemExit(130) from None
-    finished = store.finished()
-    results_path, _ = store.merge(
-        [t.index for t in trials if t.index in finished],
-        {"n_trials": len(trials), "run_seconds": round(time.perf_counter() - started, 1)})
+    except OSError as error:  # disk full, directory gone: what is saved stays saved
+        raise ValidationError(
+            f"out_dir {store.out_dir} could not be written ({error.strerror or error}); "
+            f"{len(store.finished())} of {len(trials)} trials are saved: fix it and rerun "
+            "the same command to resume", "out_dir") from None
     n_ok, n_partial, n_failed = store.outcomes()
     partial = f" ({n_partial} with failed metrics)" if n_partial else ""
     print(f"done: {n_ok + n_partial} trials succeeded{partial}, {n_failed} failed; "

@@ -54,6 +54,9 @@ def test_bad_values_are_one_line_errors_not_tracebacks(tmp_path):
          "'examples.user_metric' was found but 'examples.user_metric.nope' does not exist"),
         (["predictors.names=[mean,median]"], "error: predictors.names must be one of"),
         (["metrics.names=[msee]"], "error: metrics.names must be a built-in metric"),
+        (["metrics.names=[]"], "error: metrics.names must be at least one metric"),
+        (["sim.effect_size=1e300"], "error: sim.effect_size must be a value whose gene means "
+         "stay below 1e+12"),
     ]
     for overrides, expected in cases:
         result = run("experiments.run", *overrides, f"hydra.run.dir={tmp_path}")

@@ -100,7 +100,8 @@ def apps(tmp_path_factory) -> Iterator[dict]:
                               for name in ("figures", "empty", "tiny", "grid"))
     results_key = f"results={directory / 'results.parquet'}"
     runs = {
-        "results": results, "out": out, "empty": empty, "tiny": tiny, "grid": grid,
+        "results": results, "directory": directory, "out": out, "empty": empty, "tiny": tiny,
+        "grid": grid,
         "filtered": App("experiments.figures", results_key, f"out={out}",
                         "filter.control_bias=[1,2]", f"hydra.run.dir={out / 'hydra'}"),
         "nothing": App("experiments.figures", results_key, f"out={empty / 'figures'}",
@@ -245,3 +246,16 @@ def test_one_factor_trends_use_only_the_trials_varying_that_factor(apps):
     # k never varies here: no trend, and the figure still exists.
     assert table["paper_pearson_delta_affected_vs_n_perturbations"][-1] == "0"
     check_figures(apps["grid"] / "figures")
+
+
+def test_figures_of_a_file_that_is_not_a_results_table_are_a_one_line_error(apps, tmp_path):
+    (tmp_path / "r.csv").write_text("trial,value\n0,1.0\n")
+    for path in (apps["directory"] / "calibration.parquet", tmp_path / "r.csv"):
+        done = subprocess.run([sys.executable, "-m", "experiments.figures", f"results={path}",
+                               f"out={tmp_path / 'figures'}"], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: results must be a sweep's results.parquet (this "
+                                      "file lacks"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "figures").exists()

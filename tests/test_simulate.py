@@ -185,3 +185,15 @@ def test_simulate_counts_refuses_matrices_too_large_to_hold():
 
     with pytest.raises(ValidationError, match="exceeds max_entries=1000"):
         simulate_counts(small_params(), make_priors(25), seed=0, max_entries=1000)
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    ({"effect_size": 1e300}, "effect_size"), ({"effect_size": 1e-300}, "effect_size"),
+    ({"control_bias": 1e300}, "control_bias"),
+    ({"library_size_log_mean": 20.0, "library_size_log_sd": 2.0}, "library_size_log_mean")])
+def test_means_beyond_what_the_sampler_draws_are_refused_naming_the_parameter(overrides, key):
+    from simulator.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=rf"^{key} must be .* below 1e\+12 counts") as err:
+        simulate(small_params(**overrides), make_priors(25), seed=0)
+    assert err.value.key == key

@@ -47,6 +47,9 @@ def test_int_float_and_log_float_laws():
     ({"dist": "int", "low": 1.5, "high": 2}, "must be an integer for int"),
     ({"dist": "int", "low": 1, "high": None}, "ranges.n_genes.high must be a finite number"),
     ({"dist": "fixed"}, "ranges.n_genes.value must be set"),
+    ({"dist": "fixed", "value": 100, "low": 50}, "ranges.n_genes.low must be unset when dist "
+     "is fixed (it would be ignored)"),
+    ({"dist": "int", "low": 1, "high": 2, "value": 5}, "ranges.n_genes.value must be unset"),
     ({"dist": "int", "low": 1, "high": 2, "step": 1},
      "ranges.n_genes.step is not a range key"),
 ])

@@ -183,7 +183,13 @@ def test_an_empty_out_dir_is_refused_before_anything_is_written(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("error: out_dir must be a directory")
     assert not Path("/hydra").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["outputs"]  # only Hydra's own log dir
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even Hydra's run directory
+    (tmp_path / "a_file").write_text("mine")
+    done = subprocess.run([sys.executable, "-m", "experiments.sweep", "out_dir=a_file"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith(
+        f"error: out_dir {tmp_path / 'a_file'} cannot be written"), done.stderr
+    assert (tmp_path / "a_file").read_text() == "mine"
 
 
 def children(pid):

@@ -74,6 +74,7 @@ def resolve_metrics(metrics: Sequence[str] | None = None,
         if metric.name in seen:
             raise ValidationError(f"metrics must have unique names (got {metric.name!r} twice)")
         seen.add(metric.name)
+    check(bool(chosen), "names", [], "at least one metric (a built-in name or a user metric)")
     return chosen
 
 

@@ -122,6 +122,26 @@ class TrialModel:
             out_m2)
 
 
+MAX_MEAN = 1e12  # the largest NB mean (counts per cell) the sampler is asked to draw
+
+
+def _check_drawable(params: SimulationParams, means: np.ndarray) -> None:
+    """Refuse parameters whose gene means (at a size factor 8 σ_l above μ_l) exceed
+    MAX_MEAN, naming the parameter that inflates them, before any cell is drawn."""
+    top = np.exp(params.library_size_log_mean + 8 * params.library_size_log_sd)
+    with np.errstate(over="ignore", invalid="ignore"):
+        largest = np.nan_to_num(means.max(axis=1), nan=np.inf) * top
+    if largest.max() <= MAX_MEAN:
+        return
+    # the first kind too large names the culprit: control means (library size), the
+    # perturbed baseline (control bias), then the scaled means (effect size)
+    kind = int(np.argmax(largest > MAX_MEAN))
+    key = ("library_size_log_mean", "control_bias", "effect_size", "effect_size")[kind]
+    check(False, key, getattr(params, key),
+          f"a value whose gene means stay below {MAX_MEAN:.0e} counts per cell (they reach "
+          f"{largest.max():.3g} with this prior and these parameters)")
+
+
 def size_factor_grid(params: SimulationParams) -> np.ndarray:
     """Increasing size factors spanning mu_l ± GRID_SPAN_SD σ_l, evenly on the log scale
     (cells above the grid are drawn directly); one point when σ_l = 0."""
@@ -155,6 +175,7 @@ def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
     # table kinds: 0 control, 1 unperturbed, 2 scaled up, 3 scaled down
     means = np.stack([genes.mu_control, base, base * params.effect_size,
                       base / params.effect_size])
+    _check_drawable(params, means)
     grid = size_factor_grid(params)
     zero, ratio, levels = sampler.tables(grid, means, genes.theta, n_threads)
     return TrialModel(seed, params, genes, base, direction, grid, means, zero, ratio, levels,

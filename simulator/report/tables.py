@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError, check, is_number
 from simulator.evaluation import BUILTIN
@@ -86,6 +87,14 @@ def load_tables(results_path: str | Path) -> SweepTables:
     calibration / no niche table when absent), with only the columns the figures need."""
     results_path = Path(results_path)
     check(results_path.is_file(), "results", str(results_path), "an existing results.parquet")
+    try:
+        columns = set(pq.read_schema(results_path).names)
+    except (OSError, ValueError):  # not parquet (Arrow's errors derive from these)
+        columns = set()
+    missing = [c for c in ("trial", "predictor", "metric", "value", "status")
+               if c not in columns]
+    check(not missing, "results", str(results_path),
+          f"a sweep's results.parquet (this file lacks {', '.join(missing)})")
     calibration_path = results_path.with_name(CALIBRATION)
     calibration = (read_parquet(calibration_path, CALIBRATION_COLUMNS, LABELS)
                    if calibration_path.is_file() else pd.DataFrame(columns=CALIBRATION_COLUMNS))

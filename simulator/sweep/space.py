@@ -73,6 +73,10 @@ class Range:
         dist = spec.get("dist")
         check_choice(dist, f"{key}.dist", Distribution)
         dist = Distribution(dist)
+        unused = ("low", "high") if dist is Distribution.FIXED else ("value",)
+        for name in unused:  # a bound that would be silently ignored
+            check(spec.get(name) is None, f"{key}.{name}", spec.get(name),
+                  f"unset when dist is {dist} (it would be ignored)")
         if dist is Distribution.FIXED:
             check(spec.get("value") is not None, f"{key}.value", None, "set when dist is fixed")
             return cls(param, dist, value=spec["value"])

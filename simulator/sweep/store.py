@@ -82,19 +82,23 @@ class SweepStore:
         sweep.json, are refused (trials would silently mix) unless `overwrite` is set,
         which deletes the sweep's own files (trials, merged tables, figures).
         """
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
         try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
             manifest = self._check_identity(version, overwrite)
+            self.trials_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(config_yaml, self.out_dir / "config.yaml")
+            manifest = {"fingerprint": self.fingerprint, "version": version,
+                        "started": manifest.get("started", _now()), "resumed": bool(manifest),
+                        "finished": None}
+            atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
+        except OSError as error:
+            self.close()
+            raise ValidationError(f"out_dir {self.out_dir} cannot be written "
+                                  f"({error.strerror or error})", "out_dir") from None
         except BaseException:
             self.close()
             raise
-        self.trials_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(config_yaml, self.out_dir / "config.yaml")
-        manifest = {"fingerprint": self.fingerprint, "version": version,
-                    "started": manifest.get("started", _now()), "resumed": bool(manifest),
-                    "finished": None}
-        atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
         return self
 
     def close(self) -> None:
