@@ -24,6 +24,8 @@ from omegaconf import DictConfig
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from simulator.evaluation import calibrate, evaluate, format_verdicts, summarize
 from simulator.model import KNOBS, simulate
+from simulator.model.simulate import resolve_threads
+from simulator.resources import check_memory, estimate_trial
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="run")
@@ -33,6 +35,10 @@ def main(cfg: DictConfig) -> None:
     evaluation = evaluation_spec(cfg)
     priors = load_priors(cfg)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    estimate = estimate_trial(params, evaluation, resolve_threads(cfg.n_threads))
+    check_memory(estimate.memory, f"this trial ({params.n_cells:,} cells x {params.n_genes:,} "
+                 f"genes, {params.n_perturbations:,} perturbations)", cfg.force)
+    print(f"trial: {estimate.describe()}", flush=True)
 
     start = time.perf_counter()
     with config_group("sim.", KNOBS):

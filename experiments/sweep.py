@@ -8,7 +8,8 @@ are saved as they complete; rerunning the same command resumes where it stopped.
 Keys (see conf/sweep.yaml): ``seed``, ``sim.*`` (the base point), ``sweep=quick|paper|
 one_factor``, ``sweep.n_trials``, ``sweep.ranges.<param>.{dist,low,high,value}``,
 ``sweep.grid.<param>=[...]``, ``n_jobs``, ``backend=loky|threading|dask``,
-``dask.scheduler_address``, ``out_dir``, ``overwrite``, ``retry_failed``, ``figures``.
+``dask.scheduler_address``, ``out_dir``, ``overwrite``, ``retry_failed``, ``figures``,
+``force`` (run a sweep whose memory estimate exceeds the memory available).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 import joblib
@@ -30,8 +32,16 @@ from simulator.errors import ValidationError, check
 from simulator.evaluation import EvaluationSpec
 from simulator.model import KNOBS, GenePriors, SimulationParams
 from simulator.report import make_report
+from simulator.resources import (
+    Estimate,
+    check_memory,
+    estimate_sweep,
+    n_scores,
+    sweep_parent_memory,
+)
 from simulator.sweep import SweepStore, Trial, fingerprint, make_trials, niche_trial, run_trials
-from simulator.sweep.runner import validate_backend
+from simulator.sweep.runner import connect, validate_backend
+from simulator.sweep.space import count_trials
 from simulator.sweep.store import NICHE
 
 
@@ -58,9 +68,16 @@ def sweep_spec(cfg: DictConfig) -> dict:
 def run_sweep(cfg: DictConfig) -> Path:
     validate_backend(cfg.backend, cfg.n_jobs)
     base = sim_params(cfg)
+    evaluation = evaluation_spec(cfg)
+    with config_group("sweep.", SWEEP_KEYS):
+        n_planned = count_trials(**sweep_spec(cfg))
+    # the trial list and merged tables alone: refused before the list is built
+    check_memory(sweep_parent_memory(n_planned, n_scores(evaluation, replicate=True)),
+                 f"a sweep of {n_planned:,} trials", cfg.force)
     with config_group("sim.", KNOBS), config_group("sweep.", SWEEP_KEYS):
         trials = make_trials(base, seed=cfg.seed, **sweep_spec(cfg))
-    evaluation = evaluation_spec(cfg)
+    check_memory(_estimate(cfg, trials, evaluation).memory,
+                 f"this sweep ({_workers(cfg)} at once)", cfg.force)
     priors = load_priors(cfg)
     largest = max(t.params.n_genes for t in trials)
     check(largest <= priors.n_genes, "sim.n_genes", largest,
@@ -68,23 +85,39 @@ def run_sweep(cfg: DictConfig) -> Path:
     check(bool(str(cfg.out_dir).strip()), "out_dir", cfg.out_dir, "a directory path")
     out_dir = Path(to_absolute_path(cfg.out_dir))
     store = SweepStore(out_dir, results_fingerprint(cfg, priors.to_frame().to_csv()))
-    with store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__, cfg.overwrite):
-        return _run(cfg, store, trials, base, priors, evaluation)
+    with connect(cfg.backend, cfg.n_jobs, cfg.dask.scheduler_address) as client, \
+            store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__,
+                       cfg.overwrite):
+        return _run(cfg, store, trials, base, priors, evaluation, client)
+
+
+def _workers(cfg: DictConfig) -> str:
+    if cfg.backend == "dask" and cfg.dask.scheduler_address:
+        return "a dask cluster"
+    return f"{joblib.effective_n_jobs(cfg.n_jobs)} workers"
+
+
+def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
+    """Memory of this machine's share of the sweep (all of it but on a remote cluster)."""
+    remote = cfg.backend == "dask" and bool(cfg.dask.scheduler_address)
+    return estimate_sweep([t.params for t in trials], evaluation,
+                          joblib.effective_n_jobs(cfg.n_jobs), processes=cfg.backend != "threading",
+                          local=not remote)
 
 
 def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: SimulationParams,
-         priors: GenePriors, evaluation: EvaluationSpec) -> Path:
+         priors: GenePriors, evaluation: EvaluationSpec, client: Any) -> Path:
     """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
     done = store.resume({t.index: t.seed for t in trials}, retry_failed=cfg.retry_failed)
     todo = [t for t in trials if t.index not in done]
-    workers = ("a dask cluster" if cfg.backend == "dask" else
-               f"{joblib.effective_n_jobs(cfg.n_jobs)} workers")
-    print(f"sweep: {len(trials)} trials ({len(done)} already done) on {workers}, backend "
-          f"{cfg.backend}, writing to {store.out_dir}")
+    print(f"sweep: {len(trials)} trials ({len(done)} already done) on {_workers(cfg)}, "
+          f"backend {cfg.backend}, writing to {store.out_dir}")
+    if todo:
+        print(f"sweep: {_estimate(cfg, todo, evaluation).describe()}", flush=True)
     started = time.perf_counter()
     try:
         run_trials(todo, priors, evaluation, store, backend=cfg.backend, n_jobs=cfg.n_jobs,
-                   scheduler_address=cfg.dask.scheduler_address)
+                   client=client)
         finished = store.finished()
         results_path, _ = store.merge(
             [t.index for t in trials if t.index in finished],

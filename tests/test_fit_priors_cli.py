@@ -70,7 +70,9 @@ def test_every_input_format_gives_the_in_process_fit(tmp_path):
                                            [f"gene{i}" for i in range(6)])
         for column in ("mu_control", "mu_perturbed", "theta"):
             np.testing.assert_array_equal(getattr(written, column), getattr(expected, column))
-    assert list((tmp_path / "outputs" / "fit_priors").iterdir())  # Hydra's run directories
+    # the app writes its output only: no Hydra run directory, no .hydra, no log file
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*cases, "labels.csv",
+                                                                 "priors"])
 
 
 def test_bad_input_is_one_clean_line_and_exit_2(tmp_path):

@@ -1,5 +1,6 @@
 """Sweeps: results layout, failure isolation, resume after a kill, refusal, determinism."""
 
+import errno
 import json
 import os
 import signal
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from simulator.errors import ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["figures=false", "sweep.ranges.n_genes.value=150", "sweep.ranges.n_control_cells.high=60",
@@ -234,3 +237,51 @@ def test_workers_exit_when_the_sweep_is_killed(tmp_path):
     for c in left:
         os.kill(c, signal.SIGKILL)
     assert not left
+
+
+def test_what_cannot_fit_or_connect_is_refused_before_out_dir_is_claimed(tmp_path):
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    done = sweep(out, "sweep.n_trials=100000000")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: a sweep of 100,000,000 trials needs about 25 TB of memory but"), done.stderr
+    assert time.perf_counter() - started < 60  # refused before the trial list is built
+    done = sweep(out, *TINY, "sweep.n_trials=2", "backend=dask",
+                 "dask.scheduler_address=tcp://127.0.0.1:9")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: dask.scheduler_address 'tcp://127.0.0.1:9' cannot be reached"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_path,
+                                                                monkeypatch, capsys):
+    """Trial files stop fitting after two are written (ENOSPC): one line saying what is
+    saved; the rerun then finishes the same sweep as an uninterrupted one."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.sweep import run_sweep
+    from simulator.sweep import SweepStore
+
+    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+                               version_base=None):
+        cfg = compose("sweep", [f"out_dir={tmp_path}", "sweep.n_trials=8", *TINY, "n_jobs=1",
+                                "backend=threading"])
+    write_trial = SweepStore.write_trial
+    written = []
+
+    def fill_up(store, index, *args):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write_trial(store, index, *args)
+        written.append(index)
+
+    monkeypatch.setattr(SweepStore, "write_trial", fill_up)
+    with pytest.raises(ValidationError) as refused:
+        run_sweep(cfg)
+    assert str(refused.value) == (
+        f"out_dir {tmp_path} could not be written (No space left on device); 2 of 8 trials "
+        "are saved: fix it and rerun the same command to resume")
+    monkeypatch.setattr(SweepStore, "write_trial", write_trial)
+    run_sweep(cfg)
+    assert "(2 already done)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(results(tmp_path), results(reference))

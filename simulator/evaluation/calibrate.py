@@ -190,6 +190,14 @@ class Calibration(NamedTuple):
     placement: pd.DataFrame
 
 
+def _labels(column: pd.Series) -> pd.Series:
+    """A label column as a categorical of strings (a string per row would cost ~60 bytes;
+    a code costs one or two)."""
+    column = column.astype("category")
+    used = column.cat.remove_unused_categories()
+    return used.cat.rename_categories([str(c) for c in used.cat.categories])
+
+
 def _cube(frame: pd.DataFrame, names: list[str], perturbations: list[str],
           predictors: list[str]) -> np.ndarray:
     """values[metric, perturbation, predictor] of a long table (NaN where absent)."""
@@ -232,13 +240,14 @@ def calibrate(per_perturbation: pd.DataFrame,
         return Calibration(pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
                            pd.DataFrame(columns=VERDICT_COLUMNS),
                            pd.DataFrame(columns=PLACEMENT_COLUMNS))
-    frame = per_perturbation.astype({"predictor": str, "metric": str, "perturbation": str})
-    names = list(dict.fromkeys(frame["metric"]))
+    frame = per_perturbation.assign(**{column: _labels(per_perturbation[column])
+                                       for column in ("predictor", "metric", "perturbation")})
+    names = [str(name) for name in frame["metric"].unique()]
     unknown = [name for name in names if name not in registry]
     if unknown:
         raise ValidationError(f"calibrate needs the Metric of every metric in the table: pass "
                               f"the user metrics as metrics= (unknown: {', '.join(unknown)})")
-    perturbations = sorted(set(frame["perturbation"]))
+    perturbations = sorted(frame["perturbation"].cat.categories)
     values = _cube(frame, names, perturbations, predictors)  # (M, K, P)
     column = {p: i for i, p in enumerate(predictors)}
     higher = np.array([registry[n].higher_is_better for n in names])

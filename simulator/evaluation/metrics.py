@@ -144,6 +144,12 @@ def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
     return _pearson(pred_ranks, truth_ranks, ctx.subset_weights(genes))
 
 
+# Up to this many perturbations the replicate's (K, K) distances (float64, 128 MB at the
+# limit) are computed once and shared by the predictors that copy its rows (replicate,
+# shuffled); beyond it each block computes its own, so memory stays linear in K.
+SHARED_DISTANCES_MAX_K = 4096
+
+
 def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     """Share of the other perturbations j whose truth is farther (L1, all genes) from p
     than t is; a tie is not farther. Decided by the exact float64 distances of
@@ -160,7 +166,8 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     truth32, truth_norms = ctx.shared.get("truth32", lambda: (
         truth.astype(np.float32), np.abs(truth).sum(axis=1)))
     pred = np.ascontiguousarray(b.pred)
-    if b.copies is not None:  # rows of the replicate: its distances, computed once
+    if b.copies is not None and len(truth) <= SHARED_DISTANCES_MAX_K:
+        # rows of the replicate: its (K, K) distances, computed once for all its copies
         matrix, rows = b.copies
         approx, norms = ctx.shared.get(("l1", id(matrix)), lambda: (
             l1_approx(matrix, truth32), np.abs(matrix).sum(axis=1)))

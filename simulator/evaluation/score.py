@@ -2,7 +2,8 @@
 
 The work runs per block of perturbation rows: the truth side of a block (`Context`) is
 shared by all predictors, and one predictor's block (`PredictionBlock`) by all metrics,
-so memory stays at a few ``(block_rows, G)`` arrays whatever the number of perturbations.
+so memory stays at a few ``(block_rows, max(G, K))`` arrays (a prediction's distances to
+every truth are ``(block_rows, K)``) whatever the number of perturbations.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from simulator.evaluation.predictors import (
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.model import SimulatedDataset
 
-# Perturbations x genes scored together: each (rows, G) intermediate is 8 MB, which bounds
-# evaluation's memory (two blocks are in flight) whatever the number of genes.
+# Entries of a block's largest intermediate, (rows, G) or (rows, K): 8 MB in float64, which
+# bounds evaluation's memory (two blocks are in flight) whatever G and K.
 BLOCK_ENTRIES = 2**20
 COLUMNS = ["perturbation", "predictor", "metric", "value"]
 SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
@@ -145,7 +146,7 @@ def evaluate(dataset: SimulatedDataset,
     user_metrics : `Metric` objects or config entries ``{_target_, name, higher_is_better,
         perfect}``, scored after the built-in metrics
     block_rows : int >= 1, optional
-        Perturbations scored together (None: BLOCK_ENTRIES // G); the result does not
+        Perturbations scored together (None: BLOCK_ENTRIES // max(G, K)); the result does not
         depend on it.
     predictions : mapping name -> (K, G) array, optional
         A user's own predicted profiles (e.g. a trained model's), on the normalised scale
@@ -171,7 +172,7 @@ def evaluate(dataset: SimulatedDataset,
     check(block_rows is None or (isinstance(block_rows, int) and block_rows >= 1),
           "block_rows", block_rows, "null or an integer >= 1")
     if block_rows is None:
-        block_rows = max(1, BLOCK_ENTRIES // dataset.n_genes)
+        block_rows = max(1, BLOCK_ENTRIES // max(dataset.n_genes, dataset.n_perturbations))
     n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
           "null or an integer >= 1")

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from simulator.errors import check
 from simulator.model import sampler
@@ -33,6 +32,7 @@ from simulator.model.generative import (
 )
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
+from simulator.progress import progress_bar
 
 DEFAULT_BLOCK_CELLS = 512
 
@@ -122,8 +122,7 @@ def simulate(
         bar.update(int(sizes.sum()))
 
     blocks = _blocks(tiles(params), block_cells)
-    with tqdm(total=params.n_cells, unit="cell", disable=None if progress else True,
-              desc="simulate", leave=False) as bar:
+    with progress_bar(params.n_cells, "simulate", "cell", enabled=progress) as bar:
         if n_threads == 1:
             for block in blocks:
                 merge(run(block))

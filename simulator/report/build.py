@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from simulator.errors import check
+from simulator.progress import progress_bar
 from simulator.report.failures import metric_ranking
 from simulator.report.figures import FIGURES
 from simulator.report.style import save, style
@@ -49,7 +49,7 @@ def make_report(results_path: str | Path, out_dir: str | Path,
     out_dir = Path(out_dir)
     style()
     computed, written = {}, {}
-    for spec in tqdm(FIGURES, desc="figures", unit="figure", leave=False):
+    for spec in progress_bar(len(FIGURES), "figures", "figure", iterable=FIGURES):
         computed[spec.name] = spec.compute(tables)
         if computed[spec.name] is not None:
             save(spec.draw(computed[spec.name]), out_dir, spec.name, spec.tight, spec.dpi)

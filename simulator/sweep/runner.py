@@ -19,18 +19,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from typing import Any
 
 import joblib
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
-from tqdm.auto import tqdm
 
 from simulator.errors import ValidationError, check, check_choice, is_integer, one_line
 from simulator.evaluation import EvaluationSpec
 from simulator.model import GenePriors
+from simulator.progress import progress_bar
 from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_trial, run_trial
@@ -81,7 +81,8 @@ def _run_shared(trial: Trial) -> Outcome:
 
 @contextmanager
 def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: EvaluationSpec,
-          scheduler_address: str | None) -> Iterator[tuple[Submit, Restart, int]]:
+          scheduler_address: str | None, client: Any = None
+          ) -> Iterator[tuple[Submit, Restart, int]]:
     """(submit(trial) -> future, restart(n_workers=...), capacity) on `backend`; futures
     raise `WorkerLost` when the worker running them died."""
     if backend == Backend.THREADING:
@@ -109,17 +110,15 @@ def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: Evaluati
 
         yield submit, restart, n_workers
         return
-    client = _dask_client(n_workers, scheduler_address)
     from distributed import KilledWorker
 
-    try:
+    with connect(backend, n_workers, scheduler_address) if client is None \
+            else nullcontext(client) as client:
         shared = client.scatter([priors, evaluation], broadcast=True)
         capacity = max(1, sum(client.nthreads().values()))
         yield (lambda t: _Watched(client.submit(run_trial, t, *shared, pure=False),
                                   (KilledWorker,), dask=True),
                lambda workers=None: None, capacity)
-    finally:
-        client.close()
 
 
 class _Watched:
@@ -136,18 +135,43 @@ class _Watched:
             raise WorkerLost(one_line(error)) from None
 
 
-def _dask_client(n_workers: int, scheduler_address: str | None) -> Any:
+DASK_CONNECT_SECONDS = 10
+
+
+@contextmanager
+def connect(backend: str, n_jobs: int = -1, scheduler_address: str | None = None
+            ) -> Iterator[Any]:
+    """The dask client of a sweep (None for the other backends), connected before anything
+    else: an unreachable scheduler is a one-line error, not a wait after work began.
+
+    Without `scheduler_address` a local cluster of `n_jobs` single-threaded worker
+    processes is started (and shut down on exit).
+    """
+    if backend != Backend.DASK:
+        yield None
+        return
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ValidationError('backend=dask needs the optional extra: pip install -e ".[dask]"',
                               "backend") from None
     if scheduler_address:
-        return Client(scheduler_address)
-    client = Client(LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                 dashboard_address=None))
-    log.info("dask cluster: %s", client.scheduler.address)
-    return client
+        try:
+            client = Client(scheduler_address, timeout=DASK_CONNECT_SECONDS)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ValidationError(
+                f"dask.scheduler_address {scheduler_address!r} cannot be reached within "
+                f"{DASK_CONNECT_SECONDS} s ({one_line(error)}): start the scheduler or fix "
+                "the address", "dask.scheduler_address") from None
+    else:
+        n_workers = joblib.effective_n_jobs(n_jobs) if n_jobs < 0 else n_jobs
+        client = Client(LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                     processes=True, dashboard_address=None))
+        log.info("dask cluster: %s", client.scheduler.address)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _wait_any(futures: list[_Watched]) -> list[_Watched]:
@@ -169,18 +193,18 @@ def lost_worker_result(trial: Trial, reason: str) -> Outcome:
 
 def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: EvaluationSpec,
                store: SweepStore, *, backend: str = Backend.LOKY, n_jobs: int = -1,
-               scheduler_address: str | None = None) -> int:
+               scheduler_address: str | None = None, client: Any = None) -> int:
     """Run every trial given and write each to `store` as it finishes.
 
     Trials run single-threaded, in any order, at most one per worker at a time; a
     failing trial is stored as failed and never stops the others (see the module
     docstring for dead workers). A progress bar shows trials done and failed. Returns the
     number of trials that failed entirely. KeyboardInterrupt propagates after every
-    finished trial has been written.
+    finished trial has been written. `client`: a dask client from `connect` (else one is
+    connected here).
     """
     validate_backend(backend, n_jobs)
-    n_workers = joblib.effective_n_jobs(n_jobs) if backend != Backend.DASK or n_jobs > 0 \
-        else 1
+    n_workers = joblib.effective_n_jobs(n_jobs)
     failures = 0
 
     def record(outcome: Outcome) -> None:
@@ -189,11 +213,11 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
         store.write_trial(index, results, calibration)
         failures += bool((results["status"] != "ok").all())
         bar.update()
-        bar.set_postfix(failed=failures)
+        bar.set_postfix(failed=failures, refresh=False)
 
-    pool = _pool(backend, n_workers, priors, evaluation, scheduler_address)
+    pool = _pool(backend, n_workers, priors, evaluation, scheduler_address, client)
     with pool as (submit, restart, capacity), \
-            tqdm(total=len(trials), unit="trial", desc="sweep") as bar:
+            progress_bar(len(trials), "sweep", "trial") as bar:
         queue = list(reversed(trials))  # popped from the end: trials start in order
         running: dict[Any, Trial] = {}
         while queue or running:

@@ -156,6 +156,23 @@ def grid_trials(base: SimulationParams, grid: Mapping[str, Sequence[Any]], repea
     return trials
 
 
+def count_trials(kind: str, *, n_trials: int | None = None,
+                 grid: Mapping[str, Sequence[Any]] | None = None, repeats: int = 1,
+                 **_: Any) -> int:
+    """How many trials `make_trials` would build (checked before building them: a sweep
+    too large for memory is refused first). Other keywords are ignored."""
+    check_choice(kind, "kind", SweepKind)
+    if kind == SweepKind.RANDOM:
+        check(is_integer(n_trials) and n_trials >= 1, "n_trials", n_trials, "an integer >= 1")
+        return int(n_trials)
+    grid = grid or {}
+    _check_grid(grid)
+    check(is_integer(repeats) and repeats >= 1, "repeats", repeats, "an integer >= 1")
+    sizes = [len(values) for values in grid.values()]
+    points = sum(sizes) if kind == SweepKind.ONE_FACTOR else math.prod(sizes)
+    return points * repeats
+
+
 def make_trials(base: SimulationParams, kind: str, seed: int, *, n_trials: int | None = None,
                 ranges: Mapping[str, Mapping[str, Any]] | None = None,
                 grid: Mapping[str, Sequence[Any]] | None = None, repeats: int = 1

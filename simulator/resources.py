@@ -1,0 +1,179 @@
+"""What a job will cost, estimated before it starts, and what the machine has.
+
+The apps estimate peak memory and run time from the parameters alone, print the estimate,
+and refuse a job whose memory estimate exceeds the memory available now (one line with
+both figures; ``force=true`` runs it anyway), so a job too large fails in a second rather
+than after an hour with an allocation traceback.
+
+Memory of one trial (one process): the interpreter and compiled kernels, the summaries
+`simulate` keeps (`SimulatedDataset`: (1 + K or 1 + 2K, G) means and variances and four
+(K, G) per-perturbation arrays), then the larger of simulation's and evaluation's working
+sets. The constants are measured by ``benchmarks/bench_memory.py``, which prints the
+estimate beside the measured peak RSS (within 20% over K <= 8000, G <= 8192).
+Time: the cost model fitted by ``benchmarks/bench_sweep.py`` to the paper's trials.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.errors import ValidationError
+from simulator.evaluation import EvaluationSpec
+from simulator.evaluation.predictors import needs_replicate
+from simulator.model import SimulationParams
+
+PROCESS_BYTES = 260e6  # interpreter, numpy, pandas, numba and the compiled kernels
+SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
+PER_PERTURBATION_BYTES = 19  # per perturbation x gene: masks (3), weights (8), a float64 temporary
+SCORE_BLOCK_ENTRIES = 2**20  # simulator.evaluation.score.BLOCK_ENTRIES
+SCORE_BLOCK_ARRAYS = 12  # float64 (block, G) intermediates per predictor in flight
+SHARED_DISTANCES_MAX_K = 4096  # simulator.evaluation.metrics: (K, K) float64 up to this K
+SCORE_ROW_BYTES = 64  # per perturbation x predictor x metric: values, tables, calibration
+CELL_BLOCK = 512  # simulator.model.simulate.DEFAULT_BLOCK_CELLS; two per thread in flight
+TRIAL_RECORD_BYTES = 600  # a sweep's `Trial` (parameters and seed) in the parent process
+MERGED_ROW_BYTES = 1200  # a merged results row in pandas (~560 B), twice while concatenated
+
+# Seconds on one core (benchmarks/bench_sweep.py, the paper's trials): per million
+# cell x gene entries drawn, per million perturbation x gene entries scored; and per trial
+# (tables, calibration, writing: the `quick` sweep's trials are mostly that).
+SECONDS_PER_TRIAL = 0.05
+SECONDS_PER_M_DRAWN = 0.0275
+SECONDS_PER_M_SCORED = 0.296
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A job's peak memory (bytes) and run time: `cpu_seconds` of work on `cores` cores,
+    never faster than its longest single piece (`longest_seconds`)."""
+
+    memory: float
+    cpu_seconds: float
+    cores: int = 1
+    longest_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return max(self.cpu_seconds / self.cores, self.longest_seconds)
+
+    def describe(self) -> str:
+        on = f" on {self.cores} cores" if self.cores > 1 else ""
+        return (f"estimated peak memory {format_bytes(self.memory)}, time "
+                f"{format_seconds(self.seconds)}{on}")
+
+
+def trial_memory(n_genes: int, n_perturbations: int, replicate: bool, n_cells: int,
+                 n_scores: int, n_threads: int = 1) -> float:
+    """Peak memory (bytes) of one trial in one process: simulate, evaluate, calibrate.
+
+    n_scores: predictors x metrics scored per perturbation; n_threads: threads of
+    the simulation and of scoring.
+    """
+    genes, perts = n_genes, n_perturbations
+    groups = 1 + perts * (2 if replicate else 1)
+    dataset = groups * genes * SUMMARY_BYTES + perts * genes * PER_PERTURBATION_BYTES
+    simulating = min(n_cells, CELL_BLOCK * 2 * n_threads) * genes * 8
+    block = min(perts * genes, SCORE_BLOCK_ENTRIES) * 8 * SCORE_BLOCK_ARRAYS
+    scoring = (block * max(1, min(n_threads, n_scores))
+               + perts * genes * 4  # the truth in single precision (discrimination)
+               + (perts**2 * 8 if replicate and perts <= SHARED_DISTANCES_MAX_K else 0)
+               + perts * n_scores * SCORE_ROW_BYTES)
+    return PROCESS_BYTES + dataset + max(simulating, scoring)
+
+
+def trial_seconds(n_genes: int, n_perturbations: int, n_cells: int) -> float:
+    """Run time (seconds on one core) of one trial: drawing, then scoring."""
+    return SECONDS_PER_TRIAL + (n_cells * n_genes * SECONDS_PER_M_DRAWN
+                                + n_perturbations * n_genes * SECONDS_PER_M_SCORED) / 1e6
+
+
+def sweep_parent_memory(n_trials: int, n_scores: int) -> float:
+    """Peak memory (bytes) of a sweep's own process: its trial list and the merge."""
+    return PROCESS_BYTES + n_trials * (TRIAL_RECORD_BYTES + n_scores * MERGED_ROW_BYTES)
+
+
+def n_scores(evaluation: EvaluationSpec, replicate: bool) -> int:
+    """Predictors x metrics scored per perturbation."""
+    predictors = [name for name in evaluation.predictors.expand()
+                  if replicate or not needs_replicate(name)]
+    return len(predictors) * len(evaluation.metric_list())
+
+
+def estimate_trial(params: SimulationParams, evaluation: EvaluationSpec,
+                   n_threads: int = 1) -> Estimate:
+    """One trial run in its own process on `n_threads` threads (``experiments.run``)."""
+    replicate = params.replicate_cells > 0
+    memory = trial_memory(params.n_genes, params.n_perturbations, replicate, params.n_cells,
+                          n_scores(evaluation, replicate), n_threads)
+    seconds = trial_seconds(params.n_genes, params.n_perturbations, params.n_cells)
+    return Estimate(memory, seconds, n_threads)
+
+
+def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
+                   n_workers: int, processes: bool, local: bool = True) -> Estimate:
+    """A sweep of single-threaded trials on `n_workers` workers: the parent's memory, plus
+    (when the workers are `local`) the `n_workers` largest trials at once, each in its own
+    process (`processes`) or sharing the parent's; time with perfect packing."""
+    scores = {rep: n_scores(evaluation, rep) for rep in (False, True)}
+    memory = sweep_parent_memory(len(trials), scores[True])
+    largest = sorted((trial_memory(p.n_genes, p.n_perturbations, p.replicate_cells > 0,
+                                   p.n_cells, scores[p.replicate_cells > 0])
+                      for p in trials), reverse=True)[:n_workers]
+    if local:
+        memory += sum(largest) - (0 if processes else len(largest) * PROCESS_BYTES)
+    seconds = [trial_seconds(p.n_genes, p.n_perturbations, p.n_cells) for p in trials]
+    return Estimate(memory, sum(seconds), n_workers, max(seconds, default=0.0))
+
+
+def available_memory() -> float | None:
+    """Bytes the machine can give now: MemAvailable, capped by a cgroup limit, or None
+    where the platform does not say."""
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = float(line.split()[1]) * 1024
+    except OSError:
+        try:
+            available = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return None
+    try:  # a container's limit (cgroup v2) binds before the machine's
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = float(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            left = float(limit) - used
+            available = left if available is None else min(available, left)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def check_memory(estimate: float, what: str, force: bool,
+                 available: float | None = None) -> None:
+    """Refuse `what` when `estimate` bytes exceed the memory available, unless `force`."""
+    available = available_memory() if available is None else available
+    if force or available is None or estimate <= available:
+        return
+    raise ValidationError(
+        f"{what} needs about {format_bytes(estimate)} of memory but {format_bytes(available)} "
+        "is available: reduce it, or set force=true to run it anyway", "force")
+
+
+def format_bytes(n_bytes: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.3g} {unit}"
+    return f"{n_bytes / 1e3:.3g} kB"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s" if seconds >= 1 else "under a second"
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{math.floor(value + 0.5)} {unit}"
+    raise AssertionError  # unreachable: seconds >= 60
