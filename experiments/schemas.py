@@ -13,7 +13,9 @@ from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
+from experiments.help import app_help
 from simulator.evaluation import PredictorSpec
 from simulator.model import KNOBS, SimulationParams
 from simulator.report.tables import PARAMETERS
@@ -90,3 +92,6 @@ _store.store(group="predictors", name="schema", node=PredictorsSchema)
 _store.store(group="metrics", name="schema", node=MetricsSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
+
+# ``--help`` of each app (hydra.help.template: ${app_help:<app>}), generated from the configs
+OmegaConf.register_new_resolver("app_help", app_help, replace=True)

@@ -22,6 +22,7 @@ from typing import Any
 import hydra
 import joblib
 import matplotlib
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
@@ -82,13 +83,24 @@ def run_sweep(cfg: DictConfig) -> Path:
     largest = max(t.params.n_genes for t in trials)
     check(largest <= priors.n_genes, "sim.n_genes", largest,
           f"<= {priors.n_genes}, the number of genes in the prior, in every trial")
-    check(bool(str(cfg.out_dir).strip()), "out_dir", cfg.out_dir, "a directory path")
-    out_dir = Path(to_absolute_path(cfg.out_dir))
+    out_dir = default_out_dir(cfg) if cfg.out_dir is None else cfg.out_dir
+    check(bool(str(out_dir).strip()), "out_dir", out_dir, "a directory path")
+    out_dir = Path(to_absolute_path(out_dir))
     store = SweepStore(out_dir, results_fingerprint(cfg, priors.to_frame().to_csv()))
     with connect(cfg.backend, cfg.n_jobs, cfg.dask.scheduler_address) as client, \
             store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__,
                        cfg.overwrite):
         return _run(cfg, store, trials, base, priors, evaluation, client)
+
+
+def default_out_dir(cfg: DictConfig) -> str:
+    """``results/<sweep option>`` (results/quick), or ``results/<kind>`` when the command
+    line changes the option's kind (a grid given on the command line: results/grid), so
+    the README's sweeps never land in one another's directory."""
+    option = HydraConfig.get().runtime.choices.get("sweep", "sweep")
+    own = Path(__file__).parent / "conf" / "sweep" / f"{option}.yaml"
+    own_kind = OmegaConf.load(own).get("kind") if own.is_file() else cfg.sweep.kind
+    return f"results/{option if cfg.sweep.kind == own_kind else cfg.sweep.kind}"
 
 
 def _workers(cfg: DictConfig) -> str:

@@ -285,3 +285,14 @@ def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_
     run_sweep(cfg)
     assert "(2 already done)" in capsys.readouterr().out
     pd.testing.assert_frame_equal(results(tmp_path), results(reference))
+
+
+def test_the_default_out_dir_is_named_after_the_sweep(tmp_path):
+    """The README's main job and its grid example do not collide."""
+    for overrides, name in [(["sweep.n_trials=2"], "quick"),
+                            (["sweep.kind=grid", "sweep.grid.control_bias=[0,1]"], "grid")]:
+        done = subprocess.run([sys.executable, "-m", "experiments.sweep", *TINY, *overrides],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "results" / name / "results.parquet").is_file()
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["grid", "quick"]
