@@ -136,7 +136,7 @@ def test_collapse_share_by_bin():
     assert a["share"].tolist() == pytest.approx([2 / 3, 1 / 3])
     assert a["n_trials"].tolist() == [3, 3]
     assert a["low"].tolist() == pytest.approx([0.1, 1.0])
-    assert a["centre"].tolist() == pytest.approx([0.55, 1.45])
+    assert a["position"].tolist() == pytest.approx([0.55, 1.45])  # the bins' centres
     assert table[table["metric"] == "b"]["share"].tolist() == [0.0, 0.0]
 
 
@@ -154,8 +154,9 @@ def test_drf_map_takes_medians_per_cell():
     frame = pd.DataFrame({"trial": range(4), "metric": "m", "drf": [0.2, 0.4, 0.9, -0.5],
                           "control_bias": [0.1, 0.2, 0.3, 1.9],
                           "n_control_cells": [10, 12, 11, 1000]})
-    table, x_edges, y_edges = failures.drf_map(frame, n_bins=2)
-    assert x_edges == pytest.approx([0.1, 1.0, 1.9]) and y_edges == pytest.approx([10, 100, 1000])
+    table, x_bins, y_bins = failures.drf_map(frame, n_bins=2)
+    assert x_bins.edges == pytest.approx([0.1, 1.0, 1.9])
+    assert y_bins.edges == pytest.approx([10, 100, 1000])
     cells = {(r.x_bin, r.y_bin): (r.drf, r.n_trials) for r in table.itertuples()}
     assert cells == {(0, 0): (pytest.approx(0.4), 3), (1, 1): (pytest.approx(-0.5), 1)}
 
@@ -195,6 +196,19 @@ def test_ladder_profile_scales_each_metric_between_its_best_and_worst_rung():
                                               "flat": "flat"}
 
 
+def test_the_ladder_figure_splits_metrics_by_the_verdicts_tau_rule():
+    """One rule for figure, summary and verdicts: a median per-trial tau of 0.5 puts hb in
+    the "fails" panel although its median ladder falls monotonically; lb's median tau 0.8
+    puts it in "holds"."""
+    calibration = pd.concat([
+        calibration_rows("hb", [CALIBRATED] * 2, tau=[0.4, 0.6], higher_is_better=True),
+        calibration_rows("lb", [CALIBRATED] * 2, tau=[0.8, 0.8], higher_is_better=False),
+        calibration_rows("flat", [CALIBRATED] * 2, tau=[1.0, 1.0], higher_is_better=True)])
+    shapes = ladder.collapse_ladder(tables.SweepTables(ladder_results(), calibration, None)
+                                    ).shapes
+    assert shapes == {"hb": "fails", "lb": "holds", "flat": "flat"}
+
+
 def test_similar_ladders_share_a_line():
     profile = pd.DataFrame({"metric": list("aaabbbccc"), "collapse_weight": [0, 0.5, 1] * 3,
                             "normalised": [1, 0.5, 0, 1, 0.51, 0, 1, 0.6, 0]})
@@ -203,33 +217,49 @@ def test_similar_ladders_share_a_line():
 
 # ---- where a metric fails, and the sweep verdict ----
 
-def failing_at_low_deg_fraction() -> pd.DataFrame:
-    """45 trials: deg_fraction 0.01 ... 0.09, five trials each, with effect sizes 1.5, 2.5,
-    3.5, 4.5, 4.9; the metric rewards collapse exactly when deg_fraction <= 0.02."""
-    deg = np.repeat(np.arange(1, 10) / 100, 5)
+def failing_at_low_deg_fraction(grid: bool = True) -> pd.DataFrame:
+    """45 trials with effect sizes 1.5, 2.5, 3.5, 4.5, 4.9 in turn, and deg_fraction either
+    on a grid (0.01 ... 0.09, five trials each) or spread over a range (0.0105 + 0.0018 i,
+    i = 0..44, all distinct); the metric rewards collapse exactly when deg_fraction <= 0.02."""
+    deg = (np.repeat(np.arange(1, 10) / 100, 5) if grid else 0.0105 + 0.0018 * np.arange(45))
     effect = np.tile([1.5, 2.5, 3.5, 4.5, 4.9], 9)
     verdicts = [REWARDS if d <= 0.02 else CALIBRATED for d in deg]
     return failures.scored(calibration_rows("m", verdicts, deg_fraction=deg, effect_size=effect))
 
 
 def test_failure_region_finds_the_parameter_and_range():
-    # deg_fraction edges for 4 bins: 0.01, 0.03, 0.05, 0.07, 0.09: bin 0 (10 trials) always
-    # fails, the others never (spread 1). Effect size bins each hold 2 failures per 9 trials
-    # (spread 0). Overall share 10/45: only bin 0 has failures above it.
-    region = failures.failure_region(failing_at_low_deg_fraction(),
+    # deg_fraction edges for 4 bins (rounded outwards to thousandths): 0.01, 0.03, 0.05, 0.07,
+    # 0.09. Bin 0 holds i = 0..10 (11 trials), of which i = 0..5 fail; the others never fail
+    # (spread 6/11). Effect size is a grid of five values failing 2/9 or 1/9 (spread 1/9).
+    region = failures.failure_region(failing_at_low_deg_fraction(grid=False),
                                      ["effect_size", "deg_fraction"], n_bins=4)
-    assert region.param == "deg_fraction"
+    assert region.param == "deg_fraction" and not region.grid
     assert (region.low, region.high) == pytest.approx((0.01, 0.03))
     assert region.at_low_end and not region.at_high_end
-    assert (region.share_inside, region.n_inside, region.share_outside) == (1.0, 10, 0.0)
+    assert (region.share_inside, region.n_inside, region.share_outside) == (6 / 11, 11, 0.0)
     assert region.describe() == "DEG fraction p_effect < 0.03"
 
 
+def test_failure_region_on_a_grid_names_the_grid_values():
+    # one bin per grid value: 0.01 and 0.02 always fail (10 trials), the others never; the
+    # effect sizes each fail in 2 of 9 trials (spread 0)
+    region = failures.failure_region(failing_at_low_deg_fraction(),
+                                     ["effect_size", "deg_fraction"], n_bins=4)
+    assert region.param == "deg_fraction" and region.grid
+    assert (region.low, region.high) == pytest.approx((0.01, 0.02))
+    assert (region.share_inside, region.n_inside, region.share_outside) == (1.0, 10, 0.0)
+    assert region.describe() == "DEG fraction p_effect ≤ 0.02"
+
+
 def test_failure_region_in_the_middle_and_none_without_a_pattern():
-    trials = failing_at_low_deg_fraction()
-    middle = trials.assign(rewards=trials["deg_fraction"].between(0.035, 0.045))
+    spread = failing_at_low_deg_fraction(grid=False)
+    middle = spread.assign(rewards=spread["deg_fraction"].between(0.035, 0.045))
     region = failures.failure_region(middle, ["deg_fraction"], n_bins=4)
     assert region.describe() == "DEG fraction p_effect between 0.03 and 0.05"
+    trials = failing_at_low_deg_fraction()
+    middle = trials.assign(rewards=trials["deg_fraction"].between(0.035, 0.045))
+    assert failures.failure_region(middle, ["deg_fraction"], 4).describe() == (
+        "DEG fraction p_effect = 0.04")
     # effect size alone spreads failures evenly; a metric that never fails has no region
     assert failures.failure_region(trials, ["effect_size"], n_bins=4) is None
     assert failures.failure_region(trials.assign(rewards=False), ["deg_fraction"], 4) is None
@@ -278,3 +308,62 @@ def test_paired_wilcoxon_p_and_fold_reduction():
     assert p == pytest.approx(2 / 64) and fold == pytest.approx(2.0)
     assert removed == pytest.approx(0.5)
     assert np.isnan(niche.paired_wilcoxon(before, before)[0])
+
+
+# ---- grids: values as categories ----
+
+def test_grid_values_are_few_repeated_values_and_ranges_are_not():
+    assert tables.grid_values([2, 0, 1, 0, 1, 2]).tolist() == [0, 1, 2]
+    assert tables.grid_values(np.linspace(0, 2, 40)) is None  # drawn from a range
+    assert tables.grid_values([0.1, 0.7, 1.3]) is None  # three trials, three values: no grid
+    assert tables.grid_values(np.repeat(np.arange(13), 3)) is None  # beyond MAX_GRID_VALUES
+
+
+def grid_calibration() -> pd.DataFrame:
+    """12 trials: control bias 0, 1, 2 x control cells 20, 200, twice each; drf = β - 1."""
+    bias = np.tile([0.0, 1.0, 2.0], 4)
+    cells = np.repeat([20, 200, 20, 200], 3)
+    return calibration_rows("m", [CALIBRATED] * 12, control_bias=bias, n_control_cells=cells,
+                            drf=bias - 1)
+
+
+def test_a_grid_is_binned_by_its_values_and_drawn_as_categories():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simulator.report.failure_figures import draw_drf_heatmaps, drf_heatmaps
+
+    data = drf_heatmaps(tables.SweepTables(pd.DataFrame(), grid_calibration(), None))
+    assert data.x_bins.values.tolist() == [0, 1, 2] and data.y_bins.values.tolist() == [20, 200]
+    cells = {(r.x_bin, r.y_bin): (r.drf, r.n_trials) for r in data.table.itertuples()}
+    assert cells == {(x, y): (x - 1.0, 2) for x in range(3) for y in range(2)}
+    ax = draw_drf_heatmaps(data).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["20", "200"]
+    assert ax.images[0].get_array().shape == (2, 3)
+
+
+def test_a_paper_trend_on_a_grid_has_one_category_per_value_and_none_for_one_value():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    bias = np.repeat([0.0, 1.0, 2.0], 4)
+    results = pd.DataFrame({"trial": np.arange(12), "predictor": "mean",
+                            "metric": "pearson_delta_ctrl", "value": bias / 2 + 0.1,
+                            "status": "ok", "varied": "", "control_bias": bias,
+                            "n_control_cells": 50})
+    sweep = tables.SweepTables(results, pd.DataFrame(), None)
+    data = trends.paper_trend(sweep, "control_bias", "pearson_delta_ctrl")
+    ax = trends.draw_paper_trend(data).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    medians = ax.get_lines()[0].get_ydata()  # one point per value: 0.1, 0.6, 1.1
+    assert list(medians) == pytest.approx([0.1, 0.6, 1.1])
+    assert trends.paper_trend(sweep, "n_control_cells", "pearson_delta_ctrl") is None
+
+
+@pytest.mark.parametrize("share, text", [
+    (0.197, "19.7%"),  # "20%" would sit on the "from 20%" rule it does not meet
+    (0.2, "20%"), (0.2049, "20.5%"), (0.31, "31%"), (0.249, "24.9%"), (0.5, "50%"),
+    (0.503, "50.3%"), (0.0, "0%"), (1.0, "100%"), (np.nan, "n/a")])
+def test_shares_are_printed_with_the_precision_the_verdict_rules_need(share, text):
+    assert verdicts.share_text(share) == text

@@ -42,7 +42,7 @@ from simulator.errors import ValidationError
 from simulator.evaluation.metrics import BUILTIN, Metric
 from simulator.evaluation.predictors import collapse_weight
 from simulator.evaluation.score import EvaluationSpec
-from simulator.evaluation.verdicts import Verdict, trial_verdict
+from simulator.evaluation.verdicts import Verdict, share_text, trial_verdict
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def format_verdicts(trial_calibration: pd.DataFrame) -> str:
     for r in trial_calibration.itertuples():
         lines.append(f"{r.metric:<{width}}  {_number(r.mean_score, '.3f', 8)}  "
                      f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
-                     f"{_number(r.collapse_preferred, '.0%', 8)}  "
+                     f"{share_text(r.collapse_preferred):>8}  "
                      f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
     lines.append("")
     groups = trial_calibration.groupby("verdict", sort=False)["metric"]

@@ -20,6 +20,22 @@ SWEEP_MAJORITY = 0.5  # per sweep: "rewards collapse" in more than this share of
 SWEEP_PARTIAL_SHARE = 0.2  # ... and from this share on, "fails in part of the space"
 
 
+SHARE_THRESHOLDS = (REWARDS_COLLAPSE_SHARE, CALIBRATED_MAX_COLLAPSE_SHARE, SWEEP_MAJORITY,
+                    SWEEP_PARTIAL_SHARE)
+
+
+def share_text(share: float) -> str:
+    """A share as a whole percentage, or with one decimal where rounding would put it on
+    the other side of a verdict threshold (19.7% is not "20%" next to a "from 20%" rule);
+    "n/a" for NaN."""
+    if np.isnan(share):
+        return "n/a"
+    rounded = round(share * 100) / 100
+    crosses = any((share < t) != (rounded < t) or (share > t) != (rounded > t)
+                  for t in SHARE_THRESHOLDS)
+    return f"{share:.1%}" if crosses else f"{share:.0%}"
+
+
 class Verdict(StrEnum):
     """Verdicts, in the order lists of metrics are printed."""
 
@@ -31,8 +47,10 @@ class Verdict(StrEnum):
     UNDEFINED = "undefined"
 
 
-def _monotone(tau: float) -> bool:
-    """The ladder condition; not required when no blend was scored (tau NaN)."""
+def ladder_holds(tau: float) -> bool:
+    """The ladder condition (tau >= CALIBRATED_MIN_TAU: collapse scores worse, step by
+    step); not required when no blend was scored (tau NaN). Verdicts, summary.md and the
+    collapse-ladder figure all apply this one rule."""
     return bool(np.isnan(tau) or tau >= CALIBRATED_MIN_TAU)
 
 
@@ -43,7 +61,7 @@ def trial_verdict(drf: float, collapse_share: float, tau: float) -> Verdict:
     if collapse_share > REWARDS_COLLAPSE_SHARE:
         return Verdict.REWARDS
     if (collapse_share <= CALIBRATED_MAX_COLLAPSE_SHARE and drf >= CALIBRATED_MIN_DRF
-            and _monotone(tau)):
+            and ladder_holds(tau)):
         return Verdict.CALIBRATED
     return Verdict.BLIND
 
@@ -59,7 +77,7 @@ def sweep_verdict(share_rewarding: float, share_unscored: float, median_drf: flo
         return Verdict.REWARDS
     if share_rewarding >= SWEEP_PARTIAL_SHARE:
         return Verdict.PARTIAL
-    if median_drf >= CALIBRATED_MIN_DRF and _monotone(median_tau):
+    if median_drf >= CALIBRATED_MIN_DRF and ladder_holds(median_tau):
         return Verdict.CALIBRATED
     return Verdict.BLIND
 

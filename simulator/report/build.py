@@ -54,10 +54,14 @@ def make_report(results_path: str | Path, out_dir: str | Path,
         if computed[spec.name] is not None:
             save(spec.draw(computed[spec.name]), out_dir, spec.name, spec.tight, spec.dpi)
             written[spec.name] = spec.caption
+        else:  # not drawn for these trials: an earlier report's file would mislead
+            for suffix in (".png", ".pdf"):
+                (out_dir / f"{spec.name}{suffix}").unlink(missing_ok=True)
     ranking = metric_ranking(calibration) if len(calibration) else pd.DataFrame()
     niche = computed["niche_sensitivity_mse_vs_wmse"]
     summary = out_dir / "summary.md"
-    write_summary(summary, ranking, {name: computed[name].trend for name in PAPER_TRENDS},
+    write_summary(summary, ranking, {name: computed[name] and computed[name].trend
+                                     for name in PAPER_TRENDS},
                   None if niche is None else niche.reductions, scope, written)
     print(f"figures (PNG and PDF) and summary of {trials_text(scope.n_kept)} written to "
           f"{out_dir} in {time.perf_counter() - started:.0f} s; read {summary}")

@@ -16,6 +16,7 @@ from matplotlib.ticker import PercentFormatter
 
 from simulator.report.failures import (
     MIN_BIN_TRIALS,
+    Bins,
     collapse_share_by_bin,
     drf_map,
     identical_groups,
@@ -30,6 +31,17 @@ def headline_metrics(names: Sequence[str]) -> list[str]:
     """Base metrics and user metrics: the `_degs` / `_affected` variants would double the
     lines; summary.md and the drf map cover them."""
     return [m for m in names if not str(m).endswith(("_degs", "_affected"))]
+
+
+MAX_LEGEND_NAMES = 3  # metrics named in one legend entry; summary.md lists every one
+
+
+def group_label(group: Sequence[str]) -> str:
+    """Metrics sharing one line: ``a = b = c``, or ``a = b = c (+ n more)`` for larger groups,
+    so the legend (and the figure) keeps its size."""
+    shown = " = ".join(group[:MAX_LEGEND_NAMES])
+    return shown + (f" (+ {len(group) - MAX_LEGEND_NAMES} more)"
+                    if len(group) > MAX_LEGEND_NAMES else "")
 
 
 @dataclass(frozen=True)
@@ -75,11 +87,17 @@ def draw_failure_lines(data: FailureLines) -> plt.Figure:
                     transform=ax.transAxes, fontsize=8)
         for k, group in enumerate(groups):
             rows = table[table["metric"] == group[0]].sort_values("bin")
-            ax.plot(rows["centre"], rows["share"], ms=4, lw=1.3,
-                    label=f"{' = '.join(group)} ({overall[group[0]]:.0%})", **line_style(k))
-        if spec.log:
+            ax.plot(rows["position"], rows["share"], ms=4, lw=1.3,
+                    label=f"{group_label(group)} ({overall[group[0]]:.0%})", **line_style(k))
+        everything = data.tables[param]
+        grid = bool((everything["low"] == everything["high"]).all())
+        if grid:  # its values, as categories
+            values = everything.drop_duplicates("bin").sort_values("bin")
+            ax.set_xticks(values["position"], [spec.format(v) for v in values["low"]])
+            ax.set_xlim(-0.5, len(values) - 0.5)
+        elif spec.log:
             log_axis(ax, table["low"].min(), table["high"].max())
-        ax.set_xlabel(spec.axis_label(wrap=True), fontsize=9)
+        ax.set_xlabel(spec.axis_label(wrap=True, scale=not grid), fontsize=9)
         ax.set_ylim(-0.03, 1.03)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     for ax in axes[:, 0]:
@@ -97,8 +115,10 @@ def draw_failure_lines(data: FailureLines) -> plt.Figure:
     fig.legend(handles, labels, fontsize=8, title=f"metric (share over all trials), worst "
                f"first{note}", title_fontsize=8, alignment="left", **where)
     layout.title(fig, f"Where does each metric reward mode collapse? "
-                 f"({data.n_trials} trials, {data.n_bins} equal-width bins per "
-                 f"parameter, bins with ≥ {MIN_BIN_TRIALS} trials)")
+                 f"({data.n_trials} trials; {data.n_bins} equal-width bins per swept range, "
+                 f"one per grid value; bins with ≥ {MIN_BIN_TRIALS} trials)\n"
+                 "_degs and _affected variants are ranked in summary.md and mapped in the "
+                 "drf map")
     return fig
 
 
@@ -110,8 +130,8 @@ class DrfMap:
     """Median drf per metric and bin of control bias x control cells, worst metric first."""
 
     table: pd.DataFrame  # `drf_map`
-    x_edges: np.ndarray
-    y_edges: np.ndarray
+    x_bins: Bins
+    y_bins: Bins
     overall: pd.Series  # median drf over all trials, per metric
     metrics: list[str]
     n_trials: int
@@ -125,16 +145,22 @@ def drf_heatmaps(tables: SweepTables, n_bins: int | None = None) -> DrfMap | Non
         return None
     n_trials = calibration["trial"].nunique()
     n_bins = n_bins or int(np.clip(round(np.sqrt(n_trials / 12)), 2, 8))
-    table, x_edges, y_edges = drf_map(calibration, *DRF_AXES, n_bins)
+    table, x_bins, y_bins = drf_map(calibration, *DRF_AXES, n_bins)
     overall = calibration.groupby("metric", observed=True)["drf"].median()
     metrics = [m for m in overall.sort_values(na_position="last").index if m in
                set(table["metric"])]
-    return DrfMap(table, x_edges, y_edges, overall, metrics, n_trials)
+    return DrfMap(table, x_bins, y_bins, overall, metrics, n_trials)
 
 
-def _edge_ticks(ax: plt.Axes, edges: np.ndarray, spec: Axis, axis: str) -> None:
-    """Label the cell boundaries of a binned axis with the bin edges (every other one beyond
-    six bins, so labels do not collide; one label if the parameter is constant)."""
+def _bin_ticks(ax: plt.Axes, bins: Bins, spec: Axis, axis: str) -> None:
+    """Label a grid's cells with its values; label the cell boundaries of binned ranges with
+    the bin edges (every other one beyond six bins, so labels do not collide; one label if
+    the parameter is constant)."""
+    if bins.categorical:
+        positions, labels = np.arange(bins.n), [spec.format(v) for v in bins.values]
+        getattr(ax, f"set_{axis}ticks")(positions, labels, fontsize=6.5)
+        return
+    edges = bins.edges
     if edges[0] == edges[-1]:
         positions, labels = [0], [spec.format(edges[0])]
     else:
@@ -144,19 +170,24 @@ def _edge_ticks(ax: plt.Axes, edges: np.ndarray, spec: Axis, axis: str) -> None:
     getattr(ax, f"set_{axis}ticks")(positions, labels, fontsize=6.5)
 
 
+def _tick_note(*bins: Bins) -> str:
+    kinds = {b.categorical for b in bins}
+    return ("grid values" if kinds == {True} else "bin edges" if kinds == {False}
+            else "grid values (cells) and bin edges (boundaries)")
+
+
 def draw_drf_heatmaps(data: DrfMap) -> plt.Figure:
     """One heatmap per metric; sparse cells hatched, empty ones grey."""
     x, y = (PARAMETERS[p] for p in DRF_AXES)
-    table, x_edges, y_edges = data.table, data.x_edges, data.y_edges
+    table, x_bins, y_bins = data.table, data.x_bins, data.y_bins
     n_cols = 6
     layout = Layout(panel=(1.55, 1.35), space=(0.15, 0.5), margins=(0.85, 1.15, 0.75, 0.75))
     fig, axes = layout.figure(max(len(data.metrics), 1), n_cols, sharex=True, sharey=True)
-    cmap = matplotlib.colormaps[DIVERGING].copy()
-    cmap.set_bad("0.88")
+    cmap = matplotlib.colormaps[DIVERGING].with_extremes(bad="0.88")
     image = None
     for ax, metric in zip(axes.flat, data.metrics, strict=False):
         rows = table[table["metric"] == metric]
-        shape = (len(y_edges) - 1, len(x_edges) - 1)
+        shape = (y_bins.n, x_bins.n)
         grid, counts = np.full(shape, np.nan), np.zeros(shape, int)
         grid[rows["y_bin"], rows["x_bin"]] = rows["drf"]
         counts[rows["y_bin"], rows["x_bin"]] = rows["n_trials"]
@@ -168,18 +199,19 @@ def draw_drf_heatmaps(data: DrfMap) -> plt.Figure:
     for column in range(n_cols):  # label the lowest panel of each column
         shown = [ax for ax in axes[:, column] if ax.axison]
         if shown:
-            _edge_ticks(shown[-1], x_edges, x, "x")
+            _bin_ticks(shown[-1], x_bins, x, "x")
             shown[-1].xaxis.set_tick_params(labelbottom=True)
-            shown[-1].set_xlabel(x.axis_label(wrap=True), fontsize=7.5)
+            shown[-1].set_xlabel(x.axis_label(wrap=True, scale=not x_bins.categorical),
+                                 fontsize=7.5)
     for ax in axes[:, 0]:
-        _edge_ticks(ax, y_edges, y, "y")
-        ax.set_ylabel(y.axis_label(wrap=True), fontsize=7.5)
+        _bin_ticks(ax, y_bins, y, "y")
+        ax.set_ylabel(y.axis_label(wrap=True, scale=not y_bins.categorical), fontsize=7.5)
     layout.title(fig, "Metric failure map: median dynamic range fraction (drf) over control "
                  f"bias β × control cells n₀ ({data.n_trials} trials), worst metric first\n"
                  "red: the mean baseline scores "
                  "as well as the replicate or better; blue: the replicate covers the range to "
-                 f"perfect. Grey: no trial; hatched: < {MIN_BIN_TRIALS} trials. "
-                 "Ticks: bin edges.", size=9)
+                 f"perfect. Grey: no trial; hatched: < {MIN_BIN_TRIALS} trials. Ticks: "
+                 f"{_tick_note(x_bins, y_bins)}.", size=9)
     if image is not None:
         width = fig.get_figwidth()
         cax = fig.add_axes((1 - 0.95 / width, 0.3, 0.12 / width, 0.4))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.evaluation.verdicts import Verdict, sweep_verdict
-from simulator.report.tables import PARAMETERS, along, varying_parameters
+from simulator.report.tables import PARAMETERS, along, grid_values, varying_parameters
 
 MIN_BIN_TRIALS = 5  # bins with fewer trials are drawn hatched / left out of lines and locations
 MIN_LOCATION_SPREAD = 0.2  # failure shares must differ this much across bins to name a region
@@ -51,6 +51,55 @@ def assign_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
 
 
+@dataclass(frozen=True)
+class Bins:
+    """How one parameter's trials are grouped: equal-width bins over its range (`edges`),
+    or one bin per value of a grid (`values`, see `tables.grid_values`)."""
+
+    edges: np.ndarray | None
+    values: np.ndarray | None
+    log: bool
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, param: str, n_bins: int) -> Bins:
+        """The bins of `param` over the trials of `frame` (one row per trial, or per trial
+        and metric)."""
+        values = frame.drop_duplicates("trial")[param].to_numpy(float)
+        log = PARAMETERS[param].log
+        grid = grid_values(values)
+        if grid is not None:
+            return cls(None, grid, log)
+        return cls(bin_edges(values, n_bins, log), None, log)
+
+    @property
+    def categorical(self) -> bool:
+        return self.values is not None
+
+    @property
+    def n(self) -> int:
+        return len(self.values) if self.categorical else len(self.edges) - 1
+
+    def assign(self, values: np.ndarray) -> np.ndarray:
+        """The bin index of each value."""
+        if self.categorical:
+            return np.searchsorted(self.values, np.asarray(values, float))
+        return assign_bins(np.asarray(values), self.edges)
+
+    @property
+    def lows(self) -> np.ndarray:  # smallest value of each bin
+        return self.values if self.categorical else self.edges[:-1]
+
+    @property
+    def highs(self) -> np.ndarray:
+        return self.values if self.categorical else self.edges[1:]
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Where each bin is drawn: evenly spaced categories, or the bins' centres."""
+        return np.arange(self.n, dtype=float) if self.categorical else bin_centres(
+            self.edges, self.log)
+
+
 def scored(calibration: pd.DataFrame) -> pd.DataFrame:
     """Trials where the metric scores both baselines, with a boolean `rewards` column."""
     frame = calibration.dropna(subset=["collapse_preferred"])
@@ -60,24 +109,24 @@ def scored(calibration: pd.DataFrame) -> pd.DataFrame:
 def collapse_share_by_bin(calibration: pd.DataFrame, param: str, n_bins: int) -> pd.DataFrame:
     """Per metric and bin of `param`: share of trials rewarding collapse and their number.
 
-    Columns metric, bin, low, high, centre, share, n_trials; every bin of every metric,
-    empty ones with share NaN, so a line can leave a gap.
+    Columns metric, bin, low, high, position (where the bin is drawn: its centre, or its
+    category's index on a grid), share, n_trials; every bin of every metric, empty ones
+    with share NaN, so a line can leave a gap. `Bins.of` decides the bins.
     """
     frame = along(scored(calibration), param)
-    spec = PARAMETERS[param]
     if frame.empty:
         return pd.DataFrame(columns=["metric", "bin", "share", "n_trials", "low", "high",
-                                     "centre"])
-    edges = bin_edges(frame[param].to_numpy(), n_bins, spec.log)
-    frame = frame.assign(bin=assign_bins(frame[param].to_numpy(), edges))
+                                     "position"])
+    bins = Bins.of(frame, param, n_bins)
+    frame = frame.assign(bin=bins.assign(frame[param].to_numpy()))
     grouped = frame.groupby(["metric", "bin"], observed=True)["rewards"]
     table = pd.DataFrame({"share": grouped.mean(), "n_trials": grouped.size()})
-    full = pd.MultiIndex.from_product([table.index.levels[0], range(len(edges) - 1)],
+    full = pd.MultiIndex.from_product([table.index.levels[0], range(bins.n)],
                                       names=["metric", "bin"])
     table = table.reindex(full).reset_index()
     table["n_trials"] = table["n_trials"].fillna(0).astype(int)
-    table["low"], table["high"] = edges[table["bin"]], edges[table["bin"] + 1]
-    table["centre"] = bin_centres(edges, spec.log)[table["bin"]]
+    table["low"], table["high"] = bins.lows[table["bin"]], bins.highs[table["bin"]]
+    table["position"] = bins.positions[table["bin"]]
     return table
 
 
@@ -98,20 +147,19 @@ def identical_groups(calibration: pd.DataFrame, metrics: Sequence[str]) -> list[
 
 
 def drf_map(calibration: pd.DataFrame, x: str = "control_bias", y: str = "n_control_cells",
-            n_bins: int = 5) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Median drf per metric over bins of `x` by `y`.
+            n_bins: int = 5) -> tuple[pd.DataFrame, Bins, Bins]:
+    """Median drf per metric over bins of `x` by `y` (`Bins.of`: grid values are bins).
 
     Returns the table (metric, x_bin, y_bin, drf, n_trials; only bins holding trials)
-    and the x and y bin edges.
+    and the x and y bins.
     """
     frame = calibration.dropna(subset=["drf"])
-    x_edges = bin_edges(frame[x].to_numpy(), n_bins, PARAMETERS[x].log)
-    y_edges = bin_edges(frame[y].to_numpy(), n_bins, PARAMETERS[y].log)
-    frame = frame.assign(x_bin=assign_bins(frame[x].to_numpy(), x_edges),
-                         y_bin=assign_bins(frame[y].to_numpy(), y_edges))
+    x_bins, y_bins = Bins.of(frame, x, n_bins), Bins.of(frame, y, n_bins)
+    frame = frame.assign(x_bin=x_bins.assign(frame[x].to_numpy()),
+                         y_bin=y_bins.assign(frame[y].to_numpy()))
     table = frame.groupby(["metric", "x_bin", "y_bin"], observed=True)["drf"].agg(
         ["median", "size"]).reset_index().rename(columns={"median": "drf", "size": "n_trials"})
-    return table, x_edges, y_edges
+    return table, x_bins, y_bins
 
 
 @dataclass(frozen=True)
@@ -126,15 +174,19 @@ class FailureRegion:
     share_inside: float
     n_inside: int
     share_outside: float
+    grid: bool = False  # low and high are grid values (included), not bin edges
 
     def describe(self) -> str:
         spec = PARAMETERS[self.param]
         low, high = spec.format(self.low), spec.format(self.high)
+        if self.grid and self.low == self.high:
+            return f"{spec.text} = {low}"
         if self.at_low_end:
-            return f"{spec.text} < {high}"
+            return f"{spec.text} {'≤' if self.grid else '<'} {high}"
         if self.at_high_end:
-            return f"{spec.text} > {low}"
-        return f"{spec.text} between {low} and {high}"
+            return f"{spec.text} {'≥' if self.grid else '>'} {low}"
+        return f"{spec.text} {'from' if self.grid else 'between'} {low} " \
+               f"{'to' if self.grid else 'and'} {high}"
 
 
 def failure_region(trials: pd.DataFrame, params: Sequence[str],
@@ -150,23 +202,23 @@ def failure_region(trials: pd.DataFrame, params: Sequence[str],
     overall = float(trials["rewards"].mean()) if len(trials) else 0.0
     if overall == 0 or not params:
         return None
-    best: tuple[float, str, pd.DataFrame, np.ndarray, float] | None = None
+    best: tuple[float, str, pd.DataFrame, Bins, float] | None = None
     for param in params:
         varying = along(trials, param)
         if varying.empty:
             continue
-        edges = bin_edges(varying[param].to_numpy(), n_bins, PARAMETERS[param].log)
-        bins = varying.assign(bin=assign_bins(varying[param].to_numpy(), edges)).groupby(
-            "bin")["rewards"].agg(["sum", "size"]).reindex(range(len(edges) - 1), fill_value=0)
+        grouping = Bins.of(varying, param, n_bins)
+        bins = varying.assign(bin=grouping.assign(varying[param].to_numpy())).groupby(
+            "bin")["rewards"].agg(["sum", "size"]).reindex(range(grouping.n), fill_value=0)
         full = bins[bins["size"] >= MIN_BIN_TRIALS]
         if len(full) < 2:
             continue
         spread = float((full["sum"] / full["size"]).max() - (full["sum"] / full["size"]).min())
         if best is None or spread > best[0]:
-            best = (spread, param, bins, edges, float(varying["rewards"].mean()))
+            best = (spread, param, bins, grouping, float(varying["rewards"].mean()))
     if best is None or best[0] < MIN_LOCATION_SPREAD:
         return None
-    _, param, bins, edges, average = best
+    _, param, bins, grouping, average = best
     excess = (bins["sum"] - average * bins["size"]).to_numpy(float)
     gain, start, end = max((excess[i:j + 1].sum(), i, j)
                            for i in range(len(excess)) for j in range(i, len(excess)))
@@ -174,10 +226,11 @@ def failure_region(trials: pd.DataFrame, params: Sequence[str],
         return None
     inside = bins.iloc[start:end + 1][["sum", "size"]].sum()
     outside = bins[["sum", "size"]].sum() - inside
-    return FailureRegion(param, float(edges[start]), float(edges[end + 1]), start == 0,
-                         end == len(excess) - 1, float(inside["sum"] / inside["size"]),
-                         int(inside["size"]),
-                         float(outside["sum"] / outside["size"]) if outside["size"] else np.nan)
+    return FailureRegion(param, float(grouping.lows[start]), float(grouping.highs[end]),
+                         start == 0, end == len(excess) - 1,
+                         float(inside["sum"] / inside["size"]), int(inside["size"]),
+                         float(outside["sum"] / outside["size"]) if outside["size"] else np.nan,
+                         grouping.categorical)
 
 
 def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.DataFrame:

@@ -73,7 +73,8 @@ FIGURES: tuple[FigureSpec, ...] = (
                draw_drf_heatmaps, tight=False),
     FigureSpec("collapse_ladder",
                "each metric's median score from the replicate through the blends to the "
-               "mean, scaled per metric; monotone and non-monotone metrics in separate panels",
+               "mean, scaled per metric; metrics whose ladder holds (median tau ≥ 0.6) and "
+               "those whose ladder fails in separate panels",
                collapse_ladder, draw_collapse_ladder),
     FigureSpec("niche_sensitivity_mse_vs_wmse",
                "MSE and WMSE per perturbation of the mean baseline and of `niche_25` (the "

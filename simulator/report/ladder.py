@@ -12,6 +12,7 @@ import pandas as pd
 
 from simulator.evaluation.calibrate import LADDER_TIE_RTOL
 from simulator.evaluation.predictors import collapse_weight
+from simulator.evaluation.verdicts import CALIBRATED_MIN_TAU, ladder_holds
 from simulator.report.failure_figures import headline_metrics
 from simulator.report.style import line_style
 from simulator.report.tables import SweepTables, metric_directions, ok_trials
@@ -83,7 +84,9 @@ def similar_ladders(profile: pd.DataFrame, metrics: Sequence[str],
 
 @dataclass(frozen=True)
 class Ladder:
-    """Each metric's ladder profile (`ladder_profile`) and shape (`ladder_shape`)."""
+    """Each metric's ladder profile (`ladder_profile`) and panel: "holds" or "fails" by the
+    verdicts' rule on its median per-trial ladder tau (`ladder_holds`), or the shape of a
+    ladder not drawn ("flat", "undefined"; `ladder_shape`)."""
 
     profile: pd.DataFrame
     shapes: dict[str, str]
@@ -91,16 +94,25 @@ class Ladder:
 
 def collapse_ladder(tables: SweepTables) -> Ladder:
     profile = ladder_profile(tables.results, metric_directions(tables.calibration))
-    return Ladder(profile, ladder_shape(profile))
+    calibration = tables.calibration
+    taus = (calibration.groupby("metric", observed=True)["ladder_tau"].median()
+            if len(calibration) else pd.Series(dtype=float))
+    shapes = {metric: shape if shape in ("flat", "undefined")
+              else "holds" if ladder_holds(float(taus.get(metric, np.nan))) else "fails"
+              for metric, shape in ladder_shape(profile).items()}
+    return Ladder(profile, shapes)
 
 
-LADDER_PANELS = {"monotone": "Falls monotonically: every step of collapse scores worse",
-                 "not monotone": "Not monotone: some collapse scores better"}
+LADDER_PANELS = {
+    "holds": f"Ladder holds (median tau ≥ {CALIBRATED_MIN_TAU}): collapse scores worse",
+    "fails": f"Ladder fails (median tau < {CALIBRATED_MIN_TAU}): collapse does not "
+             "reliably score worse"}
 
 
 def draw_collapse_ladder(data: Ladder) -> plt.Figure:
     """Median score along replicate -> blends -> mean, min-max normalised per metric, in
-    two panels (monotone or not); flat and undefined ladders are listed, not drawn."""
+    two panels (the ladder rule holds or fails); flat and undefined ladders are listed,
+    not drawn."""
     profile, shapes = data.profile, data.shapes
     metrics = headline_metrics(sorted(profile["metric"].unique()))
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.6), sharey=True)

@@ -15,10 +15,12 @@ from simulator.evaluation.verdicts import (
     CALIBRATED_MIN_TAU,
     SWEEP_RULES,
     Verdict,
+    ladder_holds,
+    share_text,
 )
 from simulator.report.niche import PairedReduction
 from simulator.report.tables import PARAMETERS, Scope
-from simulator.report.trends import Trend
+from simulator.report.trends import PAPER_TRENDS, Trend
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -34,19 +36,20 @@ def _metric_sentence(row: Any) -> str:
     evidence = f"median drf {_fmt(drf, '.2f')}, ladder tau {_fmt(tau, '.2f')}"
     if row.verdict == Verdict.REWARDS:
         return (f"rewards collapse: the mean baseline scores at least as well as a technical "
-                f"replicate in {share:.0%} of trials ({evidence}), {where}.")
+                f"replicate in {share_text(share)} of trials ({evidence}), {where}.")
     if row.verdict == Verdict.PARTIAL:
         return (f"fails in part of the space: it prefers the mean baseline over the replicate "
-                f"in {share:.0%} of trials, {where}; {evidence}.")
+                f"in {share_text(share)} of trials, {where}; {evidence}.")
     if row.verdict == Verdict.CALIBRATED:
-        rare = f"; its rare failures ({share:.0%}) come {where}" if region else ""
+        rare = f"; its rare failures ({share_text(share)}) come {where}" if region else ""
         return (f"calibrated: it ranks the replicate above the mean baseline in {1 - share:.0%}"
                 f" of trials ({evidence}){rare}.")
     if row.verdict == Verdict.BLIND:
         reasons = [text for text, weak in (
             ("the replicate covers little of its range", drf < CALIBRATED_MIN_DRF),
-            ("its ladder is not monotone", tau < CALIBRATED_MIN_TAU)) if weak]
-        return (f"blind to collapse: it prefers the mean baseline in only {share:.0%} of "
+            (f"its ladder fails (median tau < {CALIBRATED_MIN_TAU})", not ladder_holds(tau)))
+            if weak]
+        return (f"blind to collapse: it prefers the mean baseline in only {share_text(share)} of "
                 f"trials, but {' and '.join(reasons) or 'it barely separates the two'} "
                 f"({evidence}); its failures come {where}.")
     if row.verdict == Verdict.CANNOT_SCORE:
@@ -61,7 +64,7 @@ def _ranking_lines(ranking: pd.DataFrame) -> list[str]:
              "median ladder tau | fails most when | trials |", "|---|---|---|---|---|---|---|---|"]
     for rank, r in enumerate(ranking.itertuples(), start=1):
         where = (f"{r.region.describe()} ({r.region.share_inside:.0%})" if r.region else "—")
-        lines.append(f"| {rank} | {r.metric} | {r.verdict} | {_fmt(r.collapse_share, '.0%')} | "
+        lines.append(f"| {rank} | {r.metric} | {r.verdict} | {share_text(r.collapse_share)} | "
                      f"{_fmt(r.median_drf, '.2f')} | {_fmt(r.median_ladder_tau, '.2f')} | "
                      f"{where} | {r.n_trials} |")
     return lines + [""] + [f"- **{r.metric}** {_metric_sentence(r)}" for r in ranking.itertuples()]
@@ -75,7 +78,7 @@ RULES = ("Sweep verdict (rules in `simulator.evaluation.verdicts`): " + SWEEP_RU
          "Δ_all, whose mean-baseline delta is constant).")
 
 
-def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend],
+def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend | None],
                   niche: Mapping[str, PairedReduction] | None, scope: Scope,
                   figures: Mapping[str, str]) -> None:
     """summary.md at `path`; `trends` by figure name, `figures` name -> caption of those
@@ -88,6 +91,11 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend]
              "| figure | metric | against | Pearson R | p-value | trials |",
              "|---|---|---|---|---|---|"]
     for name, t in trends.items():
+        if t is None:  # its parameter took one value: no figure, no trend
+            param, metric = PAPER_TRENDS[name]
+            lines.append(f"| {name} | {metric} | {PARAMETERS[param].text} | not varied | "
+                         "— | — |")
+            continue
         spec = PARAMETERS[t.param]
         against = f"log10 {spec.text}" if spec.log else spec.text
         p = "< 1e-300" if t.p == 0 else _fmt(t.p, ".3e")

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -151,6 +152,20 @@ def varying_parameters(frame: pd.DataFrame) -> list[str]:
         if not any(frame[param].equals(frame[other]) for other in chosen):
             chosen.append(param)
     return chosen
+
+
+MAX_GRID_VALUES = 12  # a parameter with this many distinct values or fewer, each repeated
+
+
+def grid_values(values: Sequence[float] | np.ndarray) -> np.ndarray | None:
+    """The distinct values of a parameter set on a grid (a few values, each taken by at
+    least two trials), in increasing order; None for one drawn from a range. Figures draw
+    grid values as categories, one bin each, instead of binning a continuous axis."""
+    values = np.asarray(values, float)
+    distinct = np.unique(values)
+    if len(distinct) <= MAX_GRID_VALUES and len(values) >= 2 * len(distinct):
+        return distinct
+    return None
 
 
 def along(frame: pd.DataFrame, param: str) -> pd.DataFrame:

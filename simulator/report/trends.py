@@ -3,6 +3,7 @@ and the grid of the nine paper metrics against every varying parameter."""
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -26,8 +27,10 @@ from simulator.report.style import (
 )
 from simulator.report.tables import (
     PARAMETERS,
+    Axis,
     SweepTables,
     along,
+    grid_values,
     metric_by_trial,
     varying_parameters,
 )
@@ -87,9 +90,12 @@ def _trend_of(frame: pd.DataFrame, param: str, metric: str) -> Trend:
     return Trend(param, metric, r, p, len(frame))
 
 
-def paper_trend(tables: SweepTables, param: str, metric: str) -> TrendData:
-    """The mean baseline's median `metric` per trial against `param`, with its trend."""
+def paper_trend(tables: SweepTables, param: str, metric: str) -> TrendData | None:
+    """The mean baseline's median `metric` per trial against `param`, with its trend; None
+    (no figure) when `param` takes a single value in these trials."""
     frame = along(metric_by_trial(tables.results, "mean", metric), param)
+    if frame[param].nunique() < 2:
+        return None
     return TrendData(frame, _trend_of(frame, param, metric))
 
 
@@ -99,6 +105,10 @@ def _scatter_trend(ax: plt.Axes, frame: pd.DataFrame, param: str, max_points: in
     spec = PARAMETERS[param]
     frame = along(frame, param)
     x, y = frame[param].to_numpy(float), frame["value"].to_numpy(float)
+    grid = grid_values(x)
+    if grid is not None:
+        _categories(ax, x, y, grid, spec, size, small)
+        return
     shown = np.arange(len(x))
     if len(x) > max_points:
         shown = np.sort(figure_sample_stream().choice(len(x), max_points, replace=False))
@@ -115,6 +125,21 @@ def _scatter_trend(ax: plt.Axes, frame: pd.DataFrame, param: str, max_points: in
             ax.xaxis.set_major_formatter(plain_format())
 
 
+def _categories(ax: plt.Axes, x: np.ndarray, y: np.ndarray, grid: np.ndarray, spec: Axis,
+                size: float, small: bool) -> None:
+    """A parameter set on a grid: each value a category, its trials spread sideways and
+    their median marked; categories evenly spaced and labelled with their values."""
+    position = np.searchsorted(grid, x)
+    jitter = (figure_sample_stream().random(len(x)) - 0.5) * 0.35
+    ax.scatter(position + jitter, y, s=size, alpha=point_alpha(len(x)), edgecolor="none",
+               color=POINT_COLOUR, rasterized=not small)
+    medians = [np.median(y[position == i]) for i in range(len(grid))]
+    ax.plot(np.arange(len(grid)), medians, color=TREND_COLOUR, lw=2, marker="o",
+            ms=3 if small else 5, label="median per value")
+    ax.set_xticks(np.arange(len(grid)), [spec.format(v) for v in grid])
+    ax.set_xlim(-0.5, len(grid) - 0.5)
+
+
 def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Figure:
     """Trials, moving average and Pearson R of one paper trend."""
     if ax is None:
@@ -126,7 +151,8 @@ def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Figure:
     ax.legend(loc="best", fontsize=8, title_fontsize=8, framealpha=0.85, frameon=True,
               edgecolor="none", title=f"R{against} = {r_text(t.r)}, {p_text(t.p)}\n"
                                       f"n = {n} trials{sample_note(n)}")
-    ax.set(xlabel=spec.axis_label(), ylabel=f"median {t.metric}\nof the mean baseline",
+    scale = grid_values(data.frame[t.param]) is None  # a grid's axis is categories
+    ax.set(xlabel=spec.axis_label(scale=scale), ylabel=f"median {t.metric}\nof the mean baseline",
            title=f"Mean baseline: {t.metric}")
     ax.title.set_fontsize(10)
     return ax.figure
@@ -156,9 +182,23 @@ def draw_metric_grid(data: GridData) -> plt.Figure:
     """Every paper metric (rows) against every varying parameter (columns); the trend
     statistics are the panel titles, clear of the data."""
     params = data.params
-    layout = Layout(panel=(1.6, 1.05), space=(0.15, 0.4), margins=(1.1, 0.15, 0.75, 0.8))
-    fig, axes = layout.figure(len(PAPER_METRICS) * max(len(params), 1), max(len(params), 1),
-                              sharex="col", sharey="row")
+    n_cols = max(len(params), 1)
+    n = data.n_trials
+    sample = f"; points: {GRID_MAX_POINTS} of {n} trials per panel" if n > GRID_MAX_POINTS else ""
+    grids = [p for p in params if grid_values(along(data.frames[PAPER_METRICS[0]], p)[p])
+             is not None]
+    line = ("moving average" if not grids else "median per grid value" if len(grids) ==
+            len(params) else "median per grid value or moving average")
+    text = ("Mean baseline: paper metrics (rows) against every varying simulation parameter "
+            f"(columns); median over perturbations per trial; orange: {line}; R against "
+            f"log₁₀ of log-scaled parameters{sample}")
+    # wrapped to the figure's width (about 12 characters of 9-point text per inch), the top
+    # margin made to hold its lines
+    width = 1.1 + 0.15 + n_cols * 1.6 + (n_cols - 1) * 0.15
+    title = textwrap.fill(text, width=int(width * 12))
+    layout = Layout(panel=(1.6, 1.05), space=(0.15, 0.4),
+                    margins=(1.1, 0.15, 0.3 + 0.17 * (title.count(chr(10)) + 1), 0.8))
+    fig, axes = layout.figure(len(PAPER_METRICS) * n_cols, n_cols, sharex="col", sharey="row")
     for i, metric in enumerate(PAPER_METRICS):
         suffix = next((s for s in ("_affected", "_degs") if metric.endswith(s)), "")
         axes[i, 0].set_ylabel(f"{metric.removesuffix(suffix)}\n{suffix}".strip(), fontsize=8)
@@ -176,9 +216,5 @@ def draw_metric_grid(data: GridData) -> plt.Figure:
     if not params:
         axes[0, 0].text(0.5, 0.5, "no parameter varies", ha="center",
                         transform=axes[0, 0].transAxes)
-    n = data.n_trials
-    sample = f"; points: {GRID_MAX_POINTS} of {n} trials per panel" if n > GRID_MAX_POINTS else ""
-    layout.title(fig, "Mean baseline: paper metrics (rows) against every varying simulation "
-                 "parameter (columns)\nmedian over perturbations per trial; orange: moving "
-                 f"average; R against log₁₀ of log-scaled parameters{sample}")
+    layout.title(fig, title, size=9)
     return fig
