@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +60,12 @@ def commands(body: str) -> list[str]:
 
 def run(command: str, env: dict[str, str]) -> str:
     print(f"$ {command}", flush=True)
+    started = time.perf_counter()
     done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)
     if done.returncode != 0:
         sys.exit(f"README command failed ({done.returncode}): {command}\n{done.stderr}")
+    print(f"  ok in {time.perf_counter() - started:.0f} s (the README's stated times)")
     return done.stdout
 
 
