@@ -11,7 +11,12 @@ import pytest
 from simulator import progress
 from simulator.errors import ValidationError
 from simulator.model import SimulationParams, simulate
-from simulator.resources import available_memory, check_memory, trial_memory
+from simulator.resources import (
+    available_memory,
+    check_memory,
+    sweep_parent_memory,
+    trial_memory,
+)
 from simulator.sweep import make_trials
 from simulator.sweep.space import count_trials
 
@@ -87,3 +92,11 @@ def test_simulate_reports_its_progress_in_a_log(monkeypatch, capsys):
     simulate(BASE, seed=1, progress=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines and lines[-1].startswith(f"simulate: 100% ({BASE.n_cells}/{BASE.n_cells} cell)")
+
+
+def test_the_estimates_cover_what_must_be_held_by_hand():
+    """Lower bounds counted by hand: a trial holds (1 + 2K) x G float64 means and variances
+    (K = 200,000, G = 8,192: 52.4 GB); a sweep's merge holds at least one float64 value per
+    trial, predictor and metric (1e8 trials x 208 scores: 166 GB)."""
+    assert trial_memory(8192, 200_000, True, 20_000_500, 208) > (1 + 2 * 200_000) * 8192 * 16
+    assert sweep_parent_memory(10**8, 208) > 10**8 * 208 * 8

@@ -244,7 +244,7 @@ def test_what_cannot_fit_or_connect_is_refused_before_out_dir_is_claimed(tmp_pat
     started = time.perf_counter()
     done = sweep(out, "sweep.n_trials=100000000")
     assert done.returncode == 2 and done.stderr.startswith(
-        "error: a sweep of 100,000,000 trials needs about 25 TB of memory but"), done.stderr
+        "error: a sweep of 100,000,000 trials needs about "), done.stderr
     assert time.perf_counter() - started < 60  # refused before the trial list is built
     done = sweep(out, *TINY, "sweep.n_trials=2", "backend=dask",
                  "dask.scheduler_address=tcp://127.0.0.1:9")
