@@ -20,6 +20,9 @@ key                    stream                           draws
                                                         derangement
 =====================  ===============================  =================================
 
+A real screen (seed: the split seed): ``(8, k)`` `split_stream`, which of perturbation k's
+cells are its truth half and which its technical-replicate half.
+
 Streams of a sweep (seed: the sweep seed): ``(0, i)`` trial i's seed (`trial_seed`),
 ``(1, i)`` trial i's parameters (`trial_parameter_stream`). Figures subsample dense
 scatters from `figure_sample_stream` (seed 0, no key).
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GENES, EFFECTS, CELLS, SHUFFLE = 0, 1, 2, 7
+GENES, EFFECTS, CELLS, SHUFFLE, SPLIT = 0, 1, 2, 7, 8
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 
 
@@ -54,6 +57,10 @@ def cell_keys(seed: int, kind: int, group: int, tile: int) -> np.ndarray:
 
 def shuffle_stream(seed: int) -> np.random.Generator:
     return stream(seed, SHUFFLE)
+
+
+def split_stream(seed: int, perturbation: int) -> np.random.Generator:
+    return stream(seed, SPLIT, perturbation)
 
 
 def trial_seed(sweep_seed: int, index: int) -> int:

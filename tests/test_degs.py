@@ -10,6 +10,7 @@ from simulator.model.degs import (
     bh_adjust,
     call_degs,
     scale_weights,
+    vs_rest_weights,
     welch_pvalue,
     welch_t,
 )
@@ -205,3 +206,54 @@ def test_paper_mode_recovers_strong_effects_on_simulated_data():
     called, truth = data.deg_mask, data.affected
     assert (called & truth)[:, expressed].sum() / truth[:, expressed].sum() > 0.97
     assert (called & ~truth).sum() <= truth[:, ~expressed].sum()
+
+
+def group_summaries(values, groups, n_groups):
+    """Per-group means, population variances and counts of rows of `values`."""
+    counts = np.bincount(groups, minlength=n_groups)
+    means = np.stack([values[groups == k].mean(axis=0) for k in range(n_groups)])
+    variances = np.stack([values[groups == k].var(axis=0) for k in range(n_groups)])
+    return means, variances, counts
+
+
+def test_weights_of_unequal_groups_equal_scanpy_rank_genes_groups():
+    """A real screen's groups differ in size: the count-weighted statistic is scanpy's
+    t-test_overestim_var against the rest on the cells."""
+    import anndata
+    import scanpy
+
+    rng = np.random.default_rng(4)
+    sizes = [5, 9, 14, 30, 7]
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    values = np.log1p(rng.gamma(0.6, 2.0, size=(len(groups), 40)) * (1 + groups[:, None] % 3))
+    means, variances, counts = group_summaries(values, groups, len(sizes))
+    weights = vs_rest_weights(means, variances, counts)
+    adata = anndata.AnnData(values, obs=pd.DataFrame(
+        {"group": [f"g{k}" for k in groups]}, index=np.arange(len(groups)).astype(str)))
+    scanpy.tl.rank_genes_groups(adata, "group", method="t-test_overestim_var",
+                                reference="rest", n_genes=adata.n_vars)
+    for k in range(len(sizes)):
+        ranked = scanpy.get.rank_genes_groups_df(adata, f"g{k}").set_index("names")
+        t = ranked["scores"].reindex(adata.var_names).to_numpy()
+        np.testing.assert_allclose(weights[k], scale_weights(t[None])[0], atol=1e-6)
+
+
+def test_unequal_counts_reduce_to_the_equal_count_statistic():
+    rng = np.random.default_rng(5)
+    means, variances = rng.normal(1, 0.3, (8, 30)), rng.uniform(0.05, 1, (8, 30))
+    for mode in ("paper", "welch_true_n"):
+        np.testing.assert_allclose(vs_rest_weights(means, variances, np.full(8, 12), mode),
+                                   vs_rest_weights(means, variances, 12, mode),
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_bh_calls_with_unequal_counts_equal_scipy_welch_with_those_counts():
+    rng = np.random.default_rng(6)
+    means, variances = rng.normal(1, 0.5, (4, 25)), rng.uniform(0.05, 1, (4, 25))
+    control_mean, control_var = rng.normal(1, 0.5, 25), rng.uniform(0.05, 1, 25)
+    counts = np.array([5, 12, 40, 9])
+    mask = call_degs(means, variances, control_mean, control_var, None, counts, 60, "bh", 0.1)
+    for k, n in enumerate(counts):
+        p = stats.ttest_ind_from_stats(means[k], np.sqrt(variances[k]), n, control_mean,
+                                       np.sqrt(control_var), 60, equal_var=False).pvalue
+        np.testing.assert_array_equal(mask[k], bh_adjust(p) < 0.1)

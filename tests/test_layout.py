@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Pipeline order: a module may import from its own stage and earlier ones only.
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
-          "simulator.model": 1, "simulator.evaluation": 2, "simulator.resources": 2,
+          "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
+          "simulator.resources": 2,
           "simulator": 2, "simulator.sweep": 3,
           "simulator.report": 4, "experiments": 5}
 MAX_MODULE_LINES = 420

@@ -6,7 +6,7 @@ Predictors (`predictors`), metrics (`metrics`, `user_metrics`, compiled `kernels
 (`score`), calibration between baselines (`calibrate`) and verdicts (`verdicts`).
 """
 
-from simulator.evaluation.calibrate import Calibration, calibrate, format_verdicts
+from simulator.evaluation.calibrate import Calibration, calibrate, format_verdicts, score_card
 from simulator.evaluation.context import Context
 from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS, Metric
 from simulator.evaluation.predictors import FAMILIES, PredictorSpec
@@ -28,6 +28,7 @@ __all__ = [
     "calibrate",
     "evaluate",
     "format_verdicts",
+    "score_card",
     "summarize",
     "user_metric",
 ]

@@ -292,6 +292,22 @@ def calibrate(per_perturbation: pd.DataFrame,
                        placement[PLACEMENT_COLUMNS])
 
 
+SCORE_CARD_COLUMNS = ["metric", "predictor", "value", "mean", "n_valid", "drf", "verdict"]
+
+
+def score_card(summary: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
+    """One row per metric and predictor: `summarize`'s median (`value`), `mean` and
+    `n_valid`, the predictor's `drf` (the replicate's from the verdicts, every other
+    predictor's from the placement; NaN for the control and mean baselines) and the
+    metric's `verdict` on this dataset."""
+    placed = calibration.placement[["predictor", "metric", "drf"]]
+    replicate = calibration.verdicts[["metric", "drf"]].assign(predictor="replicate")
+    drf = pd.concat([placed, replicate], ignore_index=True)
+    card = summary.merge(drf, on=["predictor", "metric"], how="left").merge(
+        calibration.verdicts[["metric", "verdict"]], on="metric", how="left")
+    return card[SCORE_CARD_COLUMNS]
+
+
 def _number(value: float, spec: str, width: int) -> str:
     return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
 

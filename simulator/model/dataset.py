@@ -17,12 +17,13 @@ from simulator.model.params import SimulationParams
 
 @dataclass(frozen=True, eq=False)
 class SimulatedDataset:
-    """Summaries of one simulated trial.
+    """Summaries of one simulated trial, or of a real screen (`simulator.screen`).
 
     Attributes
     ----------
     params, seed
-        What produced it.
+        What produced it; for a real screen `params` is None and `seed` the seed of its
+        truth / replicate split.
     genes : (G,) str
         Gene names, in simulation order.
     perturbations : (K,) str
@@ -36,19 +37,20 @@ class SimulatedDataset:
     pooled_mean : (G,) float64
         Mean over all perturbed truth cells pooled (the mean baseline).
     affected : (K, G) bool
-        Genes the perturbation truly changes.
+        Genes the perturbation truly changes (a real screen: its called DEGs).
     direction : (K, G) int8
-        +1 (mean x effect_size), -1 (mean / effect_size) or 0 (unaffected).
+        +1 (mean x effect_size), -1 (mean / effect_size) or 0 (unaffected); a real
+        screen: the sign of truth minus control on its DEGs.
     deg_mask : (K, G) bool
         Called differentially expressed genes (`params.deg_mode`).
     weights : (K, G) float64
         Per-perturbation gene weights in [0, 1] from the "vs rest" Welch t statistic.
-    mu_control, mu_perturbed_base, theta : (G,) float64
+    mu_control, mu_perturbed_base, theta : (G,) float64, or None for a real screen
         The prior of the simulated genes: control mean count, the biased perturbed
         baseline ``max(0, mu_control + beta (mu_perturbed - mu_control))``, NB size.
     """
 
-    params: SimulationParams
+    params: SimulationParams | None
     seed: int
     genes: np.ndarray
     perturbations: np.ndarray
@@ -63,9 +65,9 @@ class SimulatedDataset:
     direction: np.ndarray
     deg_mask: np.ndarray
     weights: np.ndarray
-    mu_control: np.ndarray
-    mu_perturbed_base: np.ndarray
-    theta: np.ndarray
+    mu_control: np.ndarray | None
+    mu_perturbed_base: np.ndarray | None
+    theta: np.ndarray | None
 
     @property
     def n_genes(self) -> int:

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 from scipy import special
 
+from simulator.errors import check_choice
 from simulator.model.params import DegMode, WeightMode
 
 # Rows (perturbations) processed at once: bounds the (rows, genes) temporaries.
@@ -144,7 +145,7 @@ def call_degs(
     control_mean: np.ndarray,
     control_var: np.ndarray,
     affected: np.ndarray,
-    n_cells_per_perturbation: int,
+    n_cells_per_perturbation: int | np.ndarray,
     n_control_cells: int,
     mode: str = DegMode.PAPER,
     alpha: float = 0.05,
@@ -156,12 +157,22 @@ def call_degs(
     (the paper's deliberate over-estimate of the control mean's variance); the DEGs of
     perturbation k are its ``affected[k].sum()`` genes of smallest p-value.
     ``mode="bh"``: Welch test with the true counts; DEGs have BH-adjusted p < `alpha`.
+    `n_cells_per_perturbation` may be (K,) counts in ``bh`` mode (a real screen's groups
+    differ in size); ``paper`` mode needs one count.
     """
     mask = np.zeros(perturbation_means.shape, dtype=bool)
+    counts = np.asarray(n_cells_per_perturbation)
+    if counts.ndim:
+        check_choice(mode, "mode", [DegMode.BH])
     n_control = n_cells_per_perturbation if mode == DegMode.PAPER else n_control_cells
 
     def work(rows: slice) -> None:
         means = perturbation_means[rows]
+        if counts.ndim:  # one count per perturbation: the same Welch test, broadcast
+            t, df = welch_t(means, perturbation_vars[rows], counts[rows, None], control_mean,
+                            control_var, n_control)
+            mask[rows] = bh_adjust(welch_pvalue(t, df)) < alpha
+            return
         t, df = np.empty_like(means), np.empty_like(means)
         _welch_rows(means, perturbation_vars[rows], float(n_cells_per_perturbation),
                     control_mean, control_var, float(n_control), t, df)
@@ -191,7 +202,7 @@ def scale_weights(t: np.ndarray) -> np.ndarray:
 
 
 def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarray,
-                    n_cells_per_perturbation: int, mode: str = WeightMode.PAPER,
+                    n_cells_per_perturbation: int | np.ndarray, mode: str = WeightMode.PAPER,
                     n_threads: int = 1) -> np.ndarray:
     """`weights` (K, G): each perturbation's truth cells against all other perturbed truth
     cells pooled ("vs rest"; control cells take no part), scaled by `scale_weights`.
@@ -206,8 +217,13 @@ def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarra
 
     The pooled rest's mean and sum of squared deviations are recovered exactly from the
     per-perturbation summaries (every group has `n_cells_per_perturbation` cells), removing
-    group k from the totals with the stable one-point downdate.
+    group k from the totals with the stable one-point downdate. (K,) counts (a real
+    screen's groups) take `_vs_rest_unequal`, the same statistic with count-weighted totals.
     """
+    if np.ndim(n_cells_per_perturbation):
+        return _vs_rest_unequal(perturbation_means, perturbation_vars,
+                                np.asarray(n_cells_per_perturbation, float),
+                                mode == WeightMode.PAPER)
     n_groups, n = len(perturbation_means), n_cells_per_perturbation
     grand_mean = perturbation_means.mean(axis=0)
     between = np.zeros_like(grand_mean)  # Σ_j (m_j - grand mean)²
@@ -254,3 +270,33 @@ def _vs_rest_rows(means: np.ndarray, variances: np.ndarray, grand_mean: np.ndarr
         span = high - low
         for g in range(means.shape[1]):
             out[r, g] = ((out[r, g] - low) / span) ** 2 if span > 0 else 0.0
+
+
+def _vs_rest_unequal(means: np.ndarray, variances: np.ndarray, counts: np.ndarray,
+                     paper: bool) -> np.ndarray:
+    """`vs_rest_weights` for groups of `counts` cells each. With N = Σ n_j cells, the
+    count-weighted grand mean M, B = Σ n_j (m_j − M)² and W = Σ n_j v_j, the rest of group
+    k has mean M − n_k (m_k − M) / (N − n_k) and sum of squared deviations
+    (W − n_k v_k) + B − n_k (m_k − M)² N / (N − n_k); with equal counts this is the
+    kernel's downdate exactly (up to rounding)."""
+    total = counts.sum()
+    weights = counts[:, None]
+    grand_mean = (weights * means).sum(axis=0) / total
+    between = (weights * (means - grand_mean) ** 2).sum(axis=0)
+    within = (weights * variances).sum(axis=0)
+    out = np.empty_like(means)
+    for start in range(0, len(means), _ROW_BLOCK):
+        rows = slice(start, start + _ROW_BLOCK)
+        n, mean_k, var_k = weights[rows], means[rows], variances[rows]
+        n_rest = total - n
+        offset = mean_k - grand_mean
+        rest_mean = grand_mean - n * offset / n_rest
+        rest_ss = (np.maximum(within - n * var_k, 0.0)
+                   + np.maximum(between - n * offset**2 * total / n_rest, 0.0))
+        if paper:  # sample variances, the rest's count set to the group's own
+            se2 = var_k / (n - 1) + rest_ss / (n_rest - 1) / n
+        else:  # population variances, the rest's true count
+            se2 = var_k / n + rest_ss / n_rest / n_rest
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[rows] = scale_weights((mean_k - rest_mean) / np.sqrt(se2))
+    return out

@@ -1,0 +1,124 @@
+"""A model's predictions for a real screen, scored and placed between the screen's baselines:
+``python -m experiments.score truth=<screen.h5ad> predictions=[<model file>,...]``.
+
+The screen is summarised as a simulated trial is (`simulator.screen.summarise_screen`:
+streamed, each perturbation's cells split into a truth half and a technical-replicate
+half); each model's predicted profiles are scored with every metric beside the control,
+the mean baseline, the replicate and the ladder, and calibrated. Writes into ``out_dir``:
+
+- ``scores.csv``: metric, predictor, value (median over perturbations), mean, n_valid,
+  drf (0 = the negative baseline, 1 = perfect) and the metric's verdict on this screen
+- ``per_perturbation.csv``: perturbation, predictor, metric, value
+- ``placement.png`` / ``.pdf``: each model's drf per metric beside the replicate's
+
+and prints the scores of the baselines and models with each metric's verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import matplotlib
+import pandas as pd
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig
+
+from experiments.cli import clean_errors, evaluation_spec
+from simulator.errors import ValidationError, check
+from simulator.evaluation import calibrate, evaluate, score_card, summarize
+from simulator.report.placement import draw_placement
+from simulator.report.style import save, style
+from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_screen
+from simulator.screen.summaries import perturbation_sizes
+
+log = logging.getLogger(__name__)
+
+
+def run_score(cfg: DictConfig) -> pd.DataFrame:
+    evaluation = evaluation_spec(cfg)
+    check(cfg.truth is not None, "truth", None, "the screen's h5ad file")
+    check(len(cfg.predictions) > 0, "predictions", [], "one model file or more")
+    truth = to_absolute_path(str(cfg.truth))
+    with H5adCounts.open(truth, cfg.label_key, cfg.layer, "truth") as screen:
+        sizes = perturbation_sizes(screen.labels, cfg.control_label, cfg.label_key)
+        genes = screen.genes
+    models = {}
+    for spec in cfg.predictions:
+        name, profiles = read_predictions(_absolute(str(spec)), genes, cfg.label_key,
+                                          cfg.prediction_layer)
+        check(name not in models, "predictions", name, "models with distinct names")
+        models[name] = profiles
+    eligible = set(sizes[sizes >= MIN_CELLS].index)
+    covered = eligible.intersection(*(set(p.index) for p in models.values()))
+    if len(covered) < len(eligible):
+        log.warning("%d of the screen's %d perturbations have no prediction from every model "
+                    "and are left out", len(eligible) - len(covered), len(eligible))
+    unknown = set().union(*(set(p.index) for p in models.values())) - set(sizes.index)
+    if unknown:
+        log.warning("%d predicted labels are not perturbations of the screen and are ignored "
+                    "(e.g. %s)", len(unknown), sorted(unknown)[0])
+    summary = summarise_screen(truth, cfg.label_key, cfg.control_label, layer=cfg.layer,
+                               seed=cfg.seed, alpha=cfg.alpha, perturbations=sorted(covered))
+    dataset = summary.dataset
+    print(f"screen: {summary.describe()}")
+    predictions = {name: p.loc[dataset.perturbations].to_numpy() for name, p in models.items()}
+    per_perturbation = evaluate(dataset, evaluation, predictions=predictions)
+    calibration = calibrate(per_perturbation, evaluation)
+    card = score_card(summarize(per_perturbation), calibration)
+
+    out_dir = Path(to_absolute_path(str(cfg.out_dir)))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        card.to_csv(out_dir / "scores.csv", index=False)
+        per_perturbation.to_csv(out_dir / "per_perturbation.csv", index=False)
+    except OSError as error:
+        raise ValidationError(f"out_dir {out_dir} cannot be written ({error.strerror})",
+                              "out_dir") from None
+    matplotlib.use("Agg")
+    style()
+    save(draw_placement(card, list(models)), out_dir, "placement")
+    print(format_card(card, list(models)))
+    print(f"\nscores.csv, per_perturbation.csv and placement.png written to {out_dir}")
+    return card
+
+
+def _absolute(spec: str) -> str:
+    """``name:path`` with its path made absolute (relative to where the command runs)."""
+    name, sep, path = spec.rpartition(":") if ":" in spec else ("", "", spec)
+    return f"{name}{sep}{to_absolute_path(path)}"
+
+
+def format_card(card: pd.DataFrame, models: list[str]) -> str:
+    """Per metric: the mean baseline's and replicate's scores, each model's score and drf,
+    and the verdict."""
+    wide = card.pivot(index="metric", columns="predictor", values="value")
+    drf = card.pivot(index="metric", columns="predictor", values="drf")
+    verdict = card.drop_duplicates("metric").set_index("metric")["verdict"]
+    metrics = list(dict.fromkeys(card["metric"]))
+    width = max(len("metric"), *map(len, metrics))
+    heads = [("mean", "mean"), ("replicate", "replicate")] + [
+        h for m in models for h in ((m, m), (f"{m} drf", m))]
+    widths = [max(9, len(head)) for head, _ in heads]
+    header = f"{'metric':<{width}}  " + "  ".join(
+        f"{head:>{w}}" for (head, _), w in zip(heads, widths, strict=True))
+    lines = [header + "  verdict"]
+    for metric in metrics:
+        cells = []
+        for (head, predictor), w in zip(heads, widths, strict=True):
+            value = (drf if head.endswith(" drf") else wide).get(predictor, {}).get(metric)
+            cells.append(f"{value:>{w}.3f}" if value is not None and pd.notna(value)
+                         else f"{'n/a':>{w}}")
+        lines.append(f"{metric:<{width}}  " + "  ".join(cells) + f"  {verdict[metric]}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="score")
+@clean_errors
+def main(cfg: DictConfig) -> None:
+    run_score(cfg)
+
+
+if __name__ == "__main__":
+    main()
