@@ -165,3 +165,28 @@ def test_score_errors_are_one_line(screen, tmp_path):
         assert done.returncode == 2 and done.stderr.startswith(expected), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_screen_beyond_the_available_memory_is_refused_before_it_is_read(screen, tmp_path,
+                                                                           monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    import simulator.resources
+    from experiments.score import run_score
+
+    out, *_ = screen
+    data = summarise_screen(out / "sparse.h5ad", "guide", "control").dataset
+    model = tmp_path / "model.csv"
+    pd.DataFrame(data.perturbation_means, index=pd.Index(data.perturbations, name="guide"),
+                 columns=data.genes).to_csv(model)
+    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+                               version_base=None):
+        cfg = compose("score", [f"truth={out / 'sparse.h5ad'}", f"predictions=[{model}]",
+                                "label_key=guide", f"out_dir={tmp_path / 'out'}"])
+    monkeypatch.setattr(simulator.resources, "available_memory", lambda: 1e6)
+    with pytest.raises(ValidationError, match=r"^this screen \(8 perturbations x 120 genes\) "
+                                              r"needs about .* but 1 MB is available"):
+        run_score(cfg)
+    assert not (tmp_path / "out").exists()
+    cfg.force = True
+    assert set(run_score(cfg)["predictor"]) >= {"model", "mean", "replicate"}
