@@ -34,7 +34,8 @@ SHARED_DISTANCES_MAX_K = 4096  # simulator.evaluation.metrics: (K, K) float64 up
 SCORE_ROW_BYTES = 64  # per perturbation x predictor x metric: values, tables, calibration
 CELL_BLOCK = 512  # simulator.model.simulate.DEFAULT_BLOCK_CELLS; two per thread in flight
 TRIAL_RECORD_BYTES = 600  # a sweep's `Trial` (parameters and seed) in the parent process
-MERGED_ROW_BYTES = 1200  # a merged results row in pandas (~560 B), twice while concatenated
+REPORT_ROW_BYTES = 400  # a results row as the figures read it (~380 B at 10,000 trials);
+# the merge itself streams one trial file at a time
 
 # Seconds on one core (benchmarks/bench_sweep.py, the paper's trials): per million
 # cell x gene entries drawn, per million perturbation x gene entries scored; and per trial
@@ -90,8 +91,9 @@ def trial_seconds(n_genes: int, n_perturbations: int, n_cells: int) -> float:
 
 
 def sweep_parent_memory(n_trials: int, n_scores: int) -> float:
-    """Peak memory (bytes) of a sweep's own process: its trial list and the merge."""
-    return PROCESS_BYTES + n_trials * (TRIAL_RECORD_BYTES + n_scores * MERGED_ROW_BYTES)
+    """Peak memory (bytes) of a sweep's own process: its trial list and the tables its
+    figures read."""
+    return PROCESS_BYTES + n_trials * (TRIAL_RECORD_BYTES + n_scores * REPORT_ROW_BYTES)
 
 
 def n_scores(evaluation: EvaluationSpec, replicate: bool) -> int:

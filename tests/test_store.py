@@ -186,3 +186,29 @@ def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(
         holder.wait()
     with opened(tmp_path):  # the lock died with its holder (even by SIGKILL)
         pass
+
+
+def test_the_streamed_merge_equals_pandas_concat_of_the_trials(tmp_path, monkeypatch):
+    """Columns missing from a file, all null in one, and an empty file: the merged table is
+    what pandas.concat of the frames gives (a text column absent from a file holds None
+    there, not NaN), whatever the row-group size."""
+    from simulator.sweep import files
+
+    frames = [pd.DataFrame({"trial": [0, 0], "metric": ["a", "b"], "value": [1.5, 2.0],
+                            "error": ["", ""]}),
+              pd.DataFrame({"trial": [1], "metric": [None], "value": [float("nan")],
+                            "error": ["failed"], "predictor": [None]}),
+              pd.DataFrame({"trial": pd.Series([], dtype=int)}),
+              pd.DataFrame({"trial": [2], "metric": ["a"], "value": [0.5], "error": [""],
+                            "predictor": ["mean"]})]
+    paths = []
+    for i, frame in enumerate(frames):
+        paths.append(tmp_path / f"{i}.parquet")
+        files.atomic_write_parquet(frame, paths[-1], {"fingerprint": "x"})
+    expected = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    expected["predictor"] = [None, None, None, "mean"]
+    for group_rows in (1, 1 << 16):
+        monkeypatch.setattr(files, "ROW_GROUP_ROWS", group_rows)
+        assert files.atomic_concat_parquet(paths, tmp_path / "merged.parquet") == 4
+        pd.testing.assert_frame_equal(files.read_parquet(tmp_path / "merged.parquet"), expected)
+    assert files.read_metadata(tmp_path / "merged.parquet") == {}

@@ -35,6 +35,48 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path,
     os.replace(tmp, path)
 
 
+ROW_GROUP_ROWS = 1 << 16  # rows buffered per row group of a concatenated file
+
+
+def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
+    """Concatenate the rows of parquet files into `path` (atomically), holding at most about
+    ROW_GROUP_ROWS rows in memory; returns the number of rows. Columns are the union of the
+    files' in order of first appearance, types unified (a column absent or all null in one
+    file is null there: None in a text column, NaN in a number column), as `pandas.concat`
+    of the frames gives; the files' own metadata is not copied. Files without rows are
+    skipped; at least one must have rows."""
+    nonempty, target = [], None
+    for part in paths:  # a file's metadata object is large: one at a time
+        metadata = pq.read_metadata(part)
+        if metadata.num_rows:
+            schema = metadata.schema.to_arrow_schema().remove_metadata()
+            target = schema if target is None else pa.unify_schemas(
+                [target, schema], promote_options="permissive")
+            nonempty.append(part)
+        del metadata
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    rows, batch = 0, []
+    with open(tmp, "wb") as handle:
+        with pq.ParquetWriter(handle, target) as writer:
+            for part in nonempty:
+                table = pq.read_table(part).replace_schema_metadata(None)
+                for field in target:
+                    if field.name not in table.column_names:
+                        table = table.append_column(field.name,
+                                                    pa.nulls(len(table), field.type))
+                batch.append(table.select(target.names).cast(target))
+                rows += len(table)
+                if sum(len(t) for t in batch) >= ROW_GROUP_ROWS:
+                    writer.write_table(pa.concat_tables(batch))
+                    batch = []
+            if batch:
+                writer.write_table(pa.concat_tables(batch))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return rows
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """The key-value metadata of a parquet file's schema (pandas' own entry left out)."""
     metadata = pq.read_schema(path).metadata or {}

@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError
 from simulator.sweep.files import (
+    atomic_concat_parquet,
     atomic_write_parquet,
     atomic_write_text,
     fingerprint,
@@ -259,14 +261,16 @@ class SweepStore:
     # -- merged tables -------------------------------------------------------------------
 
     def merge(self, indices: Iterable[int], summary: dict[str, Any]) -> tuple[Path, Path]:
-        """Concatenate the trials (in index order) into results.parquet and calibration.parquet."""
+        """Concatenate the trials (in index order) into results.parquet and calibration.parquet,
+        one trial file in memory at a time (`atomic_concat_parquet`)."""
         order = sorted(indices)
         outputs = []
         for suffix, name in (("", RESULTS), (".calibration", CALIBRATION)):
-            parts = [read_parquet(self._path(i, suffix)) for i in order]
-            parts = [p for p in parts if len(p)]
-            frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-            atomic_write_parquet(frame, self.out_dir / name)
+            parts = [self._path(i, suffix) for i in order]
+            if any(pq.read_metadata(p).num_rows for p in parts):
+                atomic_concat_parquet(parts, self.out_dir / name)
+            else:
+                atomic_write_parquet(pd.DataFrame(), self.out_dir / name)
             outputs.append(self.out_dir / name)
         manifest = {**self.read_manifest(), **summary, "finished": _now()}
         atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
