@@ -33,6 +33,7 @@ from simulator.report.style import save, style
 from simulator.resources import check_memory, n_scores, trial_memory
 from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_screen
 from simulator.screen.h5ad import CHUNK_CELLS
+from simulator.screen.predictions import prediction_name
 from simulator.screen.summaries import perturbation_sizes
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
 
 def _absolute(spec: str) -> str:
     """``name:path`` with its path made absolute (relative to where the command runs)."""
-    name, sep, path = spec.rpartition(":") if ":" in spec else ("", "", spec)
-    return f"{name}{sep}{to_absolute_path(path)}"
+    name, path = prediction_name(spec)
+    return f"{name}:{to_absolute_path(str(path))}"
 
 
 def format_card(card: pd.DataFrame, models: list[str]) -> str:

@@ -103,18 +103,20 @@ def default_out_dir(cfg: DictConfig) -> str:
     return f"results/{option if cfg.sweep.kind == own_kind else cfg.sweep.kind}"
 
 
+def _remote(cfg: DictConfig) -> bool:
+    """The trials run on a dask cluster elsewhere, not on this machine."""
+    return cfg.backend == "dask" and bool(cfg.dask.scheduler_address)
+
+
 def _workers(cfg: DictConfig) -> str:
-    if cfg.backend == "dask" and cfg.dask.scheduler_address:
-        return "a dask cluster"
-    return f"{joblib.effective_n_jobs(cfg.n_jobs)} workers"
+    return "a dask cluster" if _remote(cfg) else f"{joblib.effective_n_jobs(cfg.n_jobs)} workers"
 
 
 def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
     """Memory of this machine's share of the sweep (all of it but on a remote cluster)."""
-    remote = cfg.backend == "dask" and bool(cfg.dask.scheduler_address)
     return estimate_sweep([t.params for t in trials], evaluation,
                           joblib.effective_n_jobs(cfg.n_jobs), processes=cfg.backend != "threading",
-                          local=not remote)
+                          local=not _remote(cfg))
 
 
 def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: SimulationParams,

@@ -44,7 +44,7 @@ def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
     files' in order of first appearance, types unified (a column absent or all null in one
     file is null there: None in a text column, NaN in a number column), as `pandas.concat`
     of the frames gives; the files' own metadata is not copied. Files without rows are
-    skipped; at least one must have rows."""
+    skipped; when none has rows, `path` holds an empty table."""
     nonempty, target = [], None
     for part in paths:  # a file's metadata object is large: one at a time
         metadata = pq.read_metadata(part)
@@ -54,8 +54,11 @@ def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
                 [target, schema], promote_options="permissive")
             nonempty.append(part)
         del metadata
+    if target is None:
+        atomic_write_parquet(pd.DataFrame(), path)
+        return 0
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    rows, batch = 0, []
+    rows, batch, buffered = 0, [], 0
     with open(tmp, "wb") as handle:
         with pq.ParquetWriter(handle, target) as writer:
             for part in nonempty:
@@ -66,9 +69,10 @@ def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
                                                     pa.nulls(len(table), field.type))
                 batch.append(table.select(target.names).cast(target))
                 rows += len(table)
-                if sum(len(t) for t in batch) >= ROW_GROUP_ROWS:
+                buffered += len(table)
+                if buffered >= ROW_GROUP_ROWS:
                     writer.write_table(pa.concat_tables(batch))
-                    batch = []
+                    batch, buffered = [], 0
             if batch:
                 writer.write_table(pa.concat_tables(batch))
         handle.flush()

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError
 from simulator.sweep.files import (
@@ -266,11 +265,7 @@ class SweepStore:
         order = sorted(indices)
         outputs = []
         for suffix, name in (("", RESULTS), (".calibration", CALIBRATION)):
-            parts = [self._path(i, suffix) for i in order]
-            if any(pq.read_metadata(p).num_rows for p in parts):
-                atomic_concat_parquet(parts, self.out_dir / name)
-            else:
-                atomic_write_parquet(pd.DataFrame(), self.out_dir / name)
+            atomic_concat_parquet([self._path(i, suffix) for i in order], self.out_dir / name)
             outputs.append(self.out_dir / name)
         manifest = {**self.read_manifest(), **summary, "finished": _now()}
         atomic_write_text(json.dumps(manifest, indent=2), self.out_dir / MANIFEST)
