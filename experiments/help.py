@@ -91,12 +91,16 @@ def app_help(app: str) -> str:
                 lines.append(_row(f"{group}={option.stem} {mark}", "", _summary(option)))
         lines.append("")
     lines.append("Keys (key=value; defaults shown):")
-    for key, value, doc in described_keys(path):
+    own = described_keys(path)
+    for key, value, doc in own:
         lines.append(_row(key, value, doc))
+    overridden = {key for key, _, _ in own}  # the app's own default replaces the group's
     for entry in groups:
         (group, default), = entry.items()
         if group == "sim":
             for name, knob in KNOBS.items():
+                if f"sim.{name}" in overridden:
+                    continue
                 value = SimulationParams.__dataclass_fields__[name].default
                 shown = "null" if value is None else value
                 lines.append(_row(f"sim.{name}", str(shown), knob.meaning))

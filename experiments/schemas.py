@@ -19,6 +19,7 @@ from experiments.help import app_help
 from simulator.evaluation import PredictorSpec
 from simulator.model import KNOBS, SimulationParams
 from simulator.report.tables import PARAMETERS
+from simulator.screen.design import Design, Factors
 
 SimSchema = make_dataclass(
     "SimSchema",
@@ -86,12 +87,44 @@ class FiguresSchema:
     filter: Any = field(default_factory=FilterSchema)
 
 
+# ``factors.<name>`` of the real-data app: lists of levels, or a number of bins
+def _levels_field(default: int | tuple) -> Any:
+    return default if isinstance(default, int) else field(default_factory=lambda: list(default))
+
+
+FactorsSchema = make_dataclass(
+    "FactorsSchema", [(f.name, int if isinstance(f.default, int) else list[Any],
+                       _levels_field(f.default)) for f in fields(Factors)])
+
+
+@dataclass
+class RealdataSchema:
+    """``experiments.realdata``: the screen, the design (`simulator.screen.Design`) and output."""
+
+    data: str | None = None
+    label_key: str = "label"
+    control_label: str = "control"
+    layer: str | None = None
+    seed: int = Design.seed
+    alpha: float = Design.alpha
+    repeats: int = Design.repeats
+    n_perturbations: int | None = Design.n_perturbations
+    factors: Any = field(default_factory=FactorsSchema)
+    out_dir: str = "results/realdata"
+    figures: bool = True
+    n_threads: int | None = None
+    force: bool = False
+    predictors: Any = field(default_factory=PredictorsSchema)
+    metrics: Any = field(default_factory=MetricsSchema)
+
+
 _store = ConfigStore.instance()
 _store.store(group="sim", name="schema", node=SimSchema)
 _store.store(group="predictors", name="schema", node=PredictorsSchema)
 _store.store(group="metrics", name="schema", node=MetricsSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
+_store.store(name="realdata_schema", node=RealdataSchema)
 
 # ``--help`` of each app (hydra.help.template: ${app_help:<app>}), generated from the configs
 OmegaConf.register_new_resolver("app_help", app_help, replace=True)

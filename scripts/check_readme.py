@@ -31,6 +31,7 @@ SKIPPED = {  # a substring of the command -> why it is not run here
     "sweep.n_trials=1000": "1,000 trials: minutes; the same code as the quick sweep",
     "counts=screen.h5ad": "needs your own screen",
     "truth=screen.h5ad": "needs your own screen and a model's predictions",
+    "data=screen.h5ad": "needs your own screen",
     "submitit_slurm": "needs a Slurm cluster",
 }
 OUTPUTS = ("results/", "outputs/")  # where the README says commands write

@@ -24,6 +24,8 @@ from simulator.errors import ValidationError
 from simulator.evaluation import EvaluationSpec
 from simulator.evaluation.predictors import needs_replicate
 from simulator.model import SimulationParams
+from simulator.screen import Design, ScreenLevels
+from simulator.screen.h5ad import CHUNK_CELLS
 
 PROCESS_BYTES = 280e6  # interpreter, numpy, pandas, numba and the compiled kernels
 SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
@@ -88,6 +90,33 @@ def trial_seconds(n_genes: int, n_perturbations: int, n_cells: int) -> float:
     """Run time (seconds on one core) of one trial: drawing, then scoring."""
     return SECONDS_PER_TRIAL + (n_cells * n_genes * SECONDS_PER_M_DRAWN
                                 + n_perturbations * n_genes * SECONDS_PER_M_SCORED) / 1e6
+
+
+STUDY_SUM_BYTES = 32  # per row x gene summarised by a study: sums and squares, then moments
+
+
+def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpec,
+                 n_threads: int | None = None) -> float:
+    """Peak memory (bytes) of `simulator.sweep.run_study`: one repeat's summaries of every
+    cell grouping (`simulator.screen.accumulate`), a dense chunk of the counts, the dataset
+    of all perturbations (their DEGs are every view's affected genes) and the largest view
+    scored, plus the tables of every view."""
+    genes, perts = len(levels.genes), len(levels.names)
+    base = min(perts, design.n_perturbations or perts)
+    view_rows = 1 + 2 * base
+    rows = {"n_p": lambda _: 2 * base * genes, "n0": lambda _: genes,
+            "n_genes": lambda level: view_rows * level,
+            "library_size": lambda _: view_rows * genes}
+    summaries = (1 + 2 * perts) * genes + sum(
+        rows[factor](level) for factor, values in levels.levels.items() if factor in rows
+        for level in values)
+    largest = max([base, *levels.levels.get("k", ())])
+    threads = n_threads or os.cpu_count() or 1
+    scores = n_scores(evaluation, replicate=True)
+    return (summaries * STUDY_SUM_BYTES + CHUNK_CELLS * genes * 16
+            + perts * genes * PER_PERTURBATION_BYTES
+            + trial_memory(genes, largest, True, 0, scores, threads)
+            + levels.n_views * scores * REPORT_ROW_BYTES)
 
 
 def sweep_parent_memory(n_trials: int, n_scores: int) -> float:

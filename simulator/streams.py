@@ -20,8 +20,11 @@ key                    stream                           draws
                                                         derangement
 =====================  ===============================  =================================
 
-A real screen (seed: the split seed): ``(8, k)`` `split_stream`, which of perturbation k's
-cells are its truth half and which its technical-replicate half.
+A real screen (seed: the screen's seed): ``(8, k)`` `split_stream`, which of perturbation
+k's cells are its truth half and which its technical-replicate half (``(8, k, r)`` in
+repeat r > 0 of ``experiments.realdata``); ``(9, r, part)`` `subsample_stream`, what
+repeat r subsamples (part: `CONTROL_ORDER` control cells, `PERTURBATION_ORDER`
+perturbations, `GENE_ORDER` genes).
 
 Streams of a sweep (seed: the sweep seed): ``(0, i)`` trial i's seed (`trial_seed`),
 ``(1, i)`` trial i's parameters (`trial_parameter_stream`). Figures subsample dense
@@ -32,7 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GENES, EFFECTS, CELLS, SHUFFLE, SPLIT = 0, 1, 2, 7, 8
+GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE = 0, 1, 2, 7, 8, 9
+CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 
 
@@ -59,8 +63,12 @@ def shuffle_stream(seed: int) -> np.random.Generator:
     return stream(seed, SHUFFLE)
 
 
-def split_stream(seed: int, perturbation: int) -> np.random.Generator:
-    return stream(seed, SPLIT, perturbation)
+def split_stream(seed: int, perturbation: int, repeat: int = 0) -> np.random.Generator:
+    return stream(seed, SPLIT, perturbation, *((repeat,) if repeat else ()))
+
+
+def subsample_stream(seed: int, repeat: int, part: int) -> np.random.Generator:
+    return stream(seed, SUBSAMPLE, repeat, part)
 
 
 def trial_seed(sweep_seed: int, index: int) -> int:

@@ -21,7 +21,8 @@ def app_help(app):
     return done.stdout
 
 
-@pytest.mark.parametrize("app", ["run", "sweep", "figures", "fit_priors", "score"])
+@pytest.mark.parametrize("app", ["run", "sweep", "figures", "fit_priors", "score", "realdata",
+                                 "simulate_screen"])
 def test_help_lists_every_key_of_the_app_with_its_description(app):
     text = app_help(app)
     rows = {line.split("=")[0].strip(): line for line in text.splitlines()

@@ -1,11 +1,16 @@
 """Real screens: an h5ad of raw counts summarised like a simulated trial, and a model's
-predictions for it, so every predictor, metric and calibration applies unchanged.
+predictions for it, so every predictor, metric and calibration applies unchanged; and the
+design of the real-data stress test (`Design`, `Factors`; `simulator.sweep.run_study`
+scores it).
 
-    from simulator.screen import summarise_screen, read_predictions
+    from simulator.screen import summarise_screen, read_predictions, Design, Factors
 """
 
+from simulator.screen.design import Design, Factors
 from simulator.screen.h5ad import H5adCounts
+from simulator.screen.levels import ScreenLevels
 from simulator.screen.predictions import read_predictions
 from simulator.screen.summaries import MIN_CELLS, Screen, summarise_screen
 
-__all__ = ["MIN_CELLS", "H5adCounts", "Screen", "read_predictions", "summarise_screen"]
+__all__ = ["MIN_CELLS", "Design", "Factors", "H5adCounts", "Screen", "ScreenLevels",
+           "read_predictions", "summarise_screen"]

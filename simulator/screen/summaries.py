@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from simulator import streams
 from simulator.errors import ValidationError, check
 from simulator.model import SimulatedDataset
 from simulator.model.degs import call_degs, vs_rest_weights
-from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts, add_by_group, log_normalised
+from simulator.screen.accumulate import Grouping, accumulate
+from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts
 
 log = logging.getLogger(__name__)
 
@@ -98,75 +98,68 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
                 f"{sizes.min() if len(sizes) else 0}–{sizes.max() if len(sizes) else 0})",
                 "label_key")
         names = kept.index.to_numpy(str)
-        groups, truth_n, replicate_n = _split(counts.labels, control_label, names, seed)
-        n_groups = 1 + 2 * len(names)
-        sums, squares = _accumulate(counts, groups, n_groups, chunk_cells, str(path))
+        index = pd.Series(np.arange(len(counts.labels))).groupby(counts.labels).indices
+        halves = split_halves([index[name] for name in names], seed)
+        control = np.flatnonzero(counts.labels == control_label)
+        grouping = Grouping(group_rows(len(counts.labels), [control],
+                                       [h[0] for h in halves], [h[1] for h in halves]),
+                            1 + 2 * len(names))
+        moments, = accumulate(counts, [grouping], chunk_cells=chunk_cells, desc="summarise")
         genes = counts.genes
-    n = np.bincount(groups[groups >= 0], minlength=n_groups).astype(float)[:, None]
-    means = sums / n
-    variances = np.maximum(squares / n - means**2, 0.0)
-    dataset = _dataset(means, variances, int(n[0, 0]), truth_n, names, genes, seed, alpha)
-    return Screen(dataset, int(n[0, 0]), truth_n, replicate_n, n_dropped)
-
-
-def _split(labels: np.ndarray, control_label: str, names: np.ndarray, seed: int
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each cell's group: 0 control, 1 + k truth half of perturbation k, 1 + K + k its
-    replicate half, -1 left out; and the halves' sizes (the truth gets the odd cell)."""
-    groups = np.full(len(labels), -1, dtype=np.int64)
-    groups[labels == control_label] = 0
-    index = pd.Series(np.arange(len(labels))).groupby(labels).indices
-    truth_n, replicate_n = np.empty(len(names), np.int64), np.empty(len(names), np.int64)
-    for k, name in enumerate(names):
-        cells = streams.split_stream(seed, k).permutation(index[name])
-        half = (len(cells) + 1) // 2
-        groups[cells[:half]], groups[cells[half:]] = 1 + k, 1 + len(names) + k
-        truth_n[k], replicate_n[k] = half, len(cells) - half
-    return groups, truth_n, replicate_n
-
-
-def _accumulate(counts: H5adCounts, groups: np.ndarray, n_groups: int, chunk_cells: int,
-                what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-group sums of the normalised values and of their squares: (groups, G) each."""
-    n_genes = len(counts.genes)
-    sums, squares = np.zeros((n_groups, n_genes)), np.zeros((n_groups, n_genes))
-    for start, block in counts.chunks(chunk_cells):
-        cell_groups = groups[start:start + block.shape[0]]
-        kept = np.flatnonzero(cell_groups >= 0)
-        block = sparse.csr_matrix(block[kept])
-        _check_counts(block, start + kept, what)
-        block = log_normalised(block)
-        add_by_group(sums, cell_groups[kept], block)
-        add_by_group(squares, cell_groups[kept], block.power(2))
-    return sums, squares
-
-
-def _check_counts(block: sparse.csr_matrix, rows: np.ndarray, what: str) -> None:
-    values = block.data
-    bad = np.flatnonzero((values < 0) | (values != np.floor(values)) | ~np.isfinite(values))
-    if len(bad):
-        row = np.searchsorted(block.indptr, bad[0], side="right") - 1
-        raise ValidationError(
-            f"{what} must hold raw counts, non-negative integers (cell {rows[row]} holds "
-            f"{values[bad[0]]:g}): point layer= at the raw-count layer (e.g. layer=counts)",
-            "layer")
-
-
-def _dataset(means: np.ndarray, variances: np.ndarray, n_control: int,
-             truth_n: np.ndarray, names: np.ndarray, genes: np.ndarray, seed: int,
-             alpha: float) -> SimulatedDataset:
-    """The dataset of group 0 (control), 1..K (truth halves), K+1..2K (replicate halves)."""
     k = len(names)
-    control_mean, control_var = means[0], variances[0]
-    truth_mean, truth_var = means[1:1 + k], variances[1:1 + k]
+    dataset = screen_dataset(moments.means[0], moments.variances[0], len(control),
+                             moments.means[1:1 + k], moments.variances[1:1 + k],
+                             moments.n_cells[1:1 + k], moments.means[1 + k:],
+                             moments.variances[1 + k:], names, genes, seed, alpha)
+    return Screen(dataset, len(control), moments.n_cells[1:1 + k],
+                  moments.n_cells[1 + k:], n_dropped)
+
+
+def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each perturbation's cells (row indices, perturbation k's in `cells_of[k]`) split at
+    random into its truth half and its replicate half, each in random order; the truth
+    gets the odd cell."""
+    halves = []
+    for k, cells in enumerate(cells_of):
+        cells = streams.split_stream(seed, k, repeat).permutation(cells)
+        half = (len(cells) + 1) // 2
+        halves.append((cells[:half], cells[half:]))
+    return halves
+
+
+def group_rows(n_cells: int, *parts: Sequence[np.ndarray]) -> np.ndarray:
+    """(n_cells,) row of each cell: the cell sets of `parts` numbered in order (a part is a
+    list of cell sets, one row each), -1 for cells in none."""
+    rows = np.full(n_cells, -1, dtype=np.int32)
+    row = 0
+    for part in parts:
+        for cells in part:
+            rows[cells] = row
+            row += 1
+    return rows
+
+
+def screen_dataset(control_mean: np.ndarray, control_var: np.ndarray, n_control: int,
+                   truth_mean: np.ndarray, truth_var: np.ndarray, truth_n: np.ndarray,
+                   replicate_mean: np.ndarray, replicate_var: np.ndarray, names: np.ndarray,
+                   genes: np.ndarray, seed: int, alpha: float,
+                   affected: np.ndarray | None = None) -> SimulatedDataset:
+    """A screen's summaries as the dataset every predictor and metric reads.
+
+    Vectors (G,), per-perturbation arrays (K, G), `truth_n` (K,) cells of each truth. DEGs:
+    Welch t of each truth against the control with the true counts, BH at `alpha`;
+    `affected` (K, G) bool: the genes taken as truly changed (default: the DEGs).
+    """
     degs = call_degs(truth_mean, truth_var, control_mean, control_var, None, truth_n,
                      n_control, "bh", alpha)
-    direction = (np.sign(truth_mean - control_mean) * degs).astype(np.int8)
+    affected = degs if affected is None else affected
+    direction = (np.sign(truth_mean - control_mean) * affected).astype(np.int8)
     return SimulatedDataset(
         params=None, seed=seed, genes=genes, perturbations=names,
         control_mean=control_mean, control_var=control_var,
         perturbation_means=truth_mean, perturbation_vars=truth_var,
-        replicate_means=means[1 + k:], replicate_vars=variances[1 + k:],
-        pooled_mean=truth_mean.mean(axis=0), affected=degs, direction=direction,
+        replicate_means=replicate_mean, replicate_vars=replicate_var,
+        pooled_mean=truth_mean.mean(axis=0), affected=affected, direction=direction,
         deg_mask=degs, weights=vs_rest_weights(truth_mean, truth_var, truth_n),
         mu_control=None, mu_perturbed_base=None, theta=None)

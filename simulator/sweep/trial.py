@@ -13,7 +13,7 @@ import pandas as pd
 
 from simulator.errors import one_line
 from simulator.evaluation import EvaluationSpec, calibrate, evaluate, summarize
-from simulator.model import GenePriors, SimulationParams, simulate
+from simulator.model import GenePriors, SimulatedDataset, SimulationParams, simulate
 from simulator.sweep.space import Trial
 
 
@@ -23,7 +23,7 @@ def trial_columns(trial: Trial) -> dict[str, Any]:
     return {"trial": trial.index, "seed": trial.seed, **params, "varied": trial.varied}
 
 
-def _with_columns(frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+def with_columns(frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
     head = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
     return pd.concat([head, frame], axis=1)
 
@@ -41,28 +41,39 @@ def run_trial(trial: Trial, priors: GenePriors,
     columns = trial_columns(trial)
     try:
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
-        errors: dict[str, str] = {}
-        per_perturbation = evaluate(dataset, evaluation, n_threads=1, errors=errors)
-        if errors:
-            per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
-            per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
-        results = summarize(per_perturbation)
-        calibration = calibrate(per_perturbation, evaluation).verdicts
-        results["status"], results["error"] = "ok", ""
-        results = pd.concat([results, *(failed_row(error, metric)
-                                        for metric, error in errors.items())],
-                            ignore_index=True)
+        results, calibration = score_dataset(dataset, evaluation, n_threads=1)
     except Exception as error:  # recorded, never raised: one trial must not stop a sweep
         return failed_trial(trial, one_line(error))
-    return (trial.index, _with_columns(results.reset_index(drop=True), columns),
-            _with_columns(calibration.reset_index(drop=True), columns))
+    return (trial.index, with_columns(results, columns),
+            with_columns(calibration.reset_index(drop=True), columns))
+
+
+def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
+                  n_threads: int | None = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A trial's tables of an already built dataset: (results, calibration verdicts).
+
+    results: one row per predictor x metric (`summarize`) with `status` "ok" and `error`
+    empty, plus one "failed" row per metric that raised (that metric is left out of the
+    calibration, the others are kept).
+    """
+    errors: dict[str, str] = {}
+    per_perturbation = evaluate(dataset, evaluation, n_threads=n_threads, errors=errors)
+    if errors:
+        per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
+        per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
+    results = summarize(per_perturbation)
+    calibration = calibrate(per_perturbation, evaluation).verdicts
+    results["status"], results["error"] = "ok", ""
+    results = pd.concat([results, *(failed_row(error, metric)
+                                    for metric, error in errors.items())], ignore_index=True)
+    return results.reset_index(drop=True), calibration
 
 
 def failed_trial(trial: Trial, error: str) -> tuple[int, pd.DataFrame, pd.DataFrame]:
     """`run_trial`'s outcome for a trial that failed entirely: one "failed" row."""
     columns = trial_columns(trial)
-    return (trial.index, _with_columns(failed_row(error), columns),
-            _with_columns(pd.DataFrame(), columns))
+    return (trial.index, with_columns(failed_row(error), columns),
+            with_columns(pd.DataFrame(), columns))
 
 
 def failed_row(error: str, metric: str | None = None) -> pd.DataFrame:
