@@ -74,6 +74,7 @@ def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
         user = tuple(user_metric_from_config(entry, f"user[{i}]")
                      for i, entry in enumerate(metrics["user"] or []))
         spec = EvaluationSpec(predictor_spec,
-                              None if metrics["names"] is None else tuple(metrics["names"]), user)
+                              None if metrics["names"] is None else tuple(metrics["names"]), user,
+                              tuple(metrics["providers"] or ()))
         resolve_metrics(spec.metrics, spec.user_metrics)  # refused here, before any work
         return spec

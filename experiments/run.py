@@ -22,10 +22,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
-from simulator.evaluation import calibrate, evaluate, format_verdicts, summarize
-from simulator.model import KNOBS, simulate
+from simulator.evaluation import calibrate, format_verdicts, summarize, vcc
+from simulator.model import KNOBS, simulate, simulate_counts
 from simulator.model.simulate import resolve_threads
 from simulator.resources import check_memory, estimate_trial
+from simulator.sweep.trial import evaluate_trial
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="run")
@@ -41,10 +42,15 @@ def main(cfg: DictConfig) -> None:
     print(f"trial: {estimate.describe()}", flush=True)
 
     start = time.perf_counter()
+    counts = None
     with config_group("sim.", KNOBS):
+        if evaluation.providers:  # their metrics are scored on the trial's cells
+            with config_group("metrics."):
+                vcc.check_size(params)
+            counts = simulate_counts(params, priors, cfg.seed)
         dataset = simulate(params, priors, cfg.seed, n_threads=cfg.n_threads, progress=True)
     simulated = time.perf_counter()
-    per_perturbation = evaluate(dataset, evaluation)
+    per_perturbation = evaluate_trial(dataset, evaluation, cfg.n_threads, counts=counts)
     metrics = summarize(per_perturbation)
     calibration, placement = calibrate(per_perturbation, evaluation)[1:]
     scored = time.perf_counter()

@@ -43,6 +43,7 @@ class MetricsSchema:
 
     names: list[str] | None = None
     user: list[Any] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from simulator.report.placement import draw_placement
 from simulator.report.style import save, style
 from simulator.resources import check_memory, n_scores, trial_memory
 from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_screen
-from simulator.screen.h5ad import CHUNK_CELLS
+from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.screen.predictions import prediction_name
 from simulator.screen.summaries import perturbation_sizes
 
@@ -59,8 +59,9 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
         log.warning("%d of the screen's %d perturbations have no prediction from every model "
                     "and are left out", len(eligible) - len(covered), len(eligible))
     n_metrics = len(evaluation.metric_list())
-    needed = trial_memory(len(genes), len(covered), True, CHUNK_CELLS,
-                          n_scores(evaluation, replicate=True) + len(models) * n_metrics)
+    needed = CHUNK_BYTES + trial_memory(len(genes), len(covered), True, 0,
+                                        n_scores(evaluation, replicate=True)
+                                        + len(models) * n_metrics)
     check_memory(needed, f"this screen ({len(covered):,} perturbations x {len(genes):,} genes)",
                  cfg.force)
     unknown = set().union(*(set(p.index) for p in models.values())) - set(sizes.index)

@@ -25,7 +25,7 @@ from simulator.evaluation import EvaluationSpec
 from simulator.evaluation.predictors import needs_replicate
 from simulator.model import SimulationParams
 from simulator.screen import Design, ScreenLevels
-from simulator.screen.h5ad import CHUNK_CELLS
+from simulator.screen.h5ad import CHUNK_BYTES
 
 PROCESS_BYTES = 280e6  # interpreter, numpy, pandas, numba and the compiled kernels
 SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
@@ -113,7 +113,7 @@ def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpe
     largest = max([base, *levels.levels.get("k", ())])
     threads = n_threads or os.cpu_count() or 1
     scores = n_scores(evaluation, replicate=True)
-    return (summaries * STUDY_SUM_BYTES + CHUNK_CELLS * genes * 16
+    return (summaries * STUDY_SUM_BYTES + CHUNK_BYTES
             + perts * genes * PER_PERTURBATION_BYTES
             + trial_memory(genes, largest, True, 0, scores, threads)
             + levels.n_views * scores * REPORT_ROW_BYTES)
@@ -132,14 +132,31 @@ def n_scores(evaluation: EvaluationSpec, replicate: bool) -> int:
     return len(predictors) * len(evaluation.metric_list())
 
 
+# Metric providers score cells (`simulator.evaluation.vcc`): the trial's counts, their
+# normalised values, one prediction's cells and its AnnData, each cells x genes x 8 bytes;
+# and about this many seconds per predictor at G = 1000, K = 50 (cell-eval's DE and metrics).
+PROVIDER_CELL_COPIES = 4
+PROVIDER_SECONDS_PER_PREDICTOR = 0.8
+
+
+def provider_cost(params: SimulationParams, evaluation: EvaluationSpec) -> tuple[float, float]:
+    """(bytes, seconds) a trial adds for its metric providers (0, 0 without)."""
+    if not evaluation.providers:
+        return 0.0, 0.0
+    predictors = len(evaluation.predictors.expand()) + 2  # mean_cells, mean_vcc
+    return (params.n_cells * params.n_genes * 8.0 * PROVIDER_CELL_COPIES,
+            predictors * PROVIDER_SECONDS_PER_PREDICTOR * params.n_perturbations / 50)
+
+
 def estimate_trial(params: SimulationParams, evaluation: EvaluationSpec,
                    n_threads: int = 1) -> Estimate:
     """One trial run in its own process on `n_threads` threads (``experiments.run``)."""
     replicate = params.replicate_cells > 0
+    extra_memory, extra_seconds = provider_cost(params, evaluation)
     memory = trial_memory(params.n_genes, params.n_perturbations, replicate, params.n_cells,
-                          n_scores(evaluation, replicate), n_threads)
+                          n_scores(evaluation, replicate), n_threads) + extra_memory
     seconds = trial_seconds(params.n_genes, params.n_perturbations, params.n_cells)
-    return Estimate(memory, seconds, n_threads)
+    return Estimate(memory, seconds + extra_seconds, n_threads)
 
 
 def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
@@ -151,10 +168,12 @@ def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
     memory = sweep_parent_memory(len(trials), scores[True])
     largest = sorted((trial_memory(p.n_genes, p.n_perturbations, p.replicate_cells > 0,
                                    p.n_cells, scores[p.replicate_cells > 0])
-                      for p in trials), reverse=True)[:n_workers]
+                      + provider_cost(p, evaluation)[0] for p in trials),
+                     reverse=True)[:n_workers]
     if local:
         memory += sum(largest) - (0 if processes else len(largest) * PROCESS_BYTES)
-    seconds = [trial_seconds(p.n_genes, p.n_perturbations, p.n_cells) for p in trials]
+    seconds = [trial_seconds(p.n_genes, p.n_perturbations, p.n_cells)
+               + provider_cost(p, evaluation)[1] for p in trials]
     return Estimate(memory, sum(seconds), n_workers, max(seconds, default=0.0))
 
 

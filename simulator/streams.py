@@ -18,6 +18,8 @@ key                    stream                           draws
                                                         and counts
 ``(7,)``               `shuffle_stream`                 the `shuffled` predictor's
                                                         derangement
+``(10,)``              ``MEAN_CELLS``                   the ``mean_cells`` predictor's
+                                                        cells (``metrics.providers``)
 =====================  ===============================  =================================
 
 A real screen (seed: the screen's seed): ``(8, k)`` `split_stream`, which of perturbation
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE = 0, 1, 2, 7, 8, 9
+GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE, MEAN_CELLS = 0, 1, 2, 7, 8, 9, 10
 CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 

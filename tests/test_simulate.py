@@ -174,7 +174,8 @@ def test_cells_export_to_anndata_with_labels_and_effects():
     assert adata.shape == (20 + 3 * (10 + 5), 25)
     assert np.array_equal(adata.X, cells.counts)
     assert (adata.obs["group"] == "control").sum() == 20
-    assert (adata.obs["perturbation"] == "P0001").sum() == 15
+    assert (adata.obs["perturbation"] == "P0001").sum() == 10  # truth cells only
+    assert (adata.obs["target"] == "P0001").sum() == 15
     assert adata.varm["direction"].shape == (25, 3)
     assert np.array_equal(adata.varm["direction"].T, cells.direction)
     assert adata.uns["simulation"]["seed"] == 2

@@ -126,7 +126,7 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
 def _registry(metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None
               ) -> dict[str, Metric]:
     if isinstance(metrics, EvaluationSpec):
-        metrics = metrics.metric_list()
+        metrics = metrics.registry()
     if isinstance(metrics, Mapping):
         metrics = metrics.values()
     return {**BUILTIN, **{m.name: m for m in metrics or ()}}

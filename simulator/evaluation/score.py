@@ -28,6 +28,7 @@ from simulator.evaluation.predictors import (
     replicate_rows,
 )
 from simulator.evaluation.user_metrics import user_metric_from_config
+from simulator.evaluation.vcc import PROVIDER_METRICS, check_providers
 from simulator.model import SimulatedDataset
 
 # Entries of a block's largest intermediate, (rows, G) or (rows, K): 8 MB in float64, which
@@ -47,15 +48,21 @@ class EvaluationSpec:
     predictors: PredictorSpec = field(default_factory=PredictorSpec)
     metrics: tuple[str, ...] | None = None
     user_metrics: tuple[Metric, ...] = ()
+    providers: tuple[str, ...] = ()  # metric providers scored on cells: "cell_eval"
 
     def __post_init__(self) -> None:
         if self.metrics is not None:
             object.__setattr__(self, "metrics", tuple(check_metric_names(self.metrics)))
         object.__setattr__(self, "user_metrics", tuple(self.user_metrics))
+        object.__setattr__(self, "providers", check_providers(self.providers))
 
     def metric_list(self) -> list[Metric]:
-        """The metrics to compute: built-in (selected) then user metrics."""
+        """The metrics `evaluate` computes: built-in (selected) then user metrics."""
         return resolve_metrics(self.metrics, self.user_metrics)
+
+    def registry(self) -> list[Metric]:
+        """Every metric a trial's tables hold: `metric_list` and the providers' metrics."""
+        return [*self.metric_list(), *(PROVIDER_METRICS.values() if self.providers else ())]
 
 
 def resolve_metrics(metrics: Sequence[str] | None = None,

@@ -53,7 +53,11 @@ class SimulatedCounts:
 
     def to_anndata(self) -> Any:
         """An `anndata.AnnData` with counts in X, cell labels in obs, the prior in var and
-        each perturbation's effect directions in ``varm["direction"]`` (genes x perturbations)."""
+        each perturbation's effect directions in ``varm["direction"]`` (genes x perturbations).
+
+        ``obs["perturbation"]`` labels replicate cells ``<name>_replicate`` so that grouping
+        by it never mixes them into the truth; ``obs["target"]`` is the perturbation of
+        every cell (``control`` for control cells), replicate or not."""
         try:
             import anndata
         except ImportError as error:
@@ -64,6 +68,11 @@ class SimulatedCounts:
         perturbations = perturbation_names(self.params.n_perturbations)
         obs = self.obs.copy()
         obs.index = obs.index.astype(str)
+        target = obs["perturbation"].astype(str)
+        replicate = (obs["group"] == "replicate").to_numpy()
+        labels = np.where(replicate, target + "_replicate", target)
+        obs["perturbation"] = pd.Categorical(labels, categories=list(dict.fromkeys(labels)))
+        obs["target"] = pd.Categorical(target)
         adata = anndata.AnnData(X=self.counts, obs=obs, var=var)
         adata.varm["direction"] = self.direction.T.copy()
         adata.uns["perturbations"] = np.asarray(perturbations, dtype=object)

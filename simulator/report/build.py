@@ -23,6 +23,7 @@ from simulator.report.tables import (
     trials_text,
 )
 from simulator.report.trends import PAPER_TRENDS
+from simulator.report.vcc import hard_trials, markdown, vcc_comparison
 
 
 def make_report(results_path: str | Path, out_dir: str | Path,
@@ -59,10 +60,12 @@ def make_report(results_path: str | Path, out_dir: str | Path,
                 (out_dir / f"{spec.name}{suffix}").unlink(missing_ok=True)
     ranking = metric_ranking(calibration) if len(calibration) else pd.DataFrame()
     niche = computed["niche_sensitivity_mse_vs_wmse"]
+    comparison = vcc_comparison(tables) if len(calibration) else None
     summary = out_dir / "summary.md"
     write_summary(summary, ranking, {name: computed[name] and computed[name].trend
                                      for name in PAPER_TRENDS},
-                  None if niche is None else niche.reductions, scope, written)
+                  None if niche is None else niche.reductions, scope, written,
+                  None if comparison is None else markdown(comparison, hard_trials(tables)))
     print(f"figures (PNG and PDF) and summary of {trials_text(scope.n_kept)} written to "
           f"{out_dir} in {time.perf_counter() - started:.0f} s; read {summary}")
     return summary

@@ -233,6 +233,12 @@ def failure_region(trials: pd.DataFrame, params: Sequence[str],
                          grouping.categorical)
 
 
+def _median(values: pd.Series) -> float:
+    """The median of the defined values; NaN (without numpy's warning) when none is."""
+    defined = values.dropna()
+    return float(defined.median()) if len(defined) else float("nan")
+
+
 def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.DataFrame:
     """Per metric across trials: share of trials rewarding collapse, median drf and ladder
     tau, the sweep verdict and the region where it fails most (`region`, a FailureRegion or
@@ -243,7 +249,7 @@ def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.D
     for metric, trials in calibration.groupby("metric", observed=True, sort=True):
         defined = scored(trials)
         share = float(defined["rewards"].mean()) if len(defined) else float("nan")
-        drf, tau = trials["drf"].median(), trials["ladder_tau"].median()
+        drf, tau = _median(trials["drf"]), _median(trials["ladder_tau"])
         rows.append({
             "metric": metric, "collapse_share": share,
             "unscored_share": 1 - len(defined) / len(trials), "median_drf": drf,

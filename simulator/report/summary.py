@@ -80,9 +80,9 @@ RULES = ("Sweep verdict (rules in `simulator.evaluation.verdicts`): " + SWEEP_RU
 
 def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend | None],
                   niche: Mapping[str, PairedReduction] | None, scope: Scope,
-                  figures: Mapping[str, str]) -> None:
+                  figures: Mapping[str, str], vcc: str | None = None) -> None:
     """summary.md at `path`; `trends` by figure name, `figures` name -> caption of those
-    written."""
+    written; `vcc`: the table of cell-eval's metrics beside ours, when the sweep has them."""
     lines = ["# Metric stress test: summary", "", scope.describe(), "",
              "## Paper trends (mean baseline)", "",
              "Pearson R of the median metric per trial against the parameter (log10 of it "
@@ -116,6 +116,10 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
                   "error ratio | share of the median error removed |", "|---|---|---|---|"]
         lines += [f"| {m} | {_fmt(e.p, '.2e')} | {_fmt(e.fold, '.2f')}x | "
                   f"{_fmt(e.removed, '.0%')} |" for m, e in niche.items()]
+    if vcc is not None:
+        lines += ["", "## cell-eval's metrics (the Virtual Cell Challenge) beside ours", "",
+                  "`mean` predicts the pooled perturbed mean as one profile, `mean_cells` as "
+                  "n_k cells drawn from the pooled perturbed cells.", "", vcc]
     lines += ["", "## Figures (PNG and PDF beside this file)", ""]
     lines += [f"- `{name}`: {caption}" for name, caption in figures.items()]
     path.write_text("\n".join(lines) + "\n")

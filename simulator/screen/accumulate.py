@@ -18,7 +18,7 @@ from scipy import sparse
 
 from simulator.errors import ValidationError
 from simulator.progress import progress_bar
-from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts, add_by_group, log_normalised
+from simulator.screen.h5ad import H5adCounts, add_by_group, log_normalised
 
 SUM_BYTES = 16  # per row x gene of a grouping: float64 sums of values and of squares
 
@@ -46,7 +46,7 @@ class Moments:
 
 
 def accumulate(counts: H5adCounts, groupings: Sequence[Grouping], *,
-               chunk_cells: int = CHUNK_CELLS, desc: str = "read") -> list[Moments]:
+               chunk_cells: int | None = None, desc: str = "read") -> list[Moments]:
     """Moments of every grouping, reading the counts once; checks they are raw counts.
 
     A row with no cells gets NaN means and variances.
@@ -89,7 +89,7 @@ def accumulate(counts: H5adCounts, groupings: Sequence[Grouping], *,
     return moments
 
 
-def cell_totals(counts: H5adCounts, *, chunk_cells: int = CHUNK_CELLS) -> np.ndarray:
+def cell_totals(counts: H5adCounts, *, chunk_cells: int | None = None) -> np.ndarray:
     """Each cell's total count over all genes (its depth), (n_cells,); checks raw counts."""
     totals = np.empty(counts.n_cells)
     with progress_bar(counts.n_cells, "depth", "cell") as bar:

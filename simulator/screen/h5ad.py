@@ -1,8 +1,9 @@
 """A screen's h5ad file read in row chunks: labels and genes at once, counts streamed.
 
 Only ``obs`` (the labels) and ``var`` (the gene names) are loaded whole; ``X`` or
-``layers[layer]``, dense or sparse (CSR), is read ``chunk_cells`` rows at a time, so
-memory stays bounded by the chunk whatever the number of cells.
+``layers[layer]``, dense or sparse (CSR), is read ``chunk_cells`` rows at a time (by
+default as many as hold CHUNK_ENTRIES cells x genes), so memory stays bounded by the chunk
+whatever the number of cells.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from scipy import sparse
 from simulator.errors import ValidationError, check
 from simulator.model.sampler import NORMALISATION_TOTAL
 
-CHUNK_CELLS = 4096
+CHUNK_CELLS = 4096  # rows of a chunk at most
+CHUNK_ENTRIES = 2**21  # cells x genes of a default chunk: its copies (read, float64,
+# normalised, squared, a grouping's rows; 12 bytes a non-zero) stay near 120 MB even dense
+CHUNK_BYTES = CHUNK_ENTRIES * 12 * 5
+
+
+def chunk_rows(n_genes: int) -> int:
+    """Rows of a default chunk: CHUNK_ENTRIES entries, from 64 to CHUNK_CELLS rows."""
+    return int(min(CHUNK_CELLS, max(64, CHUNK_ENTRIES // max(n_genes, 1))))
 
 
 def _anndata() -> Any:
@@ -87,10 +96,11 @@ class H5adCounts:
     def n_cells(self) -> int:
         return len(self.labels)
 
-    def chunks(self, chunk_cells: int = CHUNK_CELLS
+    def chunks(self, chunk_cells: int | None = None
                ) -> Iterator[tuple[int, sparse.csr_matrix | np.ndarray]]:
-        """(first row, rows) of the matrix, `chunk_cells` rows at a time, as stored
-        (CSR or dense), in float64."""
+        """(first row, rows) of the matrix, `chunk_cells` rows at a time (None:
+        `chunk_rows`), as stored (CSR or dense), in float64."""
+        chunk_cells = chunk_cells or chunk_rows(len(self.genes))
         for start in range(0, self.n_cells, chunk_cells):
             block = self._matrix[start:start + chunk_cells]
             if sparse.issparse(block):

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from simulator.errors import ValidationError, check
-from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts, add_by_group, log_normalised
+from simulator.screen.h5ad import H5adCounts, add_by_group, log_normalised
 
 TABLES = (".csv", ".csv.gz", ".parquet")
 
@@ -36,7 +36,7 @@ def prediction_name(spec: str) -> tuple[str, Path]:
 
 
 def read_predictions(spec: str, genes: np.ndarray, label_key: str = "label",
-                     layer: str | None = None, chunk_cells: int = CHUNK_CELLS
+                     layer: str | None = None, chunk_cells: int | None = None
                      ) -> tuple[str, pd.DataFrame]:
     """(name, profiles): one row per predicted perturbation (index: its label), one column
     per gene of `genes`, in that order."""
@@ -79,7 +79,7 @@ def _table(path: Path, label_key: str, key: str) -> pd.DataFrame:
     return numeric.astype(float)
 
 
-def _pseudobulk(path: Path, label_key: str, layer: str | None, chunk_cells: int,
+def _pseudobulk(path: Path, label_key: str, layer: str | None, chunk_cells: int | None,
                 key: str) -> pd.DataFrame:
     with H5adCounts.open(path, label_key, layer, what=key) as cells:
         names, codes = np.unique(cells.labels, return_inverse=True)

@@ -26,7 +26,7 @@ from simulator.errors import ValidationError, check
 from simulator.model import SimulatedDataset
 from simulator.model.degs import call_degs, vs_rest_weights
 from simulator.screen.accumulate import Grouping, accumulate
-from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts
+from simulator.screen.h5ad import H5adCounts
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def perturbation_sizes(labels: np.ndarray, control_label: str, label_key: str
 def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
                      layer: str | None = None, seed: int = 0, alpha: float = 0.05,
                      perturbations: Sequence[str] | None = None,
-                     chunk_cells: int = CHUNK_CELLS) -> Screen:
+                     chunk_cells: int | None = None) -> Screen:
     """Summarise the screen at `path` (h5ad of raw counts, cells x genes).
 
     Parameters

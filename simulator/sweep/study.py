@@ -32,7 +32,7 @@ from simulator.model import SimulatedDataset
 from simulator.progress import progress_bar
 from simulator.screen.accumulate import Grouping, Moments, accumulate, cell_totals
 from simulator.screen.design import BASE, PARAMETER_OF, Design
-from simulator.screen.h5ad import CHUNK_CELLS, H5adCounts
+from simulator.screen.h5ad import H5adCounts
 from simulator.screen.levels import ScreenLevels, depth_bins, plan_levels
 from simulator.screen.summaries import group_rows, screen_dataset, split_halves
 from simulator.sweep.trial import failed_row, score_dataset, with_columns
@@ -92,7 +92,7 @@ class StudyTables:
 
 def run_study(path: str | Path, label_key: str, control_label: str, design: Design,
               evaluation: EvaluationSpec, *, layer: str | None = None,
-              chunk_cells: int = CHUNK_CELLS, n_threads: int | None = None,
+              chunk_cells: int | None = None, n_threads: int | None = None,
               on_levels: Callable[[ScreenLevels], None] | None = None) -> StudyTables:
     """Score every view of `design` on the screen at `path` (h5ad of raw counts).
 
@@ -108,9 +108,10 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
         if "library_size" in levels.levels:
             depth = cell_totals(counts, chunk_cells=chunk_cells)
             bins = depth_bins(depth, levels, design.factors.library_size)
-        results, calibration = [], []
+        results: list[pd.DataFrame] = []
+        calibration: list[pd.DataFrame] = []
         with progress_bar(levels.n_views, "views", "view") as bar:
-            for repeat in range(design.repeats):
+            for repeat in range(design.repeats):  # one repeat's summaries at a time
                 plan = RepeatPlan(levels, design, repeat, bins)
                 moments = accumulate(counts, plan.groupings, chunk_cells=chunk_cells,
                                      desc=f"read {repeat + 1}/{design.repeats}")
@@ -119,6 +120,7 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
                     results.append(rows)
                     calibration.append(verdicts)
                     bar.update(1)
+                del plan, moments, view  # a view's build holds its repeat's summaries
     return StudyTables(pd.concat(results, ignore_index=True),
                        pd.concat(calibration, ignore_index=True), levels)
 

@@ -11,9 +11,16 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.errors import one_line
-from simulator.evaluation import EvaluationSpec, calibrate, evaluate, summarize
-from simulator.model import GenePriors, SimulatedDataset, SimulationParams, simulate
+from simulator.errors import check, one_line
+from simulator.evaluation import EvaluationSpec, calibrate, evaluate, summarize, vcc
+from simulator.model import (
+    GenePriors,
+    SimulatedDataset,
+    SimulationParams,
+    simulate,
+    simulate_counts,
+)
+from simulator.model.cells import SimulatedCounts
 from simulator.sweep.space import Trial
 
 
@@ -40,27 +47,60 @@ def run_trial(trial: Trial, priors: GenePriors,
     """
     columns = trial_columns(trial)
     try:
+        counts = None
+        if evaluation.providers:  # scored on cells: the trial's own, drawn again
+            vcc.check_size(trial.params)
+            counts = simulate_counts(trial.params, priors, trial.seed)
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
-        results, calibration = score_dataset(dataset, evaluation, n_threads=1)
+        results, calibration = score_dataset(dataset, evaluation, n_threads=1, counts=counts)
     except Exception as error:  # recorded, never raised: one trial must not stop a sweep
         return failed_trial(trial, one_line(error))
     return (trial.index, with_columns(results, columns),
             with_columns(calibration.reset_index(drop=True), columns))
 
 
+def evaluate_trial(dataset: SimulatedDataset, evaluation: EvaluationSpec,
+                   n_threads: int | None = 1, errors: dict[str, str] | None = None,
+                   counts: SimulatedCounts | None = None) -> pd.DataFrame:
+    """`evaluate`, and with metric providers (`evaluation.providers`) their metrics of
+    every predictor, scored on the trial's `counts` (`simulator.evaluation.vcc`; the
+    extra predictors ``mean_cells`` and ``mean_vcc`` are scored by every metric)."""
+    if not evaluation.providers:
+        return evaluate(dataset, evaluation, n_threads=n_threads, errors=errors)
+    check(counts is not None, "counts", None, "the trial's cells when metrics have providers")
+    cells = vcc.TrialCells(counts, dataset)
+    per_perturbation = evaluate(dataset, evaluation, n_threads=n_threads, errors=errors,
+                                predictions=cells.profiles())
+    predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
+    try:
+        provided = vcc.score_cells(cells, predictors)
+    except Exception as error:  # recorded like a failing metric when errors are collected
+        if errors is None:
+            raise
+        errors["cell_eval"] = one_line(error)
+        return per_perturbation
+    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), provided],
+                     ignore_index=True)
+
+
+LABELS = ["perturbation", "predictor", "metric"]
+
+
 def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
-                  n_threads: int | None = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  n_threads: int | None = 1, counts: SimulatedCounts | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A trial's tables of an already built dataset: (results, calibration verdicts).
 
     results: one row per predictor x metric (`summarize`) with `status` "ok" and `error`
     empty, plus one "failed" row per metric that raised (that metric is left out of the
-    calibration, the others are kept).
+    calibration, the others are kept). `counts`: the trial's cells, for metric providers.
     """
     errors: dict[str, str] = {}
-    per_perturbation = evaluate(dataset, evaluation, n_threads=n_threads, errors=errors)
+    per_perturbation = evaluate_trial(dataset, evaluation, n_threads, errors, counts)
     if errors:
         per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
-        per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
+        if isinstance(per_perturbation["metric"].dtype, pd.CategoricalDtype):
+            per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
     results = summarize(per_perturbation)
     calibration = calibrate(per_perturbation, evaluation).verdicts
     results["status"], results["error"] = "ok", ""
