@@ -145,3 +145,28 @@ def test_replicate_cells_are_labelled_apart_from_the_truth():
         obs.loc[replicate, "target"].astype(str).reset_index(drop=True),
         obs.loc[replicate, "perturbation"].astype(str).str.removesuffix("_replicate")
         .reset_index(drop=True), check_names=False)
+
+
+def test_a_metric_cell_eval_leaves_out_fails_alone(monkeypatch):
+    """cell-eval drops a metric it could not compute from its results: that metric is
+    one failed row of the trial, every other metric is scored."""
+    import cell_eval
+
+    from simulator.sweep.trial import score_dataset
+
+    compute = cell_eval.MetricsEvaluator.compute
+
+    def without_pr_auc(self, *args, **kwargs):
+        results, aggregated = compute(self, *args, **kwargs)
+        return results.drop("pr_auc"), aggregated
+
+    monkeypatch.setattr(cell_eval.MetricsEvaluator, "compute", without_pr_auc)
+    params = SimulationParams(n_genes=200, n_perturbations=8, n_cells_per_perturbation=10,
+                              n_control_cells=20)
+    results, calibration = score_dataset(simulate(params, seed=1), SPEC,
+                                         counts=simulate_counts(params, seed=1))
+    failed = results[results["status"] == "failed"]
+    assert list(failed["metric"]) == ["vcc_pr_auc"]
+    assert "no pr_auc" in failed["error"].iloc[0]
+    assert "vcc_pr_auc" not in set(calibration["metric"])
+    assert {"vcc_roc_auc", "vcc_mse", "wmse"} <= set(calibration["metric"])

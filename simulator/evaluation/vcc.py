@@ -203,14 +203,19 @@ def _cache_compiled() -> None:
                     kernel.enable_caching()
 
 
-def score_cells(cells: TrialCells, predictors: Sequence[str]) -> pd.DataFrame:
-    """cell-eval's metrics of every predictor: rows perturbation, predictor, metric, value."""
+def score_cells(cells: TrialCells, predictors: Sequence[str],
+                errors: dict[str, str] | None = None) -> pd.DataFrame:
+    """cell-eval's metrics of every predictor: rows perturbation, predictor, metric, value.
+
+    A metric cell-eval leaves out of its results (it caught an error computing it) is
+    recorded in `errors` (our name -> why) and left out for every predictor; with
+    `errors` None it raises.
+    """
     from cell_eval import MetricsEvaluator
 
     _cache_compiled()
-
     real, real_de = cells.real(), None  # the truth's DE tests, run once and reused
-    rows = []
+    tables = {}
     with _quiet(), _scratch() as outdir:
         for name in predictors:
             evaluator = MetricsEvaluator(cells.prediction(name), real,
@@ -219,11 +224,18 @@ def score_cells(cells: TrialCells, predictors: Sequence[str]) -> pd.DataFrame:
             real_de = evaluator.de_comparison.real.data
             results, _ = evaluator.compute(profile="full", skip_metrics=SKIPPED,
                                            write_csv=False)
-            table = results.to_pandas().set_index("perturbation")
-            for column, (metric, _, _) in CELL_EVAL_METRICS.items():
-                rows.append(pd.DataFrame({
-                    "perturbation": cells.names, "predictor": name, "metric": metric,
-                    "value": table[column].reindex(cells.names).to_numpy(float)}))
+            tables[name] = results.to_pandas().set_index("perturbation")
+    missing = {column: name for name, table in tables.items() for column in CELL_EVAL_METRICS
+               if column not in table.columns}
+    if missing and errors is None:
+        column, name = next(iter(missing.items()))
+        raise ValidationError(f"cell-eval computed no {column} for predictor {name}")
+    for column, name in missing.items():
+        errors[CELL_EVAL_METRICS[column][0]] = f"cell-eval computed no {column} for {name}"
+    rows = [pd.DataFrame({"perturbation": cells.names, "predictor": name, "metric": metric,
+                          "value": table[column].reindex(cells.names).to_numpy(float)})
+            for name, table in tables.items()
+            for column, (metric, _, _) in CELL_EVAL_METRICS.items() if column not in missing]
     return pd.concat(rows, ignore_index=True)
 
 

@@ -73,7 +73,7 @@ def evaluate_trial(dataset: SimulatedDataset, evaluation: EvaluationSpec,
                                 predictions=cells.profiles())
     predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
     try:
-        provided = vcc.score_cells(cells, predictors)
+        provided = vcc.score_cells(cells, predictors, errors)
     except Exception as error:  # recorded like a failing metric when errors are collected
         if errors is None:
             raise
