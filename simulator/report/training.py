@@ -16,9 +16,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from simulator.errors import check
-from simulator.report.style import DIVERGING, OKABE_ITO, Layout, save, style
+from simulator.report.style import DIVERGING, OKABE_ITO, Layout, plain_format, save, style
 from simulator.report.training_tables import (
     COLLAPSE_MEASURES,
     DIVERSITY_THRESHOLD,
@@ -39,6 +40,7 @@ from simulator.report.training_tables import (
 from simulator.sweep import read_parquet
 
 LOSS_STYLES = ("-", "--", ":", "-.")
+DIVERSITY_AXIS = (0.01, 10.0)  # a collapsed model (diversity ~1e-28) is drawn at the floor
 TABLE_METRICS = ("wmse", "pearson_delta_all", "mse", "pearson_delta_ctrl", "discrimination_l1")
 FIGURES = {
     "train_collapse_by_regime": "diversity ratio of each model x loss against each factor",
@@ -96,12 +98,15 @@ def draw_collapse_by_regime(rows: pd.DataFrame) -> plt.Figure:
         for m, model in enumerate(models):
             for k, loss in enumerate(losses):
                 line = picked[(picked["model"] == model) & (picked["loss"] == loss)].groupby(
-                    "level")["diversity_ratio"].median()
+                    "level")["diversity_ratio"].median().clip(lower=DIVERSITY_AXIS[0])
                 ax.plot([x[v] for v in line.index], line, color=OKABE_ITO[m % 7],
                         ls=LOSS_STYLES[k % 4], marker="os^D"[k % 4], ms=3.5,
                         label=f"{model}, {loss}")
         ax.axhline(1.0, color="black", lw=0.6, ls=":")
         ax.set_yscale("log")
+        ax.set_ylim(*DIVERSITY_AXIS)
+        ax.yaxis.set_major_formatter(plain_format())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         base_value = base[factor].iloc[0] if len(base) else None
         ax.set_xticks(range(len(levels)), [f"{v:g}{'*' if v == base_value else ''}"
                                            for v in levels], fontsize=7)
@@ -112,8 +117,8 @@ def draw_collapse_by_regime(rows: pd.DataFrame) -> plt.Figure:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=7)
     Layout.title(fig, "Collapse of held-out predictions: variance of Δ_all across "
-                 "perturbations relative to the truth's (1: as diverse as the truth, "
-                 "0: collapsed; * base level)", 9)
+                 "perturbations relative to the truth's, median over repeats (1: as diverse "
+                 f"as the truth; {DIVERSITY_AXIS[0]:g}: collapsed, or below; * base level)", 9)
     return fig
 
 

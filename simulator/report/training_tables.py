@@ -17,6 +17,9 @@ REFERENCE_LOSS = "mse"
 # (wmse's drf equals wr2_delta_all's: within a perturbation they differ by a constant.)
 JUDGES = ("diversity_ratio", "mean_distance", "wr2_delta_all", "pearson_delta_all", "mse")
 COLLAPSE_MEASURES = ("diversity_ratio", "mean_distance")
+# A collapse measure is compared within [1/64, 64]: a model stopped at its collapsed start
+# scores 1e-28, whose log2 would swamp every median.
+COLLAPSE_RANGE = (2.0 ** -6, 2.0 ** 6)
 EFFECT_THRESHOLD = 0.05  # |median paired change| of drf below this: "does nothing"
 DIVERSITY_THRESHOLD = 0.25  # ... of |log2| of a collapse measure (a 19% change)
 
@@ -60,8 +63,9 @@ def paired_changes(rows: pd.DataFrame, loss: str = "wmse",
                    reference: str = REFERENCE_LOSS) -> pd.DataFrame:
     """trial x model x judge: how much better `loss` does than `reference` for the same
     model in the same trial: metrics as drf differences; collapse measures as how much
-    closer to the truth's value (1) they come, |log2 reference| − |log2 loss|, so that
-    overshooting the truth's diversity does not count as curing collapse."""
+    closer to the truth's value (1) they come, |log2 reference| − |log2 loss| (each within
+    `COLLAPSE_RANGE`), so that overshooting the truth's diversity does not count as curing
+    collapse."""
     table = judged(rows[rows["loss"].isin([loss, reference])])
     wide = table.pivot_table(index=["trial", "regime", "model", "judge"], columns="loss",
                              values="value", aggfunc="first").reset_index()
@@ -69,8 +73,10 @@ def paired_changes(rows: pd.DataFrame, loss: str = "wmse",
         return pd.DataFrame(columns=["trial", "regime", "model", "judge", "change"])
     ratio = wide["judge"].isin(COLLAPSE_MEASURES)
     with np.errstate(divide="ignore", invalid="ignore"):
-        wide["change"] = np.where(ratio, np.abs(np.log2(wide[reference]))
-                                  - np.abs(np.log2(wide[loss])), wide[loss] - wide[reference])
+        gap = {side: np.abs(np.log2(np.clip(wide[side], *COLLAPSE_RANGE)))
+               for side in (loss, reference)}
+        wide["change"] = np.where(ratio, gap[reference] - gap[loss],
+                                  wide[loss] - wide[reference])
     return wide[["trial", "regime", "model", "judge", "change"]]
 
 

@@ -93,7 +93,7 @@ def training_points(sim: SimulationParams, programs: ProgramParams, train: Train
     return points
 
 
-MLP_SECONDS_PER_UNIT = 5e-9  # one Adam step per training perturbation x gene x hidden unit
+MLP_SECONDS_PER_UNIT = 1.5e-9  # one Adam step per training perturbation x gene x hidden unit
 
 
 def training_seconds(point: TrainingPoint) -> float:
