@@ -2,7 +2,8 @@
 
 Generated from what declares them, so it cannot go stale: the apps' YAML files (a key's
 trailing comment, an option file's first comment line) and the knobs of `SimulationParams`
-(``sim.*``) and `ProgramParams` (``effects.*``). Each app's YAML sets ``hydra.help.template: ${app_help:<app>}``.
+(``sim.*``) and `ProgramParams` (``effects.*``). Each app's YAML sets
+``hydra.help.template: ${app_help:<app>}``.
 """
 
 from __future__ import annotations

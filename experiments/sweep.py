@@ -69,9 +69,9 @@ def sweep_spec(cfg: DictConfig) -> dict:
 
 
 def run_sweep(cfg: DictConfig) -> Path:
-    check(cfg.sweep.kind != "train", "sweep", HydraConfig.get().runtime.choices.get("sweep"),
-          "a sweep of this app (quick, paper, one_factor): a training sweep runs with "
-          "python -m experiments.train sweep=<option>")
+    check(cfg.sweep.kind != "train", "sweep.kind", cfg.sweep.kind,
+          "the kind of a sweep of this app (quick, paper, one_factor): a training sweep "
+          "runs with python -m experiments.train sweep=<option>")
     validate_backend(cfg.backend, cfg.n_jobs)
     base = sim_params(cfg)
     evaluation = evaluation_spec(cfg)

@@ -125,7 +125,10 @@ def run_training_trial(params: SimulationParams, programs: ProgramParams, train:
     card = score_card(summarize(per_perturbation), calibration)
     placed = calibration.placement[["predictor", "metric", "relative_score",
                                     "collapse_preferred"]]
-    card = card.merge(placed, on=["predictor", "metric"], how="left")
+    replicate = calibration.verdicts[["metric", "collapse_preferred"]].assign(
+        predictor="replicate", relative_score=1.0)  # its own placement: the verdict's
+    card = card.merge(pd.concat([placed, replicate], ignore_index=True),
+                      on=["predictor", "metric"], how="left")
     truth = test.perturbation_means
     collapse = [(name, *labels.get(name, (name, "")), diversity_ratio(p, truth),
                  mean_distance(p, truth, test.pooled_mean))
