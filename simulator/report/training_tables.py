@@ -101,8 +101,8 @@ def effect_table(changes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def overall(rows: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
-    """model x judge x loss: the median over all trials, with the share of trials where
-    each loss beats `REFERENCE_LOSS` (higher diversity; higher drf)."""
+    """(model, judge) x loss: each judge's median over all trials (the collapse measures
+    as they are, metrics as drf)."""
     table = judged(rows[rows["loss"].isin(losses)])
     medians = table.groupby(["model", "judge", "loss"])["value"].median().unstack("loss")
     return medians.reindex(columns=losses)
