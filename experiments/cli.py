@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from hydra.utils import to_absolute_path
+from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import schemas  # noqa: F401  (registers the config schemas)
@@ -16,7 +16,9 @@ from simulator.errors import ValidationError
 from simulator.evaluation import EvaluationSpec, PredictorSpec
 from simulator.evaluation.score import resolve_metrics
 from simulator.evaluation.user_metrics import user_metric_from_config
-from simulator.model import KNOBS, GenePriors, SimulationParams
+from simulator.model import KNOBS, PROGRAM_KNOBS, GenePriors, ProgramParams, SimulationParams
+from simulator.training import TrainParams
+from simulator.training.models import user_model
 
 T = TypeVar("T")
 
@@ -54,6 +56,22 @@ def sim_params(cfg: DictConfig) -> SimulationParams:
     """Validated `SimulationParams` from the ``sim`` node of a config."""
     with config_group("sim.", KNOBS):
         return SimulationParams.from_mapping(OmegaConf.to_container(cfg.sim, resolve=True))
+
+
+def program_params(cfg: DictConfig) -> ProgramParams:
+    """Validated `ProgramParams` from the ``effects`` node of a config."""
+    with config_group("effects.", PROGRAM_KNOBS):
+        return ProgramParams.from_mapping(OmegaConf.to_container(cfg.effects, resolve=True))
+
+
+def train_params(cfg: DictConfig) -> TrainParams:
+    """Validated `TrainParams` from the top-level training keys of ``experiments.train``."""
+    names = TrainParams.__dataclass_fields__
+    settings = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
+                if k in names}
+    if settings.get("model") is not None:  # built by Hydra's instantiate of its dotted path
+        settings["model"] = user_model(settings["model"], instantiate)
+    return TrainParams.from_mapping(settings)
 
 
 def load_priors(cfg: DictConfig) -> GenePriors:

@@ -1,8 +1,9 @@
 """``--help`` of the apps: the options and keys a user sets, one line each.
 
 Generated from what declares them, so it cannot go stale: the apps' YAML files (a key's
-trailing comment, an option file's first comment line) and `SimulationParams`' knobs for
-``sim.*``. Each app's YAML sets ``hydra.help.template: ${app_help:<app>}``.
+trailing comment, an option file's first comment line) and the knobs of `SimulationParams`
+(``sim.*``) and `ProgramParams` (``effects.*``). Each app's YAML sets
+``hydra.help.template: ${app_help:<app>}``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from simulator.model import KNOBS, SimulationParams
+from simulator.model import KNOBS, PROGRAM_KNOBS, ProgramParams, SimulationParams
 
 CONF = Path(__file__).parent / "conf"
+# groups whose keys are a parameter class's knobs: listed from the declarations
+KNOB_GROUPS = {"sim": (KNOBS, SimulationParams), "effects": (PROGRAM_KNOBS, ProgramParams)}
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):(?P<value>[^#]*?)\s*(?:#\s*(?P<doc>.*))?$")
 _COLUMN = 34
 _HYDRA = ("Hydra: --cfg job prints the resolved configuration; --multirun with a comma list "
@@ -66,6 +69,21 @@ def _summary(path: Path) -> str:
     return re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(".;:") + "." if text else ""
 
 
+def _schema(option: Path) -> str | None:
+    """The schema an option file builds on: the first plain entry of its defaults list."""
+    entries = OmegaConf.load(option).get("defaults", [])
+    return next((str(e) for e in entries if isinstance(e, str) and e != "_self_"), None)
+
+
+def _options(app: str, group: str, default: str | None) -> list[Path]:
+    """The options of `group` an app can take: those built on the same schema as its
+    default option, or on ``<app>_schema`` when it has none (sweep=loss is
+    experiments.train's, not experiments.sweep's)."""
+    options = sorted((CONF / group).glob("*.yaml"))
+    wanted = _schema(CONF / group / f"{default}.yaml") if default else f"{app}_schema"
+    return [option for option in options if _schema(option) == wanted]
+
+
 def _row(key: str, value: str, doc: str) -> str:
     left = f"{key}={value}" if value else key
     if len(left) < _COLUMN or not doc:
@@ -86,7 +104,7 @@ def app_help(app: str) -> str:
         lines.append("Option groups (group=option; * marks the default):")
         for entry in groups:
             (group, default), = entry.items()
-            for option in sorted((CONF / group).glob("*.yaml")):
+            for option in _options(app, group, default):
                 mark = "*" if option.stem == default else " "
                 lines.append(_row(f"{group}={option.stem} {mark}", "", _summary(option)))
         lines.append("")
@@ -97,14 +115,15 @@ def app_help(app: str) -> str:
     overridden = {key for key, _, _ in own}  # the app's own default replaces the group's
     for entry in groups:
         (group, default), = entry.items()
-        if group == "sim":
-            for name, knob in KNOBS.items():
-                if f"sim.{name}" in overridden:
+        if group in KNOB_GROUPS:
+            knobs, declared = KNOB_GROUPS[group]
+            for name, knob in knobs.items():
+                if f"{group}.{name}" in overridden:
                     continue
-                value = SimulationParams.__dataclass_fields__[name].default
+                value = declared.__dataclass_fields__[name].default
                 shown = "null" if value is None else value
-                lines.append(_row(f"sim.{name}", str(shown), knob.meaning))
-        else:
+                lines.append(_row(f"{group}.{name}", str(shown), knob.meaning))
+        elif default is not None:  # a group with no default option has no keys to list
             for key, value, doc in described_keys(CONF / group / f"{default}.yaml",
                                                   f"{group}."):
                 lines.append(_row(key, value, doc))

@@ -17,9 +17,11 @@ from omegaconf import OmegaConf
 
 from experiments.help import app_help
 from simulator.evaluation import PredictorSpec
-from simulator.model import KNOBS, SimulationParams
+from simulator.model import KNOBS, ProgramParams, SimulationParams
 from simulator.report.tables import PARAMETERS
 from simulator.screen.design import Design, Factors
+from simulator.training import TrainParams
+from simulator.training.sweep import FACTORS
 
 SimSchema = make_dataclass(
     "SimSchema",
@@ -119,6 +121,52 @@ class RealdataSchema:
     metrics: Any = field(default_factory=MetricsSchema)
 
 
+def _schema_fields(declared: type) -> list[tuple[str, Any, Any]]:
+    """(name, type, field) of each field of a parameter dataclass, lists as lists."""
+    out = []
+    for f in fields(declared):
+        if isinstance(f.default, tuple):
+            out.append((f.name, list[str], field(default_factory=lambda d=f.default: list(d))))
+        elif f.default is None:
+            out.append((f.name, Any, field(default=None)))
+        else:
+            out.append((f.name, f.type, field(default=f.default)))
+    return out
+
+
+# ``effects.*`` of experiments.train: one field per `ProgramParams` knob
+EffectsSchema = make_dataclass("EffectsSchema", _schema_fields(ProgramParams))
+# ``sweep.grid.<factor>`` of a training sweep: any simulation, program or training factor
+TrainGridSchema = make_dataclass("TrainGridSchema", [(n, list[Any] | None, None)
+                                                     for n in FACTORS])
+
+
+@dataclass
+class TrainSweepSchema:
+    """``sweep.*`` of ``experiments.train``: see `simulator.training.sweep.training_points`."""
+
+    kind: str = "train"
+    grid: Any = field(default_factory=TrainGridSchema)
+    repeats: int = 3
+
+
+@dataclass
+class DaskSchema:
+    scheduler_address: str | None = None
+
+
+# ``experiments.train``: the training settings (`TrainParams`) and the sweep's run keys
+TrainSchema = make_dataclass("TrainSchema", [
+    ("seed", int, field(default=0)), *_schema_fields(TrainParams),
+    ("n_jobs", int, field(default=-1)), ("backend", str, field(default="loky")),
+    ("dask", Any, field(default_factory=DaskSchema)), ("out_dir", Any, field(default=None)),
+    ("overwrite", bool, field(default=False)), ("retry_failed", bool, field(default=True)),
+    ("figures", bool, field(default=True)), ("force", bool, field(default=False)),
+    ("sim", Any, field(default_factory=SimSchema)), ("priors", Any, field(default=None)),
+    ("effects", Any, field(default_factory=EffectsSchema)),
+    ("predictors", Any, field(default_factory=PredictorsSchema)),
+    ("metrics", Any, field(default_factory=MetricsSchema)), ("sweep", Any, field(default=None))])
+
 _store = ConfigStore.instance()
 _store.store(group="sim", name="schema", node=SimSchema)
 _store.store(group="predictors", name="schema", node=PredictorsSchema)
@@ -126,6 +174,9 @@ _store.store(group="metrics", name="schema", node=MetricsSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
 _store.store(name="realdata_schema", node=RealdataSchema)
+_store.store(group="effects", name="schema", node=EffectsSchema)
+_store.store(group="sweep", name="train_schema", node=TrainSweepSchema)
+_store.store(name="train_schema", node=TrainSchema)
 
 # ``--help`` of each app (hydra.help.template: ${app_help:<app>}), generated from the configs
 OmegaConf.register_new_resolver("app_help", app_help, replace=True)

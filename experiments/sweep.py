@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,9 @@ def sweep_spec(cfg: DictConfig) -> dict:
 
 
 def run_sweep(cfg: DictConfig) -> Path:
+    check(cfg.sweep.kind != "train", "sweep.kind", cfg.sweep.kind,
+          "the kind of a sweep of this app (quick, paper, one_factor): a training sweep "
+          "runs with python -m experiments.train sweep=<option>")
     validate_backend(cfg.backend, cfg.n_jobs)
     base = sim_params(cfg)
     evaluation = evaluation_spec(cfg)
@@ -119,19 +124,26 @@ def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) 
                           local=not _remote(cfg))
 
 
-def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: SimulationParams,
-         priors: GenePriors, evaluation: EvaluationSpec, client: Any) -> Path:
-    """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
+def run_stored(cfg: DictConfig, store: SweepStore, trials: list[Trial], priors: GenePriors,
+               evaluation: EvaluationSpec, client: Any, task: Any = None,
+               extra_seconds: Callable[[Trial], float] | None = None) -> Path:
+    """The locked part every sweep shares (this app's and ``experiments.train``'s): resume,
+    run the trials left (`task`, else `evaluation`, per trial), merge; results.parquet.
+    `extra_seconds`: a trial's work beyond simulating and scoring, for the time estimate."""
     done = store.resume({t.index: t.seed for t in trials}, retry_failed=cfg.retry_failed)
     todo = [t for t in trials if t.index not in done]
     print(f"sweep: {len(trials)} trials ({len(done)} already done) on {_workers(cfg)}, "
           f"backend {cfg.backend}, writing to {store.out_dir}")
     if todo:
-        print(f"sweep: {_estimate(cfg, todo, evaluation).describe()}", flush=True)
+        estimate = _estimate(cfg, todo, evaluation)
+        if extra_seconds is not None:
+            estimate = replace(estimate, cpu_seconds=estimate.cpu_seconds
+                               + sum(extra_seconds(t) for t in todo))
+        print(f"sweep: {estimate.describe()}", flush=True)
     started = time.perf_counter()
     try:
-        run_trials(todo, priors, evaluation, store, backend=cfg.backend, n_jobs=cfg.n_jobs,
-                   client=client)
+        run_trials(todo, priors, task or evaluation, store, backend=cfg.backend,
+                   n_jobs=cfg.n_jobs, client=client)
         finished = store.finished()
         results_path, _ = store.merge(
             [t.index for t in trials if t.index in finished],
@@ -153,6 +165,13 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
         print(f"error: no trial succeeded; see the error column of {results_path}",
               file=sys.stderr)
         raise SystemExit(1)
+    return results_path
+
+
+def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: SimulationParams,
+         priors: GenePriors, evaluation: EvaluationSpec, client: Any) -> Path:
+    """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
+    results_path = run_stored(cfg, store, trials, priors, evaluation, client)
     if not (store.out_dir / NICHE).is_file():
         store.write_niche(niche_trial(base, priors, cfg.seed))
     if cfg.figures:

@@ -34,6 +34,8 @@ SKIPPED = {  # a substring of the command -> why it is not run here
     "truth=screen.h5ad": "needs your own screen and a model's predictions",
     "data=screen.h5ad": "needs your own screen",
     "submitit_slurm": "needs a Slurm cluster",
+    "sweep=loss": "the training sweep: minutes on 2 cores; tests/test_train_app.py runs the "
+                  "same code on two trials",
 }
 OUTPUTS = ("results/", "outputs/")  # where the README says commands write
 TOOLING = (".venv/", "collapse_sim.egg-info/", ".ruff_cache/", ".pytest_cache/")

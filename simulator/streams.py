@@ -20,6 +20,15 @@ key                    stream                           draws
                                                         derangement
 ``(10,)``              ``MEAN_CELLS``                   the ``mean_cells`` predictor's
                                                         cells (``metrics.providers``)
+``(11,)``              `program_stream`                 the gene programs' genes and
+                                                        loadings (``effects=programs``)
+``(12, k)``            `latent_stream`                  perturbation k's latent vector
+``(13, k)``            `feature_noise_stream`           the noise of perturbation k's
+                                                        features
+``(14, k)``            `private_effect_stream`          perturbation k's private effects
+``(15,)``              `training_split_stream`          which perturbations a model is
+                                                        trained on (``experiments.train``)
+``(16, m)``            `model_stream`                   model m's initial parameters
 =====================  ===============================  =================================
 
 A real screen (seed: the screen's seed): ``(8, k)`` `split_stream`, which of perturbation
@@ -38,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE, MEAN_CELLS = 0, 1, 2, 7, 8, 9, 10
+PROGRAMS, LATENT, FEATURE_NOISE, PRIVATE_EFFECTS, TRAINING_SPLIT, MODEL = 11, 12, 13, 14, 15, 16
 CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 
@@ -63,6 +73,30 @@ def cell_keys(seed: int, kind: int, group: int, tile: int) -> np.ndarray:
 
 def shuffle_stream(seed: int) -> np.random.Generator:
     return stream(seed, SHUFFLE)
+
+
+def program_stream(seed: int) -> np.random.Generator:
+    return stream(seed, PROGRAMS)
+
+
+def latent_stream(seed: int, perturbation: int) -> np.random.Generator:
+    return stream(seed, LATENT, perturbation)
+
+
+def feature_noise_stream(seed: int, perturbation: int) -> np.random.Generator:
+    return stream(seed, FEATURE_NOISE, perturbation)
+
+
+def private_effect_stream(seed: int, perturbation: int) -> np.random.Generator:
+    return stream(seed, PRIVATE_EFFECTS, perturbation)
+
+
+def training_split_stream(seed: int) -> np.random.Generator:
+    return stream(seed, TRAINING_SPLIT)
+
+
+def model_stream(seed: int, model: int) -> np.random.Generator:
+    return stream(seed, MODEL, model)
 
 
 def split_stream(seed: int, perturbation: int, repeat: int = 0) -> np.random.Generator:

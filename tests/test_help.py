@@ -22,7 +22,7 @@ def app_help(app):
 
 
 @pytest.mark.parametrize("app", ["run", "sweep", "figures", "fit_priors", "score", "realdata",
-                                 "simulate_screen"])
+                                 "simulate_screen", "train"])
 def test_help_lists_every_key_of_the_app_with_its_description(app):
     text = app_help(app)
     rows = {line.split("=")[0].strip(): line for line in text.splitlines()

@@ -16,7 +16,7 @@ README = (ROOT / "README.md").read_text()
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
           "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
           "simulator.resources": 2,
-          "simulator": 2, "simulator.sweep": 3,
+          "simulator": 2, "simulator.sweep": 3, "simulator.training": 3,
           "simulator.report": 4, "experiments": 5}
 MAX_MODULE_LINES = 420
 
@@ -100,6 +100,19 @@ def test_readme_tables_and_rules_are_generated_from_their_declarations():
     assert parameter_table() in README
     assert figure_table() in README
     assert TRIAL_RULES in README
+
+
+def test_readme_reports_the_committed_training_sweep_and_its_knobs():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_tables import training_answer
+
+    from simulator.model.programs import markdown_table as program_table
+
+    assert program_table() in README
+    assert training_answer() in README  # the numbers of figures/train/summary.md, as made
+    for name in ("train_collapse_by_regime", "train_wmse_effect", "train_scores_by_loss"):
+        assert f"figures/train/{name}.png" in README and (
+            ROOT / "figures" / "train" / f"{name}.png").is_file()
 
 
 def test_every_simulation_parameter_has_an_axis_a_filter_and_a_schema():

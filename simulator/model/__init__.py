@@ -9,13 +9,16 @@ from simulator.model.dataset import SimulatedDataset
 from simulator.model.generative import log_normalise, perturbation_names
 from simulator.model.params import KNOBS, DegMode, Knob, SimulationParams, WeightMode
 from simulator.model.priors import GenePriors
+from simulator.model.programs import PROGRAM_KNOBS, ProgramParams, simulate_programs
 from simulator.model.simulate import simulate
 
 __all__ = [
     "KNOBS",
+    "PROGRAM_KNOBS",
     "DegMode",
     "GenePriors",
     "Knob",
+    "ProgramParams",
     "SimulatedCounts",
     "SimulatedDataset",
     "SimulationParams",
@@ -25,4 +28,5 @@ __all__ = [
     "read_counts",
     "simulate",
     "simulate_counts",
+    "simulate_programs",
 ]

@@ -151,9 +151,14 @@ def size_factor_grid(params: SimulationParams) -> np.ndarray:
 
 
 def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
-                n_threads: int = 1) -> TrialModel:
+                n_threads: int = 1, direction: np.ndarray | None = None) -> TrialModel:
     """Choose the genes and every perturbation's effects and tabulate the sampler's laws
-    (on `n_threads` threads); validates the seed and that the prior holds enough genes."""
+    (on `n_threads` threads); validates the seed and that the prior holds enough genes.
+
+    direction : (K, G) int8 in {-1, 0, 1}, optional: the perturbations' effects chosen by
+        another effect model (`simulator.model.programs`) in place of the paper's
+        independent coin flips; their fold change is `effect_size` all the same.
+    """
     check(is_integer(seed) and seed >= 0, "seed", seed, "an integer >= 0")
     check(params.n_genes <= priors.n_genes, "n_genes", params.n_genes,
           f"<= {priors.n_genes}, the number of genes in the prior")
@@ -164,13 +169,16 @@ def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
     shift = genes.mu_perturbed - genes.mu_control
     base = np.maximum(0.0, genes.mu_control + params.control_bias * shift)
 
-    direction = np.zeros((params.n_perturbations, params.n_genes), dtype=np.int8)
-    affected_genes = []
-    for k in range(params.n_perturbations):  # affected w.p. deg_fraction, then up or down
-        u = streams.effect_stream(seed, k).random(params.n_genes)
-        up, affected = u < params.deg_fraction / 2, u < params.deg_fraction
-        np.subtract(up.view(np.int8) * np.int8(2), affected.view(np.int8), out=direction[k])
-        affected_genes.append(np.flatnonzero(affected))
+    if direction is None:  # the paper's effects: independent coin flips per gene
+        direction = np.zeros((params.n_perturbations, params.n_genes), dtype=np.int8)
+        for k in range(params.n_perturbations):  # affected w.p. deg_fraction, then up or down
+            u = streams.effect_stream(seed, k).random(params.n_genes)
+            up, affected = u < params.deg_fraction / 2, u < params.deg_fraction
+            np.subtract(up.view(np.int8) * np.int8(2), affected.view(np.int8), out=direction[k])
+    check(direction.shape == (params.n_perturbations, params.n_genes)
+          and direction.dtype == np.int8, "direction", direction.shape,
+          "an int8 array of shape (n_perturbations, n_genes)")
+    affected_genes = [np.flatnonzero(row) for row in direction]
     affected_start = np.cumsum([0] + [len(listed) for listed in affected_genes])
     # table kinds: 0 control, 1 unperturbed, 2 scaled up, 3 scaled down
     means = np.stack([genes.mu_control, base, base * params.effect_size,

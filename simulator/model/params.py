@@ -166,16 +166,24 @@ class SimulationParams:
     @classmethod
     def from_mapping(cls, mapping: Any) -> SimulationParams:
         """Build from a dict or OmegaConf node; unknown keys are an error, not ignored."""
-        data = dict(mapping)
-        unknown = sorted(set(data) - set(KNOBS))
-        if unknown:
-            raise ValidationError(f"{unknown[0]} is not a simulation parameter "
-                                  f"(allowed: {', '.join(sorted(KNOBS))})", unknown[0])
-        # Hydra hands YAML floats written as ints (e.g. effect_size: 2) as int: accept them.
-        for name, value in data.items():
-            if KNOBS[name].kind == "float" and is_integer(value):
-                data[name] = float(value)
-        return cls(**data)
+        return from_mapping(cls, KNOBS, mapping, "simulation parameter")
+
+
+def from_mapping(cls: type, knobs: dict[str, Knob], mapping: Any, what: str,
+                 allowed: Any = None) -> Any:
+    """``cls(**mapping)`` for a parameter class declared with `knobs`: a key outside
+    `allowed` (default: the knobs) is an error naming it, not ignored; Hydra hands YAML
+    floats written as ints (e.g. effect_size: 2) as int, so float knobs accept them."""
+    data = dict(mapping)
+    allowed = set(knobs if allowed is None else allowed)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError(f"{unknown[0]} is not a {what} "
+                              f"(allowed: {', '.join(sorted(allowed))})", unknown[0])
+    for name, value in data.items():
+        if name in knobs and knobs[name].kind == "float" and is_integer(value):
+            data[name] = float(value)
+    return cls(**data)
 
 
 KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(SimulationParams)}

@@ -66,6 +66,7 @@ def simulate(
     block_cells: int = DEFAULT_BLOCK_CELLS,
     n_threads: int | None = None,
     progress: bool = False,
+    direction: np.ndarray | None = None,
 ) -> SimulatedDataset:
     """Simulate one trial and keep only per-group summaries, DEG calls and gene weights.
 
@@ -84,12 +85,15 @@ def simulate(
         The result does not depend on it.
     progress : bool
         Show a progress bar over cells.
+    direction : (K, G) int8, optional
+        Effects chosen by another effect model (`simulator.model.programs`) in place of
+        the paper's coin flips; None = the paper's.
     """
     check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
           "an integer >= 1")
     n_threads = resolve_threads(n_threads)
     priors = GenePriors.default() if priors is None else priors
-    model = trial_model(params, priors, seed, n_threads)
+    model = trial_model(params, priors, seed, n_threads, direction)
 
     n_pert, n_genes = params.n_perturbations, params.n_genes
     # One row per group: control, then each perturbation's truth, then its replicate. A

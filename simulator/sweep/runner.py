@@ -75,8 +75,15 @@ def _share(priors: GenePriors, evaluation: EvaluationSpec) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
+def work(trial: Trial, priors: GenePriors, evaluation: Any) -> Outcome:
+    """A trial's outcome: `run_trial` for an `EvaluationSpec`; a task with its own
+    ``run_trial(trial, priors)`` (a training sweep's, `simulator.training.sweep`) runs that."""
+    own = getattr(evaluation, "run_trial", None)
+    return own(trial, priors) if own is not None else run_trial(trial, priors, evaluation)
+
+
 def _run_shared(trial: Trial) -> Outcome:
-    return run_trial(trial, _SHARED["priors"], _SHARED["evaluation"])
+    return work(trial, _SHARED["priors"], _SHARED["evaluation"])
 
 
 @contextmanager
@@ -87,7 +94,7 @@ def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: Evaluati
     raise `WorkerLost` when the worker running them died."""
     if backend == Backend.THREADING:
         with ThreadPoolExecutor(n_workers) as threads:
-            yield (lambda t: _Watched(threads.submit(run_trial, t, priors, evaluation)),
+            yield (lambda t: _Watched(threads.submit(work, t, priors, evaluation)),
                    lambda workers=None: None, n_workers)
         return
     if backend == Backend.LOKY:
@@ -116,7 +123,7 @@ def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: Evaluati
             else nullcontext(client) as client:
         shared = client.scatter([priors, evaluation], broadcast=True)
         capacity = max(1, sum(client.nthreads().values()))
-        yield (lambda t: _Watched(client.submit(run_trial, t, *shared, pure=False),
+        yield (lambda t: _Watched(client.submit(work, t, *shared, pure=False),
                                   (KilledWorker,), dask=True),
                lambda workers=None: None, capacity)
 
@@ -191,7 +198,7 @@ def lost_worker_result(trial: Trial, reason: str) -> Outcome:
                                "crash in native code (a user metric?)")
 
 
-def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: EvaluationSpec,
+def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: EvaluationSpec | Any,
                store: SweepStore, *, backend: str = Backend.LOKY, n_jobs: int = -1,
                scheduler_address: str | None = None, client: Any = None) -> int:
     """Run every trial given and write each to `store` as it finishes.
@@ -201,7 +208,8 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
     docstring for dead workers). A progress bar shows trials done and failed. Returns the
     number of trials that failed entirely. KeyboardInterrupt propagates after every
     finished trial has been written. `client`: a dask client from `connect` (else one is
-    connected here).
+    connected here). `evaluation`: the `EvaluationSpec` of every trial, or a task with
+    its own ``run_trial(trial, priors)`` (see `work`).
     """
     validate_backend(backend, n_jobs)
     n_workers = joblib.effective_n_jobs(n_jobs)
