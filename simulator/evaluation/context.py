@@ -52,9 +52,11 @@ def _rounding_aware_delta(values: np.ndarray, reference: np.ndarray, out: np.nda
 class Cache:
     """Values computed once and shared by threads. A value is computed outside the lock,
     by the first thread asking for it; others asking for the same key wait for it, and
-    nobody waits for other keys (computations may nest)."""
+    nobody waits for other keys (computations may nest). `n_threads`: how many threads a
+    large shared computation may use (the others would wait for it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_threads: int = 1) -> None:
+        self.n_threads = n_threads
         self._values: dict = {}
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()

@@ -7,6 +7,8 @@ equal values compare equal (ties in ranks and distances are real ties).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -73,6 +75,7 @@ def _ranks_of_order(x: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None
 
 _LANES = 32  # prediction rows summed side by side: the vectorised dimension
 _TRUTH_TILE = 8  # truth rows sharing one pass over the genes
+_FEW_ROWS = 4  # fewer prediction rows than this: `l1_distances` sums pair by pair
 _CHUNK = 64  # genes summed in float32 before the partial sum is added in float64
 # |single-precision L1 - exact L1| <= APPROX_ERROR * (L1 norm of the prediction + of the
 # truth): inputs rounded to float32 (2u), each difference rounded (u) and up to _CHUNK - 1
@@ -160,15 +163,40 @@ def l1_pairs(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray,
 def sparse_l1(pred: np.ndarray, mean: np.ndarray, mean_distance: np.ndarray,
               truth: np.ndarray, genes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """L1 distances of prediction rows that differ from `mean` only at genes
-    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row."""
-    out = np.empty((pred.shape[0], truth.shape[0]))
-    for j in range(truth.shape[0]):  # truth row by truth row: it stays in cache
-        for i in range(pred.shape[0]):
-            total = mean_distance[j]
+    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row.
+
+    The changed values, the mean's and four truth rows' at those genes are gathered into
+    short contiguous arrays first; each pair's terms are then added in gene order (four
+    truth rows side by side, independent sums), reading only those."""
+    n_changed, n_truth = len(genes), truth.shape[0]
+    changed, base = np.empty(n_changed), np.empty(n_changed)
+    for i in range(pred.shape[0]):
+        for k in range(starts[i], starts[i + 1]):
+            changed[k], base[k] = pred[i, genes[k]], mean[genes[k]]
+    out = np.empty((pred.shape[0], n_truth))
+    column = np.empty((n_changed, 4))
+    for j0 in range(0, n_truth, 4):  # a short last tile repeats its last truth row
+        j1, j2, j3 = min(j0 + 1, n_truth - 1), min(j0 + 2, n_truth - 1), min(j0 + 3, n_truth - 1)
+        for k in range(n_changed):
+            g = genes[k]
+            column[k, 0], column[k, 1] = truth[j0, g], truth[j1, g]
+            column[k, 2], column[k, 3] = truth[j2, g], truth[j3, g]
+        for i in range(pred.shape[0]):  # four sums in scalars: they stay in registers
+            s0, s1 = mean_distance[j0], mean_distance[j1]
+            s2, s3 = mean_distance[j2], mean_distance[j3]
             for k in range(starts[i], starts[i + 1]):
-                g = genes[k]
-                total += abs(pred[i, g] - truth[j, g]) - abs(mean[g] - truth[j, g])
-            out[i, j] = total
+                c, m = changed[k], base[k]
+                s0 += abs(c - column[k, 0]) - abs(m - column[k, 0])
+                s1 += abs(c - column[k, 1]) - abs(m - column[k, 1])
+                s2 += abs(c - column[k, 2]) - abs(m - column[k, 2])
+                s3 += abs(c - column[k, 3]) - abs(m - column[k, 3])
+            out[i, j0] = s0
+            if j0 + 3 < n_truth:
+                out[i, j0 + 1], out[i, j0 + 2], out[i, j0 + 3] = s1, s2, s3
+            else:
+                for b, total in ((1, s1), (2, s2)):
+                    if j0 + b < n_truth:
+                        out[i, j0 + b] = total
     return out
 
 
@@ -183,12 +211,23 @@ def _lane_tiles(pred: np.ndarray, dtype: type) -> np.ndarray:
     return tiles
 
 
-def l1_approx(pred: np.ndarray, truth32: np.ndarray) -> np.ndarray:
+def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.ndarray:
     """Single-precision L1 distances of every prediction row to every truth row (float32
-    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K)."""
+    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K).
+    Rows are split over `n_threads` threads (the kernel releases the GIL); each row's
+    distances do not depend on the split."""
     n_rows = len(pred)
-    out = np.empty((-(-n_rows // _LANES) * _LANES, len(truth32)))
-    _l1_lanes32(_lane_tiles(pred, np.float32), truth32, out)
+    tiles = _lane_tiles(pred, np.float32)
+    out = np.empty((len(tiles) * _LANES, len(truth32)))
+    bounds = np.linspace(0, len(tiles), min(n_threads, len(tiles)) + 1).astype(int)
+    parts = [(first, last) for first, last in zip(bounds[:-1], bounds[1:]) if last > first]
+    if len(parts) <= 1:
+        _l1_lanes32(tiles, truth32, out)
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda part: _l1_lanes32(tiles[part[0]:part[1]], truth32,
+                                                   out[part[0] * _LANES:part[1] * _LANES]),
+                          parts))
     return out[:n_rows]
 
 
@@ -234,8 +273,14 @@ def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
     Exact float64 sums taken in gene order (vectorised across prediction rows, never
     reassociated): the same bits on every machine and for every block size, so equal
-    distances compare equal.
+    distances compare equal. A few rows (a constant prediction) are summed row by row:
+    lanes of a tile would be mostly padding.
     """
+    if len(pred) < _FEW_ROWS:
+        rows, columns = np.divmod(np.arange(len(pred) * len(truth)), len(truth))
+        return l1_pairs(np.ascontiguousarray(pred, dtype=float),
+                        np.ascontiguousarray(truth, dtype=float), rows,
+                        columns).reshape(len(pred), len(truth))
     tiles = _lane_tiles(pred, np.float64)
     out = np.empty((len(tiles) * _LANES, len(truth)))
     _l1_lanes(tiles, np.ascontiguousarray(truth, dtype=float), out)

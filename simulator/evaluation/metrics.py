@@ -159,8 +159,10 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     precision with an error bound (`kernels.count_farther`)."""
     ctx = b.context
     truth, n_other = ctx.all_truth, np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
-    if b.constant:  # one prediction: its distances to every truth, once
-        distance = l1_distances(b.pred[:1], truth)[0]
+    if b.constant:  # one prediction: its distances to every truth, once per evaluation
+        vector = b.pred[0]
+        distance = ctx.shared.get(("l1_constant", vector.__array_interface__["data"][0]),
+                                  lambda: l1_distances(vector[None, :], truth)[0])
         farther = (distance[None, :] > distance[ctx.rows][:, None]).sum(axis=1)
         return _divide(farther.astype(float), n_other)
     truth32, truth_norms = ctx.shared.get("truth32", lambda: (
@@ -170,7 +172,7 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
         # rows of the replicate: its (K, K) distances, computed once for all its copies
         matrix, rows = b.copies
         approx, norms = ctx.shared.get(("l1", id(matrix)), lambda: (
-            l1_approx(matrix, truth32), np.abs(matrix).sum(axis=1)))
+            l1_approx(matrix, truth32, ctx.shared.n_threads), np.abs(matrix).sum(axis=1)))
         approx, norms = approx[rows], norms[rows]
         bound = approx_bound(approx, norms, truth_norms)
     else:

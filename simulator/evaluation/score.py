@@ -199,7 +199,7 @@ def evaluate(dataset: SimulatedDataset,
             except Exception as error:  # recorded: one metric must not sink the others
                 errors.setdefault(metric.name, one_line(error))
 
-    shared = Cache()
+    shared = Cache(n_threads)
     with ThreadPoolExecutor(n_threads) as pool:
         in_flight: deque = deque()  # a block's predictors; two blocks at a time overlap
         for start in range(0, n_pert, block_rows):
