@@ -7,6 +7,7 @@ equal values compare equal (ties in ranks and distances are real ties).
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -37,6 +38,44 @@ def row_moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
             cxx += wg * dx * dx
             cyy += wg * dy * dy
             cxy += wg * dx * dy
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = sw, sx, sy, sxx, syy
+        out[i, 5], out[i, 6], out[i, 7], out[i, 8] = sxy, cxx, cyy, cxy
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def subset_moments(x: np.ndarray, y: np.ndarray, genes: np.ndarray,
+                   starts: np.ndarray) -> np.ndarray:
+    """`row_moments` with 0/1 weights, from the genes of weight 1 only: row i's are
+    genes[starts[i]:starts[i+1]] (every gene when `starts` is empty), in order.
+
+    The same bits as `row_moments`: a weight of 1 multiplies exactly, and a gene of weight
+    0 adds ±0 (x and y finite) to a sum that started at +0 and so is never -0, which
+    leaves it unchanged. A subset of 5% of the genes costs 5% of the pass."""
+    n_rows, n_genes = x.shape
+    every = len(starts) == 0
+    out = np.empty((n_rows, 9))
+    for i in range(n_rows):
+        first, last = (0, n_genes) if every else (starts[i], starts[i + 1])
+        sx = sy = sxx = syy = sxy = 0.0
+        for k in range(first, last):
+            g = k if every else genes[k]
+            xg, yg = x[i, g], y[i, g]
+            sx += xg
+            sy += yg
+            sxx += xg * xg
+            syy += yg * yg
+            sxy += xg * yg
+        sw = float(last - first)
+        mx = sx / sw if sw > 0 else 0.0
+        my = sy / sw if sw > 0 else 0.0
+        cxx = cyy = cxy = 0.0
+        for k in range(first, last):
+            g = k if every else genes[k]
+            dx, dy = x[i, g] - mx, y[i, g] - my
+            cxx += dx * dx
+            cyy += dy * dy
+            cxy += dx * dy
         out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = sw, sx, sy, sxx, syy
         out[i, 5], out[i, 6], out[i, 7], out[i, 8] = sxy, cxx, cyy, cxy
     return out
@@ -220,7 +259,7 @@ def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.n
     tiles = _lane_tiles(pred, np.float32)
     out = np.empty((len(tiles) * _LANES, len(truth32)))
     bounds = np.linspace(0, len(tiles), min(n_threads, len(tiles)) + 1).astype(int)
-    parts = [(first, last) for first, last in zip(bounds[:-1], bounds[1:]) if last > first]
+    parts = [(first, last) for first, last in itertools.pairwise(bounds) if last > first]
     if len(parts) <= 1:
         _l1_lanes32(tiles, truth32, out)
     else:

@@ -46,6 +46,7 @@ from simulator.evaluation.kernels import (
     l1_distances,
     row_moments,
     sparse_l1,
+    subset_moments,
 )
 
 GENE_SETS = ("all", "degs", "affected")
@@ -74,21 +75,30 @@ def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
     return np.where(constant | np.isnan(mean), np.nan, squares)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted Pearson r per row: Σw(x−x̄)(y−ȳ) / sqrt(Σw(x−x̄)² Σw(y−ȳ)²)."""
-    m = row_moments(x, y, w)
+def _moments(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str | None) -> np.ndarray:
+    """`row_moments` of x, y over a gene subset (0/1 weights: from the subset's genes
+    only, the same bits) or, when genes is None, weighted by the context's gene weights."""
+    if genes is None:
+        return row_moments(x, y, ctx.weights)
+    return subset_moments(x, y, *ctx.subset_genes(genes))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str) -> np.ndarray:
+    """Pearson r per row over a gene subset: Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²)."""
+    m = _moments(x, y, ctx, genes)
     ssx = _spread(m[:, 0], m[:, 1], m[:, 6], x.shape[1])
     ssy = _spread(m[:, 0], m[:, 2], m[:, 7], x.shape[1])
     return np.clip(_divide(m[:, 8], np.sqrt(ssx * ssy)), -1.0, 1.0)
 
 
-def _r2(error: np.ndarray, truth_delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _r2(error: np.ndarray, truth_delta: np.ndarray, ctx: Context,
+        genes: str | None) -> np.ndarray:
     """1 − Σw(Δt − Δp)² / Σw(Δt − mean_w Δt)², with mean_w Δt = Σw Δt / Σw.
 
     Δt − Δp = t − p for either reference: the residual is the squared error. Plain R²
-    over a subset S is the case w = 1 on S, 0 elsewhere.
+    over a subset S is the case w = 1 on S, 0 elsewhere (genes None: w the gene weights).
     """
-    m = row_moments(error, truth_delta, w)
+    m = _moments(error, truth_delta, ctx, genes)
     return 1.0 - _divide(m[:, 3], _spread(m[:, 0], m[:, 2], m[:, 7], error.shape[1]))
 
 
@@ -112,23 +122,23 @@ def wmse(b: PredictionBlock, genes: str) -> np.ndarray:
 def pearson_delta(reference: str) -> MetricFunction:
     def pearson(b: PredictionBlock, genes: str) -> np.ndarray:
         """Pearson r of Δ(p) and Δ(t) over S."""
-        return _pearson(b.delta(reference), b.context.truth_delta(reference),
-                        b.context.subset_weights(genes))
+        return _pearson(b.delta(reference), b.context.truth_delta(reference), b.context,
+                        genes)
     return pearson
 
 
 def r2_delta(reference: str, weighted: bool = False) -> MetricFunction:
     def r2(b: PredictionBlock, genes: str) -> np.ndarray:
         """R² of Δ(p) for Δ(t) over S (w = 1 on S), or weighted by the gene weights w."""
-        w = b.context.weights if weighted else b.context.subset_weights(genes)
-        return _r2(b.error, b.context.truth_delta(reference), w)
+        return _r2(b.error, b.context.truth_delta(reference), b.context,
+                   None if weighted else genes)
     return r2
 
 
 def cosine_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
     """Σ Δp Δt / sqrt(Σ Δp² Σ Δt²) with control deltas over S."""
     ctx = b.context
-    m = row_moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
+    m = _moments(b.delta("control"), ctx.truth_delta("control"), ctx, genes)
     return np.clip(_divide(m[:, 5], np.sqrt(m[:, 3] * m[:, 4])), -1.0, 1.0)
 
 
@@ -141,7 +151,7 @@ def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
         pred_ranks = np.broadcast_to(average_ranks(b.delta("control")[:1]), b.pred.shape)
     else:
         pred_ranks = average_ranks(b.delta("control"), mask)
-    return _pearson(pred_ranks, truth_ranks, ctx.subset_weights(genes))
+    return _pearson(pred_ranks, truth_ranks, ctx, genes)
 
 
 # Up to this many perturbations the replicate's (K, K) distances (float64, 128 MB at the
