@@ -34,6 +34,7 @@ from simulator.model import SimulatedDataset
 # bounds evaluation's memory (two blocks are in flight) whatever G and K. Smaller blocks
 # also stay in cache: no slower than 8 MB ones, and freed memory is reused sooner.
 BLOCK_ENTRIES = 2**18
+ROW_MULTIPLE = 32  # prediction rows per tile of `kernels.l1_approx` (its lanes)
 COLUMNS = ["perturbation", "predictor", "metric", "value"]
 SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
 
@@ -174,6 +175,8 @@ def evaluate(dataset: SimulatedDataset,
           "block_rows", block_rows, "null or an integer >= 1")
     if block_rows is None:
         block_rows = max(1, BLOCK_ENTRIES // max(dataset.n_genes, dataset.n_perturbations))
+        if block_rows > ROW_MULTIPLE:  # whole tiles for the L1 kernels: no padded lanes
+            block_rows -= block_rows % ROW_MULTIPLE
     n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
           "null or an integer >= 1")
