@@ -7,7 +7,8 @@ every built-in metric, 2 million result rows) is synthesised in a child process,
 parameters drawn like the paper's ranges and values with the paper's trends (the mean
 baseline's pearson_delta_ctrl rises with β and falls with n₀, its _affected variant
 falls with k; collapse wins more often with small effects and sparse DEGs). The parent
-then times loading the tables and `make_report`, so its peak RSS is the report's alone.
+then times `make_report` in another fresh process, so its peak RSS is the report's alone
+(and its forked figure workers' is printed beside it), then each figure one at a time.
 Without --out everything goes to a temporary directory.
 """
 
@@ -125,6 +126,19 @@ def synthesise(out_dir: Path, n_trials: int, seed: int = 0) -> None:
                  ).to_parquet(out_dir / "niche.parquet", index=False)
 
 
+def report(out: Path) -> None:
+    """Time `make_report` in a fresh process: its peak RSS, and its figure workers' (forked
+    from it, so the pages they share with it are counted in both)."""
+    matplotlib.use("Agg")
+    started = time.perf_counter()
+    make_report(out / "results.parquet", out / "figures")
+    total = time.perf_counter() - started
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"make_report (load, all figures, summary.md): {total:.1f} s; "
+          f"peak RSS {peak_rss_mb():.0f} MB (largest figure worker {workers:.0f} MB)",
+          flush=True)
+
+
 def main() -> None:
     matplotlib.use("Agg")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,11 +156,9 @@ def main() -> None:
         print(f"synthesised {args.trials} trials in {time.perf_counter() - started:.1f} s "
               f"({(out / 'results.parquet').stat().st_size / 1e6:.0f} MB results.parquet)")
 
-        started = time.perf_counter()
-        make_report(out / "results.parquet", out / "figures")
-        total = time.perf_counter() - started
-        print(f"make_report (load, all figures, summary.md): {total:.1f} s; "
-              f"peak RSS {peak_rss_mb():.0f} MB")
+        child = multiprocessing.get_context("spawn").Process(target=report, args=(out,))
+        child.start()
+        child.join()
 
         started = time.perf_counter()
         tables = load_tables(out / "results.parquet")

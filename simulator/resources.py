@@ -30,7 +30,7 @@ from simulator.screen.h5ad import CHUNK_BYTES
 PROCESS_BYTES = 280e6  # interpreter, numpy, pandas, numba and the compiled kernels
 SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
 PER_PERTURBATION_BYTES = 19  # per perturbation x gene: masks (3), weights (8), a float64 temporary
-SCORE_BLOCK_ENTRIES = 2**20  # simulator.evaluation.score.BLOCK_ENTRIES
+SCORE_BLOCK_ENTRIES = 2**18  # simulator.evaluation.score.BLOCK_ENTRIES
 SCORE_BLOCK_ARRAYS = 12  # float64 (block, G) intermediates per predictor in flight
 SHARED_DISTANCES_MAX_K = 4096  # simulator.evaluation.metrics: (K, K) float64 up to this K
 SCORE_ROW_BYTES = 64  # per perturbation x predictor x metric: values, tables, calibration

@@ -23,6 +23,7 @@ from simulator.model import SimulatedDataset
 # float64 source to within this relative error, while any signal a model means to predict
 # (1e-4 on a log1p scale and up) is far above it.
 ROUNDING_RTOL = 1e-6
+_NONE = np.empty(0, np.int64)  # `Context.subset_genes` of all genes
 
 
 def rounding_aware_delta(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -52,9 +53,11 @@ def _rounding_aware_delta(values: np.ndarray, reference: np.ndarray, out: np.nda
 class Cache:
     """Values computed once and shared by threads. A value is computed outside the lock,
     by the first thread asking for it; others asking for the same key wait for it, and
-    nobody waits for other keys (computations may nest)."""
+    nobody waits for other keys (computations may nest). `n_threads`: how many threads a
+    large shared computation may use (the others would wait for it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_threads: int = 1) -> None:
+        self.n_threads = n_threads
         self._values: dict = {}
         self._pending: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
@@ -128,6 +131,18 @@ class Context:
         if mask is None:
             return np.broadcast_to(1.0, self.truth.shape)
         return self.cached(("weights", genes), lambda: mask.astype(float))
+
+    def subset_genes(self, genes: str) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's genes in the subset, CSR: (genes, starts (n + 1,)); both empty for
+        all genes (`kernels.subset_moments` reads them)."""
+        mask = self.mask(genes)
+        if mask is None:
+            return _NONE, _NONE
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            rows, columns = np.nonzero(mask)
+            return columns, np.searchsorted(rows, np.arange(len(mask) + 1))
+        return self.cached(("genes", genes), compute)
 
     def reference(self, which: str) -> np.ndarray:
         return self.control if which == "control" else self.pooled_mean

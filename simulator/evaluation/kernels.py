@@ -7,6 +7,9 @@ equal values compare equal (ties in ranks and distances are real ties).
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -40,6 +43,44 @@ def row_moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
+@numba.njit(nogil=True, cache=True)
+def subset_moments(x: np.ndarray, y: np.ndarray, genes: np.ndarray,
+                   starts: np.ndarray) -> np.ndarray:
+    """`row_moments` with 0/1 weights, from the genes of weight 1 only: row i's are
+    genes[starts[i]:starts[i+1]] (every gene when `starts` is empty), in order.
+
+    The same bits as `row_moments`: a weight of 1 multiplies exactly, and a gene of weight
+    0 adds ±0 (x and y finite) to a sum that started at +0 and so is never -0, which
+    leaves it unchanged. A subset of 5% of the genes costs 5% of the pass."""
+    n_rows, n_genes = x.shape
+    every = len(starts) == 0
+    out = np.empty((n_rows, 9))
+    for i in range(n_rows):
+        first, last = (0, n_genes) if every else (starts[i], starts[i + 1])
+        sx = sy = sxx = syy = sxy = 0.0
+        for k in range(first, last):
+            g = k if every else genes[k]
+            xg, yg = x[i, g], y[i, g]
+            sx += xg
+            sy += yg
+            sxx += xg * xg
+            syy += yg * yg
+            sxy += xg * yg
+        sw = float(last - first)
+        mx = sx / sw if sw > 0 else 0.0
+        my = sy / sw if sw > 0 else 0.0
+        cxx = cyy = cxy = 0.0
+        for k in range(first, last):
+            g = k if every else genes[k]
+            dx, dy = x[i, g] - mx, y[i, g] - my
+            cxx += dx * dx
+            cyy += dy * dy
+            cxy += dx * dy
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = sw, sx, sy, sxx, syy
+        out[i, 5], out[i, 6], out[i, 7], out[i, 8] = sxy, cxx, cyy, cxy
+    return out
+
+
 def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Row-wise ranks 1..m of (n, G) x, ties averaged (as ``scipy.stats.rankdata``).
 
@@ -57,13 +98,17 @@ def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 @numba.njit(nogil=True, cache=True)
 def _ranks_of_order(x: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
     """Average ranks from each row's sorting order: a run of equal values at positions
-    i..j (0-based) gets (i + j) / 2 + 1; NaN equals nothing."""
+    i..j (0-based) gets (i + j) / 2 + 1; NaN equals nothing. A row's values are gathered
+    in sorted order first, so finding the runs reads one contiguous array."""
     n_rows, n_genes = x.shape
+    values = np.empty(n_genes)
     for r in range(n_rows):
+        for i in range(n_genes):
+            values[i] = x[r, order[r, i]]
         i = 0
         while i < n_genes:
-            value, j = x[r, order[r, i]], i
-            while j + 1 < n_genes and x[r, order[r, j + 1]] == value:
+            j = i
+            while j + 1 < n_genes and values[j + 1] == values[i]:
                 j += 1
             average = (i + j) / 2.0 + 1.0
             for k in range(i, j + 1):
@@ -73,6 +118,7 @@ def _ranks_of_order(x: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None
 
 _LANES = 32  # prediction rows summed side by side: the vectorised dimension
 _TRUTH_TILE = 8  # truth rows sharing one pass over the genes
+_FEW_ROWS = 4  # fewer prediction rows than this: `l1_distances` sums pair by pair
 _CHUNK = 64  # genes summed in float32 before the partial sum is added in float64
 # |single-precision L1 - exact L1| <= APPROX_ERROR * (L1 norm of the prediction + of the
 # truth): inputs rounded to float32 (2u), each difference rounded (u) and up to _CHUNK - 1
@@ -112,12 +158,17 @@ def _l1_lanes(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> Non
 @numba.njit(nogil=True, cache=True)
 def _l1_lanes32(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> None:
     """`_l1_lanes` in single precision: float32 sums over _CHUNK genes, added in float64
-    (pred_tiles, truth float32; out float64)."""
+    (pred_tiles, truth float32; out float64).
+
+    Four genes' terms are added together before they join a lane's running sum, which is
+    kept in memory: one store per four terms instead of one per term (the store was the
+    bottleneck). A chunk's sum still has at most _CHUNK - 1 roundings in some order, all
+    APPROX_ERROR assumes."""
     n_tiles, n_genes, _ = pred_tiles.shape
     n_truth = truth.shape[0]
     acc = np.empty((_TRUTH_TILE, _LANES))
     part = np.empty((_TRUTH_TILE, _LANES), np.float32)
-    t = np.empty(_TRUTH_TILE, np.float32)
+    t = np.empty((4, _TRUTH_TILE), np.float32)
     tile = np.empty(_TRUTH_TILE, np.int64)
     for k in range(n_tiles):
         lanes = pred_tiles[k]
@@ -127,13 +178,25 @@ def _l1_lanes32(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> N
             acc[:] = 0.0
             for g0 in range(0, n_genes, _CHUNK):
                 part[:] = 0.0
-                for g in range(g0, min(g0 + _CHUNK, n_genes)):
+                end = min(g0 + _CHUNK, n_genes)
+                last4 = g0 + (end - g0) // 4 * 4
+                for g in range(g0, last4, 4):
+                    for q in range(4):
+                        for b in range(_TRUTH_TILE):
+                            t[q, b] = truth[tile[b], g + q]
+                    for lane in range(_LANES):
+                        p0, p1 = lanes[g, lane], lanes[g + 1, lane]
+                        p2, p3 = lanes[g + 2, lane], lanes[g + 3, lane]
+                        for b in range(_TRUTH_TILE):
+                            part[b, lane] += ((abs(p0 - t[0, b]) + abs(p1 - t[1, b]))
+                                              + (abs(p2 - t[2, b]) + abs(p3 - t[3, b])))
+                for g in range(last4, end):  # the last chunk's last genes, one at a time
                     for b in range(_TRUTH_TILE):
-                        t[b] = truth[tile[b], g]
+                        t[0, b] = truth[tile[b], g]
                     for lane in range(_LANES):
                         p = lanes[g, lane]
                         for b in range(_TRUTH_TILE):
-                            part[b, lane] += abs(p - t[b])
+                            part[b, lane] += abs(p - t[0, b])
                 for b in range(_TRUTH_TILE):
                     for lane in range(_LANES):
                         acc[b, lane] += part[b, lane]
@@ -160,15 +223,40 @@ def l1_pairs(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray,
 def sparse_l1(pred: np.ndarray, mean: np.ndarray, mean_distance: np.ndarray,
               truth: np.ndarray, genes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """L1 distances of prediction rows that differ from `mean` only at genes
-    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row."""
-    out = np.empty((pred.shape[0], truth.shape[0]))
-    for j in range(truth.shape[0]):  # truth row by truth row: it stays in cache
-        for i in range(pred.shape[0]):
-            total = mean_distance[j]
+    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row.
+
+    The changed values, the mean's and four truth rows' at those genes are gathered into
+    short contiguous arrays first; each pair's terms are then added in gene order (four
+    truth rows side by side, independent sums), reading only those."""
+    n_changed, n_truth = len(genes), truth.shape[0]
+    changed, base = np.empty(n_changed), np.empty(n_changed)
+    for i in range(pred.shape[0]):
+        for k in range(starts[i], starts[i + 1]):
+            changed[k], base[k] = pred[i, genes[k]], mean[genes[k]]
+    out = np.empty((pred.shape[0], n_truth))
+    column = np.empty((n_changed, 4))
+    for j0 in range(0, n_truth, 4):  # a short last tile repeats its last truth row
+        j1, j2, j3 = min(j0 + 1, n_truth - 1), min(j0 + 2, n_truth - 1), min(j0 + 3, n_truth - 1)
+        for k in range(n_changed):
+            g = genes[k]
+            column[k, 0], column[k, 1] = truth[j0, g], truth[j1, g]
+            column[k, 2], column[k, 3] = truth[j2, g], truth[j3, g]
+        for i in range(pred.shape[0]):  # four sums in scalars: they stay in registers
+            s0, s1 = mean_distance[j0], mean_distance[j1]
+            s2, s3 = mean_distance[j2], mean_distance[j3]
             for k in range(starts[i], starts[i + 1]):
-                g = genes[k]
-                total += abs(pred[i, g] - truth[j, g]) - abs(mean[g] - truth[j, g])
-            out[i, j] = total
+                c, m = changed[k], base[k]
+                s0 += abs(c - column[k, 0]) - abs(m - column[k, 0])
+                s1 += abs(c - column[k, 1]) - abs(m - column[k, 1])
+                s2 += abs(c - column[k, 2]) - abs(m - column[k, 2])
+                s3 += abs(c - column[k, 3]) - abs(m - column[k, 3])
+            out[i, j0] = s0
+            if j0 + 3 < n_truth:
+                out[i, j0 + 1], out[i, j0 + 2], out[i, j0 + 3] = s1, s2, s3
+            else:
+                for b, total in ((1, s1), (2, s2)):
+                    if j0 + b < n_truth:
+                        out[i, j0 + b] = total
     return out
 
 
@@ -183,12 +271,23 @@ def _lane_tiles(pred: np.ndarray, dtype: type) -> np.ndarray:
     return tiles
 
 
-def l1_approx(pred: np.ndarray, truth32: np.ndarray) -> np.ndarray:
+def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.ndarray:
     """Single-precision L1 distances of every prediction row to every truth row (float32
-    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K)."""
+    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K).
+    Rows are split over `n_threads` threads (the kernel releases the GIL); each row's
+    distances do not depend on the split."""
     n_rows = len(pred)
-    out = np.empty((-(-n_rows // _LANES) * _LANES, len(truth32)))
-    _l1_lanes32(_lane_tiles(pred, np.float32), truth32, out)
+    tiles = _lane_tiles(pred, np.float32)
+    out = np.empty((len(tiles) * _LANES, len(truth32)))
+    bounds = np.linspace(0, len(tiles), min(n_threads, len(tiles)) + 1).astype(int)
+    parts = [(first, last) for first, last in itertools.pairwise(bounds) if last > first]
+    if len(parts) <= 1:
+        _l1_lanes32(tiles, truth32, out)
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda part: _l1_lanes32(tiles[part[0]:part[1]], truth32,
+                                                   out[part[0] * _LANES:part[1] * _LANES]),
+                          parts))
     return out[:n_rows]
 
 
@@ -234,8 +333,14 @@ def l1_distances(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
     Exact float64 sums taken in gene order (vectorised across prediction rows, never
     reassociated): the same bits on every machine and for every block size, so equal
-    distances compare equal.
+    distances compare equal. A few rows (a constant prediction) are summed row by row:
+    lanes of a tile would be mostly padding.
     """
+    if len(pred) < _FEW_ROWS:
+        rows, columns = np.divmod(np.arange(len(pred) * len(truth)), len(truth))
+        return l1_pairs(np.ascontiguousarray(pred, dtype=float),
+                        np.ascontiguousarray(truth, dtype=float), rows,
+                        columns).reshape(len(pred), len(truth))
     tiles = _lane_tiles(pred, np.float64)
     out = np.empty((len(tiles) * _LANES, len(truth)))
     _l1_lanes(tiles, np.ascontiguousarray(truth, dtype=float), out)

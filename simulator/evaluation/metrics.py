@@ -46,6 +46,7 @@ from simulator.evaluation.kernels import (
     l1_distances,
     row_moments,
     sparse_l1,
+    subset_moments,
 )
 
 GENE_SETS = ("all", "degs", "affected")
@@ -74,21 +75,30 @@ def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
     return np.where(constant | np.isnan(mean), np.nan, squares)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted Pearson r per row: Σw(x−x̄)(y−ȳ) / sqrt(Σw(x−x̄)² Σw(y−ȳ)²)."""
-    m = row_moments(x, y, w)
+def _moments(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str | None) -> np.ndarray:
+    """`row_moments` of x, y over a gene subset (0/1 weights: from the subset's genes
+    only, the same bits) or, when genes is None, weighted by the context's gene weights."""
+    if genes is None:
+        return row_moments(x, y, ctx.weights)
+    return subset_moments(x, y, *ctx.subset_genes(genes))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str) -> np.ndarray:
+    """Pearson r per row over a gene subset: Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²)."""
+    m = _moments(x, y, ctx, genes)
     ssx = _spread(m[:, 0], m[:, 1], m[:, 6], x.shape[1])
     ssy = _spread(m[:, 0], m[:, 2], m[:, 7], x.shape[1])
     return np.clip(_divide(m[:, 8], np.sqrt(ssx * ssy)), -1.0, 1.0)
 
 
-def _r2(error: np.ndarray, truth_delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _r2(error: np.ndarray, truth_delta: np.ndarray, ctx: Context,
+        genes: str | None) -> np.ndarray:
     """1 − Σw(Δt − Δp)² / Σw(Δt − mean_w Δt)², with mean_w Δt = Σw Δt / Σw.
 
     Δt − Δp = t − p for either reference: the residual is the squared error. Plain R²
-    over a subset S is the case w = 1 on S, 0 elsewhere.
+    over a subset S is the case w = 1 on S, 0 elsewhere (genes None: w the gene weights).
     """
-    m = row_moments(error, truth_delta, w)
+    m = _moments(error, truth_delta, ctx, genes)
     return 1.0 - _divide(m[:, 3], _spread(m[:, 0], m[:, 2], m[:, 7], error.shape[1]))
 
 
@@ -112,23 +122,23 @@ def wmse(b: PredictionBlock, genes: str) -> np.ndarray:
 def pearson_delta(reference: str) -> MetricFunction:
     def pearson(b: PredictionBlock, genes: str) -> np.ndarray:
         """Pearson r of Δ(p) and Δ(t) over S."""
-        return _pearson(b.delta(reference), b.context.truth_delta(reference),
-                        b.context.subset_weights(genes))
+        return _pearson(b.delta(reference), b.context.truth_delta(reference), b.context,
+                        genes)
     return pearson
 
 
 def r2_delta(reference: str, weighted: bool = False) -> MetricFunction:
     def r2(b: PredictionBlock, genes: str) -> np.ndarray:
         """R² of Δ(p) for Δ(t) over S (w = 1 on S), or weighted by the gene weights w."""
-        w = b.context.weights if weighted else b.context.subset_weights(genes)
-        return _r2(b.error, b.context.truth_delta(reference), w)
+        return _r2(b.error, b.context.truth_delta(reference), b.context,
+                   None if weighted else genes)
     return r2
 
 
 def cosine_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
     """Σ Δp Δt / sqrt(Σ Δp² Σ Δt²) with control deltas over S."""
     ctx = b.context
-    m = row_moments(b.delta("control"), ctx.truth_delta("control"), ctx.subset_weights(genes))
+    m = _moments(b.delta("control"), ctx.truth_delta("control"), ctx, genes)
     return np.clip(_divide(m[:, 5], np.sqrt(m[:, 3] * m[:, 4])), -1.0, 1.0)
 
 
@@ -141,7 +151,7 @@ def spearman_delta_ctrl(b: PredictionBlock, genes: str) -> np.ndarray:
         pred_ranks = np.broadcast_to(average_ranks(b.delta("control")[:1]), b.pred.shape)
     else:
         pred_ranks = average_ranks(b.delta("control"), mask)
-    return _pearson(pred_ranks, truth_ranks, ctx.subset_weights(genes))
+    return _pearson(pred_ranks, truth_ranks, ctx, genes)
 
 
 # Up to this many perturbations the replicate's (K, K) distances (float64, 128 MB at the
@@ -159,8 +169,10 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     precision with an error bound (`kernels.count_farther`)."""
     ctx = b.context
     truth, n_other = ctx.all_truth, np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
-    if b.constant:  # one prediction: its distances to every truth, once
-        distance = l1_distances(b.pred[:1], truth)[0]
+    if b.constant:  # one prediction: its distances to every truth, once per evaluation
+        vector = b.pred[0]
+        distance = ctx.shared.get(("l1_constant", vector.__array_interface__["data"][0]),
+                                  lambda: l1_distances(vector[None, :], truth)[0])
         farther = (distance[None, :] > distance[ctx.rows][:, None]).sum(axis=1)
         return _divide(farther.astype(float), n_other)
     truth32, truth_norms = ctx.shared.get("truth32", lambda: (
@@ -170,7 +182,7 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
         # rows of the replicate: its (K, K) distances, computed once for all its copies
         matrix, rows = b.copies
         approx, norms = ctx.shared.get(("l1", id(matrix)), lambda: (
-            l1_approx(matrix, truth32), np.abs(matrix).sum(axis=1)))
+            l1_approx(matrix, truth32, ctx.shared.n_threads), np.abs(matrix).sum(axis=1)))
         approx, norms = approx[rows], norms[rows]
         bound = approx_bound(approx, norms, truth_norms)
     else:

@@ -16,8 +16,12 @@ from scipy import special
 from simulator.errors import check_choice
 from simulator.model.params import DegMode, WeightMode
 
-# Rows (perturbations) processed at once: bounds the (rows, genes) temporaries.
-_ROW_BLOCK = 256
+# Rows (perturbations) processed at once: bounds the (rows, genes) temporaries (a few
+# float64 arrays of 64 x G per thread); row-wise work gives the same bits for any block.
+_ROW_BLOCK = 64
+# Rows summed at once into the column totals of `vs_rest_weights`: this fixes the order
+# of those sums, hence their bits.
+_SUM_BLOCK = 256
 
 
 def _for_row_blocks(n_rows: int, work: Callable[[slice], None], n_threads: int) -> None:
@@ -228,8 +232,8 @@ def vs_rest_weights(perturbation_means: np.ndarray, perturbation_vars: np.ndarra
     grand_mean = perturbation_means.mean(axis=0)
     between = np.zeros_like(grand_mean)  # Σ_j (m_j - grand mean)²
     within = np.zeros_like(grand_mean)  # Σ_j var_j (population variances)
-    for start in range(0, n_groups, _ROW_BLOCK):
-        rows = slice(start, start + _ROW_BLOCK)
+    for start in range(0, n_groups, _SUM_BLOCK):
+        rows = slice(start, start + _SUM_BLOCK)
         between += ((perturbation_means[rows] - grand_mean) ** 2).sum(axis=0)
         within += perturbation_vars[rows].sum(axis=0)
 

@@ -26,6 +26,7 @@ from simulator.model.generative import (
     TILE_CELLS,
     TRUTH,
     Tile,
+    TrialModel,
     perturbation_names,
     tiles,
     trial_model,
@@ -58,43 +59,10 @@ def resolve_threads(n_threads: int | None) -> int:
     return n_threads
 
 
-def simulate(
-    params: SimulationParams,
-    priors: GenePriors | None = None,
-    seed: int = 0,
-    *,
-    block_cells: int = DEFAULT_BLOCK_CELLS,
-    n_threads: int | None = None,
-    progress: bool = False,
-    direction: np.ndarray | None = None,
-) -> SimulatedDataset:
-    """Simulate one trial and keep only per-group summaries, DEG calls and gene weights.
-
-    Parameters
-    ----------
-    params : SimulationParams
-    priors : GenePriors, optional
-        Gene priors; the shipped default when None.
-    seed : int >= 0
-        Trial seed; every random draw derives from it (`simulator.streams`).
-    block_cells : int >= 1
-        Cells drawn per work item (rounded up to whole tiles). Peak memory grows with
-        ``block_cells * n_genes * n_threads``; the result does not depend on it.
-    n_threads : int, optional
-        Worker threads (the compiled sampler releases the GIL); None = all cores.
-        The result does not depend on it.
-    progress : bool
-        Show a progress bar over cells.
-    direction : (K, G) int8, optional
-        Effects chosen by another effect model (`simulator.model.programs`) in place of
-        the paper's coin flips; None = the paper's.
-    """
-    check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
-          "an integer >= 1")
-    n_threads = resolve_threads(n_threads)
-    priors = GenePriors.default() if priors is None else priors
-    model = trial_model(params, priors, seed, n_threads, direction)
-
+def _summaries(model: TrialModel, params: SimulationParams, block_cells: int,
+               n_threads: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Every group's per-gene mean and population variance of the normalised counts:
+    (groups, G) each, rows control, each perturbation's truth, then its replicate."""
     n_pert, n_genes = params.n_perturbations, params.n_genes
     # One row per group: control, then each perturbation's truth, then its replicate. A
     # group of one tile is written in place; the tiles of larger groups are merged in order.
@@ -141,14 +109,57 @@ def simulate(
                     merge(pending.popleft().result())
 
     m2 /= np.maximum(count, 1)[:, None]  # population variances, in place
+    return mean, m2
+
+
+def simulate(
+    params: SimulationParams,
+    priors: GenePriors | None = None,
+    seed: int = 0,
+    *,
+    block_cells: int = DEFAULT_BLOCK_CELLS,
+    n_threads: int | None = None,
+    progress: bool = False,
+    direction: np.ndarray | None = None,
+) -> SimulatedDataset:
+    """Simulate one trial and keep only per-group summaries, DEG calls and gene weights.
+
+    Parameters
+    ----------
+    params : SimulationParams
+    priors : GenePriors, optional
+        Gene priors; the shipped default when None.
+    seed : int >= 0
+        Trial seed; every random draw derives from it (`simulator.streams`).
+    block_cells : int >= 1
+        Cells drawn per work item (rounded up to whole tiles). Peak memory grows with
+        ``block_cells * n_genes * n_threads``; the result does not depend on it.
+    n_threads : int, optional
+        Worker threads (the compiled sampler releases the GIL); None = all cores.
+        The result does not depend on it.
+    progress : bool
+        Show a progress bar over cells.
+    direction : (K, G) int8, optional
+        Effects chosen by another effect model (`simulator.model.programs`) in place of
+        the paper's coin flips; None = the paper's.
+    """
+    check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
+          "an integer >= 1")
+    n_threads = resolve_threads(n_threads)
+    priors = GenePriors.default() if priors is None else priors
+    model = trial_model(params, priors, seed, n_threads, direction)
+    mean, m2 = _summaries(model, params, block_cells, n_threads, progress)
+    genes, base, direction, seed = model.genes, model.base, model.direction, model.seed
+    del model  # the sampler's tables go before the DEG calls' temporaries come
+    n_pert = params.n_perturbations
     control_mean, control_var = mean[0], m2[0]
     truth_mean, truth_var = mean[1:1 + n_pert], m2[1:1 + n_pert]
     replicate = params.replicate_cells > 0
-    affected = model.direction != 0
+    affected = direction != 0
     return SimulatedDataset(
         params=params,
-        seed=model.seed,
-        genes=model.genes.genes,
+        seed=seed,
+        genes=genes.genes,
         perturbations=perturbation_names(n_pert),
         control_mean=control_mean,
         control_var=control_var,
@@ -158,13 +169,13 @@ def simulate(
         replicate_vars=m2[1 + n_pert:] if replicate else None,
         pooled_mean=truth_mean.mean(axis=0),
         affected=affected,
-        direction=model.direction,
+        direction=direction,
         deg_mask=call_degs(truth_mean, truth_var, control_mean, control_var, affected,
                            params.n_cells_per_perturbation, params.n_control_cells,
                            params.deg_mode, params.alpha, n_threads),
         weights=vs_rest_weights(truth_mean, truth_var, params.n_cells_per_perturbation,
                                 params.weight_mode, n_threads),
-        mu_control=model.genes.mu_control,
-        mu_perturbed_base=model.base,
-        theta=model.genes.theta,
+        mu_control=genes.mu_control,
+        mu_perturbed_base=base,
+        theta=genes.theta,
     )

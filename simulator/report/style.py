@@ -46,21 +46,23 @@ def style() -> None:
 
 
 def save(fig: plt.Figure, out_dir: Path, name: str, tight: bool = True,
-         dpi: float | None = None) -> Path:
-    """Write `name`.png and `name`.pdf; `tight=False` for figures laid out by hand (a tight
-    bounding box costs an extra draw of every panel). The PNG is reduced to a 256-colour
-    palette: scatters of thousands of anti-aliased points compress 4x smaller, unchanged
-    to the eye."""
+         dpi: float | None = None, formats: tuple[str, ...] = ("png", "pdf")) -> Path:
+    """Write `name`.png and `name`.pdf (those of `formats`); `tight=False` for figures laid
+    out by hand (a tight bounding box costs an extra draw of every panel). The PNG is
+    reduced to a 256-colour palette: scatters of thousands of anti-aliased points compress
+    4x smaller, unchanged to the eye."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.png"
     bbox = "tight" if tight else None
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches=bbox, pad_inches=0.05, dpi=dpi,
-                pil_kwargs={"compress_level": 1})  # decoded again at once: compress little
-    Image.open(buffer).convert("RGB").quantize(
-        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
-        path, compress_level=9)
-    fig.savefig(out_dir / f"{name}.pdf", bbox_inches=bbox, pad_inches=0.05, dpi=150)
+    if "png" in formats:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches=bbox, pad_inches=0.05, dpi=dpi,
+                    pil_kwargs={"compress_level": 1})  # decoded again at once: compress little
+        Image.open(buffer).convert("RGB").quantize(
+            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+            path, compress_level=9)
+    if "pdf" in formats:
+        fig.savefig(out_dir / f"{name}.pdf", bbox_inches=bbox, pad_inches=0.05, dpi=150)
     plt.close(fig)
     return path
 
