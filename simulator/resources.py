@@ -8,10 +8,8 @@ than after an hour with an allocation traceback.
 Memory of one trial (one process): the interpreter and compiled kernels, the summaries
 `simulate` keeps (`SimulatedDataset`: (1 + K or 1 + 2K, G) means and variances and four
 (K, G) per-perturbation arrays), then the larger of simulation's and evaluation's working
-sets (with the compiled kernels cached: the first run after an install compiles them
-once, about 180 MB more). The constants are measured by ``benchmarks/bench_memory.py``,
-which prints the estimate beside the measured peak RSS (2-25% above it over K <= 8000,
-G <= 8192).
+sets. The constants are measured by ``benchmarks/bench_memory.py``, which prints the
+estimate beside the measured peak RSS (2-25% above it over K <= 8000, G <= 8192).
 Time: the cost model fitted by ``benchmarks/bench_sweep.py`` to the paper's trials.
 """
 
