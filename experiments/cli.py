@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra.utils import instantiate, to_absolute_path
@@ -50,6 +51,18 @@ def config_group(prefix: str, keys: Collection[str] | None = None) -> Iterator[N
         if error.key is not None and (keys is None or head in keys):
             raise error.prefixed(prefix) from None
         raise
+
+
+@contextmanager
+def writing_to(out_dir: Path, key: str = "out_dir") -> Iterator[Path]:
+    """Create `out_dir`, then run the block that writes into it; an OSError on the way is
+    the one-line error naming `key`."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        yield out_dir
+    except OSError as error:
+        raise ValidationError(f"{key} {out_dir} cannot be written ({error.strerror})",
+                              key) from None
 
 
 def sim_params(cfg: DictConfig) -> SimulationParams:

@@ -26,8 +26,8 @@ import matplotlib
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.cli import clean_errors, evaluation_spec
-from simulator.errors import ValidationError, check
+from experiments.cli import clean_errors, evaluation_spec, writing_to
+from simulator.errors import check
 from simulator.report.failures import metric_ranking
 from simulator.report.realdata import make_realdata_report
 from simulator.report.realdata_summary import format_study
@@ -44,7 +44,8 @@ def run_realdata(cfg: DictConfig) -> Path:
     factors = OmegaConf.to_container(cfg.factors, resolve=True)
     design = Design(Factors(**factors), cfg.repeats, cfg.n_perturbations, cfg.seed, cfg.alpha)
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
-    _writable(out_dir)
+    with writing_to(out_dir):  # refused before the screen is read
+        pass
 
     def planned(levels: ScreenLevels) -> None:
         print(f"screen: {levels.describe()}")
@@ -57,12 +58,9 @@ def run_realdata(cfg: DictConfig) -> Path:
                        design, evaluation, layer=cfg.layer, n_threads=cfg.n_threads,
                        on_levels=planned)
     results_path = out_dir / RESULTS
-    try:
+    with writing_to(out_dir):
         atomic_write_parquet(tables.results, results_path)
         atomic_write_parquet(tables.calibration, out_dir / CALIBRATION)
-    except OSError as error:
-        raise ValidationError(f"out_dir {out_dir} cannot be written ({error.strerror})",
-                              "out_dir") from None
     n_views = tables.results["trial"].nunique()
     if len(tables.calibration):
         print(format_study(metric_ranking(tables.calibration), tables.calibration))
@@ -75,15 +73,6 @@ def run_realdata(cfg: DictConfig) -> Path:
                                        f"{tables.levels.describe()}.")
         print(f"figures (PNG and PDF) and summary written to {summary.parent}; read {summary}")
     return results_path
-
-
-def _writable(out_dir: Path) -> None:
-    """Refuse an out_dir that cannot be created before the screen is read."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValidationError(f"out_dir {out_dir} cannot be written ({error.strerror})",
-                              "out_dir") from None
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="realdata")

@@ -25,8 +25,8 @@ import pandas as pd
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from experiments.cli import clean_errors, evaluation_spec
-from simulator.errors import ValidationError, check
+from experiments.cli import clean_errors, evaluation_spec, writing_to
+from simulator.errors import check
 from simulator.evaluation import calibrate, evaluate, score_card, summarize
 from simulator.report.placement import draw_placement
 from simulator.report.style import save, style
@@ -78,13 +78,9 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
     card = score_card(summarize(per_perturbation), calibration)
 
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    with writing_to(out_dir):
         card.to_csv(out_dir / "scores.csv", index=False)
         per_perturbation.to_csv(out_dir / "per_perturbation.csv", index=False)
-    except OSError as error:
-        raise ValidationError(f"out_dir {out_dir} cannot be written ({error.strerror})",
-                              "out_dir") from None
     matplotlib.use("Agg")
     style()
     save(draw_placement(card, list(models)), out_dir, "placement")

@@ -23,9 +23,9 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 from scipy import sparse
 
-from experiments.cli import clean_errors, config_group, load_priors, sim_params
-from simulator.errors import ValidationError
+from experiments.cli import clean_errors, config_group, load_priors, sim_params, writing_to
 from simulator.model import KNOBS, log_normalise, simulate_counts
+from simulator.model.countsio import require_anndata
 
 
 def write_screen(cfg: DictConfig) -> Path:
@@ -33,33 +33,25 @@ def write_screen(cfg: DictConfig) -> Path:
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
     with config_group("sim.", KNOBS):
         cells = simulate_counts(params, load_priors(cfg), cfg.seed)
-    try:
-        import anndata
-    except ImportError:
-        raise ValidationError('writing h5ad needs the optional extra anndata: '
-                              'pip install -e ".[anndata]"') from None
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValidationError(f"out_dir {out_dir} cannot be written ({error.strerror})",
-                              "out_dir") from None
-    group = cells.obs["group"].astype(str).to_numpy()
-    labels = cells.obs["perturbation"].astype(str).to_numpy()
-    genes = pd.DataFrame(index=pd.Index(cells.genes, name="gene"))
-    parts = {"screen": group != "replicate", "duplicate_cells": group == "replicate"}
-    for name, chosen in parts.items():
-        if chosen.any():
-            obs = pd.DataFrame({"perturbation": pd.Categorical(labels[chosen])},
-                               index=[f"cell{i}" for i in np.flatnonzero(chosen)])
-            counts = sparse.csr_matrix(cells.counts[chosen].astype(np.int32))
-            anndata.AnnData(counts, obs=obs, var=genes).write_h5ad(out_dir / f"{name}.h5ad",
-                                                                   compression="gzip")
-    perturbed = group == "truth"
-    pooled = log_normalise(cells.counts[perturbed].astype(float)).mean(axis=0)
-    names = sorted(set(labels[perturbed]))
-    collapsed = pd.DataFrame(np.tile(pooled, (len(names), 1)), columns=cells.genes)
-    collapsed.insert(0, "perturbation", names)
-    collapsed.to_csv(out_dir / "collapsed.csv", index=False)
+    anndata = require_anndata("writing h5ad")
+    with writing_to(out_dir):
+        group = cells.obs["group"].astype(str).to_numpy()
+        labels = cells.obs["perturbation"].astype(str).to_numpy()
+        genes = pd.DataFrame(index=pd.Index(cells.genes, name="gene"))
+        parts = {"screen": group != "replicate", "duplicate_cells": group == "replicate"}
+        for name, chosen in parts.items():
+            if chosen.any():
+                obs = pd.DataFrame({"perturbation": pd.Categorical(labels[chosen])},
+                                   index=[f"cell{i}" for i in np.flatnonzero(chosen)])
+                counts = sparse.csr_matrix(cells.counts[chosen].astype(np.int32))
+                anndata.AnnData(counts, obs=obs, var=genes).write_h5ad(out_dir / f"{name}.h5ad",
+                                                                       compression="gzip")
+        perturbed = group == "truth"
+        pooled = log_normalise(cells.counts[perturbed].astype(float)).mean(axis=0)
+        names = sorted(set(labels[perturbed]))
+        collapsed = pd.DataFrame(np.tile(pooled, (len(names), 1)), columns=cells.genes)
+        collapsed.insert(0, "perturbation", names)
+        collapsed.to_csv(out_dir / "collapsed.csv", index=False)
     print(f"wrote a screen of {perturbed.sum() + (group == 'control').sum():,} cells x "
           f"{len(cells.genes):,} genes ({params.n_perturbations} perturbations, "
           f"{params.n_control_cells} control cells) to {out_dir / 'screen.h5ad'}, with "

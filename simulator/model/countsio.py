@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,12 +151,18 @@ def _read_csv(path: Path, label_key: str):
     return frame.to_numpy(), labels, frame.columns.astype(str).to_numpy()
 
 
-def _read_h5ad(path: Path, label_key: str, layer: str | None):
+def require_anndata(purpose: str = "reading h5ad") -> Any:
+    """The anndata module, else a one-line error: `purpose` needs the optional extra."""
     try:
         import anndata
     except ImportError:
-        raise ValidationError('reading h5ad needs the optional extra anndata: '
+        raise ValidationError(f'{purpose} needs the optional extra anndata: '
                               'pip install -e ".[anndata]"') from None
+    return anndata
+
+
+def _read_h5ad(path: Path, label_key: str, layer: str | None):
+    anndata = require_anndata()
     try:
         adata = anndata.read_h5ad(path)
     except Exception as error:  # h5py and anndata raise many types for a bad file

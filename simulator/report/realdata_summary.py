@@ -12,6 +12,7 @@ from scipy import stats
 
 from simulator.evaluation.verdicts import SWEEP_RULES, share_text
 from simulator.report.failures import scored
+from simulator.report.summary import fmt
 from simulator.screen.design import BASE, LABEL_OF
 
 # The paper's trends, checked on the screen: factor -> (metric of the mean baseline, the
@@ -60,10 +61,6 @@ def screen_trends(results: pd.DataFrame) -> list[ScreenTrend]:
                 else (np.nan, np.nan))
         trends.append(ScreenTrend(factor, metric, float(r), float(p), len(rows), sign))
     return trends
-
-
-def _fmt(value: float, spec: str) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else format(value, spec)
 
 
 def base_verdicts(calibration: pd.DataFrame) -> dict[str, str]:
@@ -130,7 +127,7 @@ def write_realdata_summary(path: Path, results: pd.DataFrame, calibration: pd.Da
         for rank, r in enumerate(ranking.itertuples(), start=1):
             where = worst.get(r.metric, "—")
             lines.append(f"| {rank} | {r.metric} | {r.verdict} | {share_text(r.collapse_share)}"
-                         f" | {_fmt(r.median_drf, '.2f')} | {_fmt(r.median_ladder_tau, '.2f')}"
+                         f" | {fmt(r.median_drf, '.2f')} | {fmt(r.median_ladder_tau, '.2f')}"
                          f" | {base.get(r.metric, '—')} | {where} |")
         shares = failure_shares(calibration).reindex(ranking["metric"])
         lines += ["", "## Share of views rewarding collapse, per factor", "",
@@ -143,7 +140,7 @@ def write_realdata_summary(path: Path, results: pd.DataFrame, calibration: pd.Da
               "(log10 of counts), beside the sign the paper's simulations show.", "",
               "| factor | metric | Pearson R | p-value | views | paper's sign | agrees |",
               "|---|---|---|---|---|---|---|"]
-    lines += [f"| {LABEL_OF[t.factor]} | {t.metric} | {_fmt(t.r, '.3f')} | {_fmt(t.p, '.2e')} "
+    lines += [f"| {LABEL_OF[t.factor]} | {t.metric} | {fmt(t.r, '.3f')} | {fmt(t.p, '.2e')} "
               f"| {t.n_views} | {'+' if t.paper_sign > 0 else '−'} | "
               f"{'yes' if t.agrees else 'no'} |" for t in trends]
     if not trends:

@@ -23,7 +23,8 @@ from simulator.report.tables import PARAMETERS, Scope
 from simulator.report.trends import PAPER_TRENDS, Trend
 
 
-def _fmt(value: float, spec: str) -> str:
+def fmt(value: float, spec: str) -> str:
+    """`value` formatted by `spec`, or "n/a" when undefined."""
     return "n/a" if value is None or np.isnan(value) else format(value, spec)
 
 
@@ -31,9 +32,9 @@ def _metric_sentence(row: Any) -> str:
     """One sentence: the sweep verdict, its evidence and where the metric fails most."""
     share, drf, tau, region = row.collapse_share, row.median_drf, row.median_ladder_tau, row.region
     where = (f"mostly when {region.describe()} ({region.share_inside:.0%} of those "
-             f"{region.n_inside} trials vs {_fmt(region.share_outside, '.0%')} elsewhere)"
+             f"{region.n_inside} trials vs {fmt(region.share_outside, '.0%')} elsewhere)"
              if region else "about equally across the swept space")
-    evidence = f"median drf {_fmt(drf, '.2f')}, ladder tau {_fmt(tau, '.2f')}"
+    evidence = f"median drf {fmt(drf, '.2f')}, ladder tau {fmt(tau, '.2f')}"
     if row.verdict == Verdict.REWARDS:
         return (f"rewards collapse: the mean baseline scores at least as well as a technical "
                 f"replicate in {share_text(share)} of trials ({evidence}), {where}.")
@@ -65,7 +66,7 @@ def _ranking_lines(ranking: pd.DataFrame) -> list[str]:
     for rank, r in enumerate(ranking.itertuples(), start=1):
         where = (f"{r.region.describe()} ({r.region.share_inside:.0%})" if r.region else "—")
         lines.append(f"| {rank} | {r.metric} | {r.verdict} | {share_text(r.collapse_share)} | "
-                     f"{_fmt(r.median_drf, '.2f')} | {_fmt(r.median_ladder_tau, '.2f')} | "
+                     f"{fmt(r.median_drf, '.2f')} | {fmt(r.median_ladder_tau, '.2f')} | "
                      f"{where} | {r.n_trials} |")
     return lines + [""] + [f"- **{r.metric}** {_metric_sentence(r)}" for r in ranking.itertuples()]
 
@@ -98,8 +99,8 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
             continue
         spec = PARAMETERS[t.param]
         against = f"log10 {spec.text}" if spec.log else spec.text
-        p = "< 1e-300" if t.p == 0 else _fmt(t.p, ".3e")
-        lines.append(f"| {name} | {t.metric} | {against} | {_fmt(t.r, '.3f')} | {p} | "
+        p = "< 1e-300" if t.p == 0 else fmt(t.p, ".3e")
+        lines.append(f"| {name} | {t.metric} | {against} | {fmt(t.r, '.3f')} | {p} | "
                      f"{t.n_trials} |")
     lines += ["", "## Metrics ranked by how often they reward collapse", "", RULES, ""]
     lines += (_ranking_lines(ranking) if len(ranking) else
@@ -114,8 +115,8 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
                   "error.", "",
                   "| metric | Wilcoxon p (mean vs niche_25) | median of the per-perturbation "
                   "error ratio | share of the median error removed |", "|---|---|---|---|"]
-        lines += [f"| {m} | {_fmt(e.p, '.2e')} | {_fmt(e.fold, '.2f')}x | "
-                  f"{_fmt(e.removed, '.0%')} |" for m, e in niche.items()]
+        lines += [f"| {m} | {fmt(e.p, '.2e')} | {fmt(e.fold, '.2f')}x | "
+                  f"{fmt(e.removed, '.0%')} |" for m, e in niche.items()]
     if vcc is not None:
         lines += ["", "## cell-eval's metrics (the Virtual Cell Challenge) beside ours", "",
                   "`mean` predicts the pooled perturbed mean as one profile, `mean_cells` as "

@@ -20,8 +20,6 @@ from simulator.errors import ValidationError
 from simulator.progress import progress_bar
 from simulator.screen.h5ad import H5adCounts, add_by_group, log_normalised
 
-SUM_BYTES = 16  # per row x gene of a grouping: float64 sums of values and of squares
-
 
 @dataclass(frozen=True)
 class Grouping:
@@ -111,8 +109,3 @@ def check_counts(block: sparse.csr_matrix, first_row: int, what: str) -> None:
             f"{what} must hold raw counts, non-negative integers (cell {first_row + row} "
             f"holds {values[bad[0]]:g}): point layer= at the raw-count layer (e.g. "
             "layer=counts)", "layer")
-
-
-def grouping_bytes(groupings: Sequence[Grouping], n_genes: int) -> int:
-    """Memory of `accumulate`'s sums for these groupings."""
-    return sum(g.n_rows * g.n_genes(n_genes) * SUM_BYTES for g in groupings)

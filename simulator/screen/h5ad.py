@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from simulator.errors import ValidationError, check
+from simulator.model.countsio import require_anndata
 from simulator.model.sampler import NORMALISATION_TOTAL
 
 CHUNK_CELLS = 4096  # rows of a chunk at most
@@ -29,15 +30,6 @@ CHUNK_BYTES = CHUNK_ENTRIES * 12 * 5
 def chunk_rows(n_genes: int) -> int:
     """Rows of a default chunk: CHUNK_ENTRIES entries, from 64 to CHUNK_CELLS rows."""
     return int(min(CHUNK_CELLS, max(64, CHUNK_ENTRIES // max(n_genes, 1))))
-
-
-def _anndata() -> Any:
-    try:
-        import anndata
-    except ImportError:
-        raise ValidationError('reading h5ad needs the optional extra anndata: '
-                              'pip install -e ".[anndata]"') from None
-    return anndata
 
 
 @dataclass
@@ -55,7 +47,7 @@ class H5adCounts:
     def open(cls, path: str | Path, label_key: str, layer: str | None = None,
              what: str = "data") -> H5adCounts:
         """Open `path` (named `what` in errors), checking the labels and the matrix exist."""
-        anndata = _anndata()
+        anndata = require_anndata()
         import h5py
 
         path = Path(path)

@@ -39,7 +39,6 @@ from simulator.sweep.trial import failed_row, score_dataset, with_columns
 
 log = logging.getLogger(__name__)
 
-VIEW_COLUMNS = ["factor", "level", "level_label", "repeat"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,8 @@ class View:
 @dataclass(frozen=True)
 class StudyTables:
     """`run_study`'s results (view x predictor x metric) and calibration (view x metric),
-    each with the sweep's columns plus `VIEW_COLUMNS`, and the levels scored."""
+    each with the sweep's columns plus ``factor``, ``level``, ``level_label`` and
+    ``repeat``, and the levels scored."""
 
     results: pd.DataFrame
     calibration: pd.DataFrame

@@ -59,6 +59,9 @@ def run_trial(trial: Trial, priors: GenePriors,
             with_columns(calibration.reset_index(drop=True), columns))
 
 
+LABELS = ["perturbation", "predictor", "metric"]  # evaluate's categorical columns
+
+
 def evaluate_trial(dataset: SimulatedDataset, evaluation: EvaluationSpec,
                    n_threads: int | None = 1, errors: dict[str, str] | None = None,
                    counts: SimulatedCounts | None = None) -> pd.DataFrame:
@@ -81,9 +84,6 @@ def evaluate_trial(dataset: SimulatedDataset, evaluation: EvaluationSpec,
         return per_perturbation
     return pd.concat([per_perturbation.astype({c: str for c in LABELS}), provided],
                      ignore_index=True)
-
-
-LABELS = ["perturbation", "predictor", "metric"]
 
 
 def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
