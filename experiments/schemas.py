@@ -20,6 +20,7 @@ from simulator.evaluation import PredictorSpec
 from simulator.model import KNOBS, ProgramParams, SimulationParams
 from simulator.report.tables import PARAMETERS
 from simulator.screen.design import Design, Factors
+from simulator.sweep.slurm import SlurmSpec
 from simulator.training import TrainParams
 from simulator.training.sweep import FACTORS
 
@@ -155,6 +156,21 @@ class DaskSchema:
     scheduler_address: str | None = None
 
 
+@dataclass
+class SlurmSchema:
+    """``slurm.*`` of ``backend=slurm``: see `simulator.sweep.slurm.SlurmSpec`."""
+
+    trials_per_task: int = SlurmSpec.trials_per_task
+    partition: str | None = SlurmSpec.partition
+    time_min: int | None = SlurmSpec.time_min
+    mem_gb: float | None = SlurmSpec.mem_gb
+    cpus_per_task: int = SlurmSpec.cpus_per_task
+    array_parallelism: int = SlurmSpec.array_parallelism
+    sbatch: dict[str, Any] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+    poll_seconds: float = SlurmSpec.poll_seconds
+
+
 # ``experiments.train``: the training settings (`TrainParams`) and the sweep's run keys
 TrainSchema = make_dataclass("TrainSchema", [
     ("seed", int, field(default=0)), *_schema_fields(TrainParams),
@@ -172,6 +188,7 @@ _store.store(group="sim", name="schema", node=SimSchema)
 _store.store(group="predictors", name="schema", node=PredictorsSchema)
 _store.store(group="metrics", name="schema", node=MetricsSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
+_store.store(group="slurm", name="schema", node=SlurmSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
 _store.store(name="realdata_schema", node=RealdataSchema)
 _store.store(group="effects", name="schema", node=EffectsSchema)

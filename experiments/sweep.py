@@ -7,13 +7,15 @@ are saved as they complete; rerunning the same command resumes where it stopped.
 
 Keys (see conf/sweep.yaml): ``seed``, ``sim.*`` (the base point), ``sweep=quick|paper|
 one_factor``, ``sweep.n_trials``, ``sweep.ranges.<param>.{dist,low,high,value}``,
-``sweep.grid.<param>=[...]``, ``n_jobs``, ``backend=loky|threading|dask``,
-``dask.scheduler_address``, ``out_dir``, ``overwrite``, ``retry_failed``, ``figures``,
+``sweep.grid.<param>=[...]``, ``n_jobs``, ``backend=loky|threading|dask|slurm``,
+``dask.scheduler_address``, ``slurm.*`` (array tasks: conf/slurm/default.yaml), ``out_dir``,
+``overwrite``, ``retry_failed``, ``figures``,
 ``force`` (run a sweep whose memory estimate exceeds the memory available).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +46,7 @@ from simulator.resources import (
 )
 from simulator.sweep import SweepStore, Trial, fingerprint, make_trials, niche_trial, run_trials
 from simulator.sweep.runner import connect, validate_backend
+from simulator.sweep.slurm import SlurmSpec, require_slurm
 from simulator.sweep.space import count_trials
 from simulator.sweep.store import NICHE
 
@@ -73,6 +76,9 @@ def run_sweep(cfg: DictConfig) -> Path:
           "the kind of a sweep of this app (quick, paper, one_factor): a training sweep "
           "runs with python -m experiments.train sweep=<option>")
     validate_backend(cfg.backend, cfg.n_jobs)
+    if cfg.backend == "slurm":
+        slurm_spec(cfg)
+        require_slurm()
     base = sim_params(cfg)
     evaluation = evaluation_spec(cfg)
     with config_group("sweep.", SWEEP_KEYS):
@@ -108,20 +114,40 @@ def default_out_dir(cfg: DictConfig) -> str:
     return f"results/{option if cfg.sweep.kind == own_kind else cfg.sweep.kind}"
 
 
+def slurm_spec(cfg: DictConfig) -> SlurmSpec:
+    """The `SlurmSpec` of the ``slurm`` node (the defaults where a config has none)."""
+    if cfg.get("slurm") is None:
+        return SlurmSpec()
+    return SlurmSpec.from_mapping(OmegaConf.to_container(cfg.slurm, resolve=True))
+
+
 def _remote(cfg: DictConfig) -> bool:
-    """The trials run on a dask cluster elsewhere, not on this machine."""
-    return cfg.backend == "dask" and bool(cfg.dask.scheduler_address)
+    """The trials run on a cluster elsewhere (Slurm, or dask at an address), not here."""
+    return cfg.backend == "slurm" or (cfg.backend == "dask" and bool(cfg.dask.scheduler_address))
+
+
+def _cores(cfg: DictConfig, n_trials: int) -> int:
+    """Trials running at once: workers here, or the Slurm tasks' cores at most."""
+    if cfg.backend != "slurm":
+        return joblib.effective_n_jobs(cfg.n_jobs)
+    spec = slurm_spec(cfg)
+    tasks = max(1, math.ceil(n_trials / spec.trials_per_task))
+    return min(tasks, spec.array_parallelism) * spec.cpus_per_task
 
 
 def _workers(cfg: DictConfig) -> str:
+    if cfg.backend == "slurm":
+        spec = slurm_spec(cfg)
+        return (f"Slurm array tasks of {spec.trials_per_task} trials ({spec.cpus_per_task} "
+                f"CPU each, at most {spec.array_parallelism} at once)")
     return "a dask cluster" if _remote(cfg) else f"{joblib.effective_n_jobs(cfg.n_jobs)} workers"
 
 
 def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
-    """Memory of this machine's share of the sweep (all of it but on a remote cluster)."""
-    return estimate_sweep([t.params for t in trials], evaluation,
-                          joblib.effective_n_jobs(cfg.n_jobs), processes=cfg.backend != "threading",
-                          local=not _remote(cfg))
+    """Memory of this machine's share of the sweep (all of it but on a remote cluster); time
+    on the cores that run it at once (`_cores`)."""
+    return estimate_sweep([t.params for t in trials], evaluation, _cores(cfg, len(trials)),
+                          processes=cfg.backend != "threading", local=not _remote(cfg))
 
 
 def run_stored(cfg: DictConfig, store: SweepStore, trials: list[Trial], priors: GenePriors,
@@ -143,7 +169,7 @@ def run_stored(cfg: DictConfig, store: SweepStore, trials: list[Trial], priors: 
     started = time.perf_counter()
     try:
         run_trials(todo, priors, task or evaluation, store, backend=cfg.backend,
-                   n_jobs=cfg.n_jobs, client=client)
+                   n_jobs=cfg.n_jobs, client=client, slurm=slurm_spec(cfg))
         finished = store.finished()
         results_path, _ = store.merge(
             [t.index for t in trials if t.index in finished],

@@ -1,6 +1,10 @@
-"""Shared fixtures: hand-built `SimulatedDataset` objects (no simulation needed)."""
+"""Shared fixtures: hand-built `SimulatedDataset` objects (no simulation needed), and a Slurm
+cluster for the tests marked ``slurm``."""
 
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,3 +56,30 @@ def build_dataset(n_perturbations: int = 6, n_genes: int = 10, seed: int = 0, *,
 def make_dataset():
     """The `build_dataset` factory: ``make_dataset(K, G, seed, replicate=..., **arrays)``."""
     return build_dataset
+
+
+def _sinfo_answers() -> bool:
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and bool({"idle", "mix", "alloc"} & set(done.stdout.split()))
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """A Slurm cluster with a node up: the one `sinfo` answers for, else this machine's,
+    started by scripts/slurm_local.sh. Fails (never skips) with one line when it cannot."""
+    if _sinfo_answers():
+        return
+    script = Path(__file__).resolve().parents[1] / "scripts" / "slurm_local.sh"
+    try:
+        done = subprocess.run([str(script)], capture_output=True, text=True, timeout=900,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"no Slurm cluster: {script.name} did not finish ({error})", pytrace=False)
+    if done.returncode != 0 or not _sinfo_answers():
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        pytest.fail(f"no Slurm cluster: {script.name} exited {done.returncode}: {last}",
+                    pytrace=False)

@@ -1,8 +1,9 @@
 """Run a sweep's trials in parallel and store each one as it finishes.
 
-Trials run on `Backend.LOKY` (worker processes), `THREADING` or `DASK` (a `distributed`
-cluster, given or started locally). Each finished trial is written to the `SweepStore` at
-once, so a crash or Ctrl-C loses no finished trial and a rerun resumes.
+Trials run on `Backend.LOKY` (worker processes), `THREADING`, `DASK` (a `distributed`
+cluster, given or started locally) or `SLURM` (job-array tasks, `simulator.sweep.slurm`).
+Each finished trial is written to the `SweepStore` at once, so a crash or Ctrl-C loses no
+finished trial and a rerun resumes.
 
 A worker process that dies (the OOM killer, a crash in native code) never stops a sweep:
 loky breaks its whole pool when a worker dies, so the trials that were running are run
@@ -43,6 +44,7 @@ class Backend(StrEnum):
     LOKY = "loky"  # worker processes on this machine
     THREADING = "threading"  # threads of this process
     DASK = "dask"  # a dask.distributed cluster
+    SLURM = "slurm"  # job-array tasks on a Slurm cluster (simulator.sweep.slurm)
 
 
 class WorkerLost(Exception):
@@ -200,7 +202,8 @@ def lost_worker_result(trial: Trial, reason: str) -> Outcome:
 
 def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: EvaluationSpec | Any,
                store: SweepStore, *, backend: str = Backend.LOKY, n_jobs: int = -1,
-               scheduler_address: str | None = None, client: Any = None) -> int:
+               scheduler_address: str | None = None, client: Any = None,
+               slurm: Any = None) -> int:
     """Run every trial given and write each to `store` as it finishes.
 
     Trials run single-threaded, in any order, at most one per worker at a time; a
@@ -209,9 +212,14 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
     number of trials that failed entirely. KeyboardInterrupt propagates after every
     finished trial has been written. `client`: a dask client from `connect` (else one is
     connected here). `evaluation`: the `EvaluationSpec` of every trial, or a task with
-    its own ``run_trial(trial, priors)`` (see `work`).
+    its own ``run_trial(trial, priors)`` (see `work`). `slurm`: the `SlurmSpec` of
+    ``backend="slurm"``, whose tasks write the trials (`simulator.sweep.slurm`).
     """
     validate_backend(backend, n_jobs)
+    if backend == Backend.SLURM:
+        from simulator.sweep.slurm import SlurmSpec, run_on_slurm
+
+        return run_on_slurm(trials, priors, evaluation, store, slurm or SlurmSpec())
     n_workers = joblib.effective_n_jobs(n_jobs)
     failures = 0
 

@@ -11,6 +11,7 @@ Layout of an output directory::
     results.parquet         all trials, sorted (written atomically at the end)
     calibration.parquet
     niche.parquet           the niche-sensitivity trial the figures draw
+    slurm/                  backend=slurm: the array tasks submitted, their logs
 
 Failure semantics: one sweep at a time holds ``.lock`` (an OS lock, released even when the
 process is killed); a second is refused, naming the holder. Every trial file carries the
@@ -53,8 +54,8 @@ LOCK = ".lock"
 RESULTS, CALIBRATION, NICHE = "results.parquet", "calibration.parquet", "niche.parquet"
 FINGERPRINT_KEY = "collapse_sim.sweep"  # the sweep fingerprint in each trial file
 # What a sweep (or Hydra, for the sweep app) writes into out_dir: nothing else is touched.
-OURS = {MANIFEST, LOCK, "config.yaml", "trials", "figures", "hydra", RESULTS, CALIBRATION,
-        NICHE}
+OURS = {MANIFEST, LOCK, "config.yaml", "trials", "figures", "hydra", "slurm", RESULTS,
+        CALIBRATION, NICHE}
 
 __all__ = ["CALIBRATION", "NICHE", "RESULTS", "SweepStore", "fingerprint"]
 
@@ -193,6 +194,19 @@ class SweepStore:
 
     def _path(self, index: int, suffix: str = "") -> Path:
         return self.trials_dir / f"{index:08d}{suffix}.parquet"
+
+    def trial_path(self, index: int) -> Path:
+        """The results file of trial `index` (it exists once the trial is done)."""
+        return self._path(index)
+
+    def succeeded(self, index: int) -> bool:
+        """Trial `index` is on disk with every row "ok" (not validated: see `resume`)."""
+        return self._path(index).is_file() and not self._has_failures(index)
+
+    def failed_entirely(self, index: int) -> bool:
+        """Trial `index` is on disk with no row "ok" (the whole trial failed)."""
+        return bool((read_parquet(self._path(index), columns=["status"])["status"]
+                     != "ok").all())
 
     def finished(self) -> set[int]:
         """Indices of the trials on disk (not validated: see `resume`)."""
