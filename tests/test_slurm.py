@@ -90,8 +90,8 @@ def test_scancel_of_a_running_task_then_a_rerun_gives_identical_results(tmp_path
 def test_a_rerun_after_the_sweep_dies_waits_for_its_tasks_and_a_second_sweep_is_refused(
         tmp_path, blocking_reference):
     """The sweep's process is killed while trial 3's task runs: a second sweep on the same
-    out_dir is refused while the first lives; the rerun submits nothing for the trials its
-    tasks still hold, collects them, and gives the uninterrupted numbers."""
+    out_dir is refused while the first lives; the rerun submits nothing (every trial is
+    written or held by a live task), collects them, and gives the uninterrupted numbers."""
     marker, out = tmp_path / "hold", tmp_path / "out"
     marker.touch()
     first = sweep(out, *BLOCKING, *SLURM, "figures=false", wait=False,
@@ -104,15 +104,18 @@ def test_a_rerun_after_the_sweep_dies_waits_for_its_tasks_and_a_second_sweep_is_
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     submitted = tasks(out)
-    rerun = sweep(out, *BLOCKING, *SLURM, "figures=false", wait=False)
-    wait_for(lambda: (out / "slurm" / "jobs.json").stat().st_mtime_ns > 0 and rerun.poll()
-             is None and time.sleep(2) is None, "the rerun to start")
+    log = tmp_path / "rerun.log"
+    with open(log, "w") as stdout:
+        rerun = subprocess.Popen(
+            [sys.executable, "-m", "experiments.sweep", f"out_dir={out}", *BLOCKING, *SLURM,
+             "figures=false"], cwd=ROOT, stdout=stdout, stderr=subprocess.STDOUT)
+    wait_for(lambda: "still held by the tasks of an earlier run" in log.read_text()
+             or rerun.poll() is not None, "the rerun to wait for the live tasks")
     marker.unlink()
-    assert rerun.wait(WAIT_SECONDS) == 0
-    assert set(tasks(out)) >= set(submitted)
-    fresh = set(tasks(out)) - set(submitted)
-    held = {i for task in submitted for i in submitted[task]} - set(range(3))
-    assert not {i for task in fresh for i in tasks(out)[task]} & held
+    assert rerun.wait(WAIT_SECONDS) == 0, log.read_text()
+    assert "still held by the tasks of an earlier run" in log.read_text()
+    assert "slurm: submitted" not in log.read_text()  # every trial was written or held
+    assert tasks(out) == submitted
     pd.testing.assert_frame_equal(results(out), blocking_reference)
 
 
@@ -154,14 +157,14 @@ def test_bad_slurm_settings_are_one_line_errors(tmp_path):
 def test_run_multirun_with_the_submitit_launcher_gives_the_local_numbers(tmp_path):
     small = ["sim.n_genes=150", "sim.n_perturbations=10", "sim.n_control_cells=50",
              "sim.n_cells_per_perturbation=12"]
-    command = [sys.executable, "-m", "experiments.run", *small]
+    command = [sys.executable, "-m", "experiments.run"]
     launched = subprocess.run(
-        [*command, "--multirun", "sim.control_bias=0,1.5", "hydra/launcher=submitit_slurm",
+        [*command, "--multirun", *small, "sim.control_bias=0,1.5", "hydra/launcher=submitit_slurm",
          f"hydra.sweep.dir={tmp_path / 'multirun'}", "hydra.launcher.timeout_min=5",
          "hydra.launcher.mem_gb=1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert launched.returncode == 0, launched.stderr
     for job, bias in enumerate(["0", "1.5"]):
-        local = subprocess.run([*command, f"sim.control_bias={bias}",
+        local = subprocess.run([*command, *small, f"sim.control_bias={bias}",
                                 f"hydra.run.dir={tmp_path / f'local{job}'}"], cwd=ROOT,
                                capture_output=True, text=True, timeout=600)
         assert local.returncode == 0, local.stderr
