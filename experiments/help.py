@@ -22,7 +22,7 @@ _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):(?P<value>[^#]*?)\s*(?:
 _COLUMN = 34
 _HYDRA = ("Hydra: --cfg job prints the resolved configuration; --multirun with a comma list "
           "(sim.control_bias=0,1,2)\nruns one job per value, in parallel with "
-          "hydra/launcher=joblib.")
+          "hydra/launcher=joblib, or as Slurm jobs with hydra/launcher=submitit_slurm.")
 
 
 def described_keys(path: Path, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -46,7 +46,7 @@ from simulator.resources import (
 )
 from simulator.sweep import SweepStore, Trial, fingerprint, make_trials, niche_trial, run_trials
 from simulator.sweep.runner import connect, validate_backend
-from simulator.sweep.slurm import SlurmSpec, require_slurm
+from simulator.sweep.slurm import SlurmSpec, require_slurm, task_estimates, tasks_of
 from simulator.sweep.space import count_trials
 from simulator.sweep.store import NICHE
 
@@ -145,9 +145,14 @@ def _workers(cfg: DictConfig) -> str:
 
 def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
     """Memory of this machine's share of the sweep (all of it but on a remote cluster); time
-    on the cores that run it at once (`_cores`)."""
-    return estimate_sweep([t.params for t in trials], evaluation, _cores(cfg, len(trials)),
-                          processes=cfg.backend != "threading", local=not _remote(cfg))
+    on the cores that run it at once (`_cores`), never less than its longest Slurm task."""
+    estimate = estimate_sweep([t.params for t in trials], evaluation, _cores(cfg, len(trials)),
+                              processes=cfg.backend != "threading", local=not _remote(cfg))
+    if cfg.backend != "slurm":
+        return estimate
+    spec = slurm_spec(cfg)
+    longest = task_estimates(tasks_of(trials, spec), evaluation, spec)[1]
+    return replace(estimate, longest_seconds=max(estimate.longest_seconds, longest))
 
 
 def run_stored(cfg: DictConfig, store: SweepStore, trials: list[Trial], priors: GenePriors,

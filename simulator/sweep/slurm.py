@@ -45,6 +45,9 @@ from simulator.sweep.trial import failed_trial
 # 352 MB by jobacct_gather/linux against 281 MB estimated)
 TASK_EXTRA_BYTES, MEMORY_HEADROOM = 128e6, 1.25
 TIME_FACTOR, TIME_MARGIN_MINUTES = 2.0, 5  # --time = factor x the time estimate + margin
+# What a task costs beyond its trials: scheduling, process start, imports, submitit's
+# pickles (benchmarks/bench_slurm.py measures it on the local cluster)
+TASK_OVERHEAD_SECONDS = 5.0
 RECORD = "jobs.json"  # in out_dir/slurm/, beside submitit's logs/
 
 
@@ -125,14 +128,28 @@ def run_task(trials: Sequence[Trial], priors: GenePriors, evaluation: Any, out_d
 
 # -- the sweep's process ---------------------------------------------------------------
 
-def task_resources(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
-                   spec: SlurmSpec) -> tuple[int, int]:
-    """(--mem in MB, --time in minutes) of the array: its largest task's, or the spec's."""
+def tasks_of(trials: Sequence[Trial], spec: SlurmSpec) -> list[list[Trial]]:
+    """The trials of each array task, in order."""
+    size = spec.trials_per_task
+    return [list(trials[i:i + size]) for i in range(0, len(trials), size)]
+
+
+def task_estimates(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
+                   spec: SlurmSpec) -> tuple[float, float]:
+    """(memory in bytes, wall seconds) of the array's largest and longest task, its trials
+    on `spec.cpus_per_task` cores (`simulator.resources.estimate_sweep`)."""
     memory, seconds = 0.0, 0.0
     for chunk in chunks:
         estimate = estimate_sweep([t.params for t in chunk], evaluation, spec.cpus_per_task,
                                   processes=spec.cpus_per_task > 1)
         memory, seconds = max(memory, estimate.memory), max(seconds, estimate.seconds)
+    return memory, seconds + TASK_OVERHEAD_SECONDS
+
+
+def task_resources(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
+                   spec: SlurmSpec) -> tuple[int, int]:
+    """(--mem in MB, --time in minutes) of the array: its largest task's, or the spec's."""
+    memory, seconds = task_estimates(chunks, evaluation, spec)
     needed = spec.mem_gb * 1e9 if spec.mem_gb else (memory + TASK_EXTRA_BYTES) * MEMORY_HEADROOM
     mem_mb = math.ceil(needed / 2**20)
     minutes = spec.time_min or math.ceil(TIME_FACTOR * seconds / 60) + TIME_MARGIN_MINUTES
@@ -175,8 +192,7 @@ def submit(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
            store: SweepStore, spec: SlurmSpec, record: JobRecord) -> None:
     """Submit `trials` as one job array of tasks of `spec.trials_per_task`; record them."""
     submitit = require_slurm()
-    size = spec.trials_per_task
-    chunks = [list(trials[i:i + size]) for i in range(0, len(trials), size)]
+    chunks = tasks_of(trials, spec)
     mem_mb, minutes = task_resources(chunks, getattr(evaluation, "evaluation", evaluation), spec)
     options = {"partition": spec.partition, "time": minutes, "mem": f"{mem_mb}M",
                "cpus_per_task": spec.cpus_per_task, **spec.sbatch}
