@@ -49,6 +49,10 @@ TIME_FACTOR, TIME_MARGIN_MINUTES = 2.0, 5  # --time = factor x the time estimate
 # pickles (benchmarks/bench_slurm.py measures it on the local cluster)
 TASK_OVERHEAD_SECONDS = 5.0
 RECORD = "jobs.json"  # in out_dir/slurm/, beside submitit's logs/
+# Trials run single-threaded (as loky's workers run them): a task's BLAS and OpenMP pools
+# must not take every core of its node, which Slurm shares with other tasks
+SINGLE_THREADED = [f"export {name}=1" for name in
+                   ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")]
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def submit(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
     executor.update_parameters(
         job_name=f"sweep-{store.out_dir.name}", partition=spec.partition, time=minutes,
         mem=f"{mem_mb}M", cpus_per_task=spec.cpus_per_task,
-        array_parallelism=spec.array_parallelism, setup=list(spec.setup),
+        array_parallelism=spec.array_parallelism, setup=[*SINGLE_THREADED, *spec.setup],
         additional_parameters=dict(spec.sbatch))
     n = len(chunks)
     try:
