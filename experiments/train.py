@@ -82,6 +82,8 @@ def one_trial(cfg: DictConfig) -> Path:
 
 def train_sweep(cfg: DictConfig) -> Path:
     validate_backend(cfg.backend, cfg.n_jobs)
+    check(cfg.backend != "slurm", "backend", cfg.backend, "loky, threading or dask for a "
+          "training sweep (backend=slurm runs the sweeps of python -m experiments.sweep)")
     base, programs, train = sim_params(cfg), program_params(cfg), train_params(cfg)
     evaluation, priors = evaluation_spec(cfg), load_priors(cfg)
     grid = {k: v for k, v in OmegaConf.to_container(cfg.sweep.grid, resolve=True).items()

@@ -188,8 +188,10 @@ class JobRecord:
         """Trial index -> the task that last took it."""
         return {i: task for task, indices in self.tasks.items() for i in indices}
 
-    def log(self, task: str) -> Path:
-        return self.folder / "logs" / f"{task}_0_log.err"
+
+def record_log(store: SweepStore, task: str) -> Path:
+    """The stderr log submitit keeps of array task `task` ("123_4")."""
+    return store.out_dir / "slurm" / "logs" / f"{task}_0_log.err"
 
 
 def submit(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
@@ -278,6 +280,22 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
+def _record_ended(ended: list[int], by_index: dict[int, Trial], holders: dict[int, str],
+                  store: SweepStore, reasons: dict[str, str]) -> set[int]:
+    """Record as failed each trial of `ended` (its task left the queue) that its task did
+    not write with success (a trial written since the sweep looked counts as written);
+    `reasons` caches why each task ended. Returns the trials now on disk."""
+    for i in ended:
+        if store.succeeded(i):
+            continue
+        task = holders[i]
+        if task not in reasons:
+            reasons[task] = slurm_queue.end_reason(task, record_log(store, task))
+        store.write_trial(*failed_trial(by_index[i], f"its Slurm task {task} ended before "
+                                                     f"the trial was written: {reasons[task]}"))
+    return set(ended)
+
+
 def _watch(trials: Sequence[Trial], store: SweepStore, record: JobRecord,
            poll_seconds: float) -> int:
     """Wait for every trial's file; record the trials of tasks that ended without them."""
@@ -292,15 +310,8 @@ def _watch(trials: Sequence[Trial], store: SweepStore, record: JobRecord,
             live = slurm_queue.live_tasks(arrays)
             written = {i for i in waiting if _signature(store.trial_path(i)) != before[i]}
             if live is not None:  # squeue answered: a task absent from it has ended
-                for i in sorted(waiting - written):
-                    if holders[i] not in live and _signature(store.trial_path(i)) == before[i]:
-                        task = holders[i]
-                        if task not in reasons:
-                            reasons[task] = slurm_queue.end_reason(task, record.log(task))
-                        store.write_trial(*failed_trial(
-                            by_index[i], f"its Slurm task {task} ended before the trial was "
-                                         f"written: {reasons[task]}"))
-                        written.add(i)
+                ended = [i for i in sorted(waiting - written) if holders[i] not in live]
+                written |= _record_ended(ended, by_index, holders, store, reasons)
             for i in written:
                 failures += store.failed_entirely(i)
             waiting -= written
