@@ -171,3 +171,18 @@ def test_run_multirun_with_the_submitit_launcher_gives_the_local_numbers(tmp_pat
         pd.testing.assert_frame_equal(
             pd.read_csv(tmp_path / "multirun" / str(job) / "metrics.csv"),
             pd.read_csv(tmp_path / f"local{job}" / "metrics.csv"))
+
+
+def test_a_trial_that_kills_its_worker_in_a_task_is_recorded_and_the_task_goes_on(tmp_path):
+    grid = ["sweep.kind=grid", "sweep.grid.n_genes=[100,101,102]", "sim.n_perturbations=5",
+            "sim.n_control_cells=20", "sim.n_cells_per_perturbation=10", "figures=false",
+            "metrics.user=[{_target_: tests.killing_metric.kills_on_101_genes, name: kill, "
+            "higher_is_better: false, perfect: 0.0}]", "backend=slurm",
+            "slurm.trials_per_task=3", "slurm.poll_seconds=0.5"]
+    done = sweep(tmp_path, *grid)
+    assert done.returncode == 0, done.stderr
+    frame = results(tmp_path)
+    assert (frame.loc[frame["trial"] != 1, "status"] == "ok").all()
+    failed = frame[frame["trial"] == 1]
+    assert len(failed) == 1 and "its worker process died" in failed["error"].iloc[0]
+    assert len(tasks(tmp_path)) == 1  # one task ran all three

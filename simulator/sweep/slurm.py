@@ -1,13 +1,13 @@
 """Sweeps on a Slurm cluster: the trials in job-array tasks, submitted with submitit.
 
 The sweep's process groups the trials left into tasks of `SlurmSpec.trials_per_task`,
-submits them as one job array and waits. Each task runs its trials (`run_task`: one at a
-time, or `cpus_per_task` at once with loky) and writes each into the sweep's store itself:
-the same atomic, fingerprinted trial files a local worker's outcome becomes. The sweep's
-process polls ``squeue`` and the store, shows trials finished, running (in running tasks)
-and pending, and when a task has left the queue with trials unwritten (killed by its time
-or memory limit, ``scancel``, a node failure) records each of them as failed with Slurm's
-reason (`simulator.sweep.slurm_queue.end_reason`).
+submits them as one job array and waits. Each task runs its trials (`run_task`: on
+`cpus_per_task` loky workers, one trial per worker at a time) and writes each into the
+sweep's store itself: the same atomic, fingerprinted trial files a local worker's outcome
+becomes. The sweep's process polls ``squeue`` and the store, shows trials finished,
+running (in running tasks) and pending, and when a task has left the queue with trials
+unwritten (killed by its time or memory limit, ``scancel``, a node failure) records each of
+them as failed with Slurm's reason (`simulator.sweep.slurm_queue.end_reason`).
 
 The sweep's process may exit at any time: the tasks run on. Their ids and trials are
 recorded in ``out_dir/slurm/jobs.json`` as soon as sbatch answers; a rerun (which holds the
@@ -118,16 +118,18 @@ def run_task(trials: Sequence[Trial], priors: GenePriors, evaluation: Any, out_d
     """The body of one array task: run `trials` not yet written with success and write each
     into the store at `out_dir`; returns the number that failed entirely.
 
-    submitit's signal ahead of the time limit (USR2) is ignored, so a task that runs out of
-    time is ended by Slurm with state TIMEOUT, which the sweep records as the reason.
+    The trials run on `cpus` loky worker processes, as on one machine: a trial that kills
+    its worker (a crash in native code, the kernel's OOM killer on a node with cgroups) is
+    recorded as failed and the task goes on. submitit's signal ahead of the time limit
+    (USR2) is ignored, so a task that runs out of time is ended by Slurm with state
+    TIMEOUT, which the sweep records as the reason.
     """
     from simulator.sweep.runner import Backend, run_trials  # the runner dispatches here
 
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     store = SweepStore(out_dir, config_fingerprint)  # written to, not opened: the sweep holds it
     left = [t for t in trials if not store.succeeded(t.index)]
-    return run_trials(left, priors, evaluation, store, n_jobs=cpus,
-                      backend=Backend.LOKY if cpus > 1 else Backend.THREADING)
+    return run_trials(left, priors, evaluation, store, n_jobs=cpus, backend=Backend.LOKY)
 
 
 # -- the sweep's process ---------------------------------------------------------------
@@ -141,11 +143,11 @@ def tasks_of(trials: Sequence[Trial], spec: SlurmSpec) -> list[list[Trial]]:
 def task_estimates(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
                    spec: SlurmSpec) -> tuple[float, float]:
     """(memory in bytes, wall seconds) of the array's largest and longest task, its trials
-    on `spec.cpus_per_task` cores (`simulator.resources.estimate_sweep`)."""
+    on `spec.cpus_per_task` worker processes (`simulator.resources.estimate_sweep`)."""
     memory, seconds = 0.0, 0.0
     for chunk in chunks:
         estimate = estimate_sweep([t.params for t in chunk], evaluation, spec.cpus_per_task,
-                                  processes=spec.cpus_per_task > 1)
+                                  processes=True)
         memory, seconds = max(memory, estimate.memory), max(seconds, estimate.seconds)
     return memory, seconds + TASK_OVERHEAD_SECONDS
 
