@@ -1,6 +1,7 @@
 """backend=slurm and Hydra's submitit launcher against a real Slurm cluster (the local one of
 scripts/slurm_local.sh): same numbers as n_jobs=1, resume after scancel and after the
-sweep's own process dies, tasks killed at their memory limit, one sweep per out_dir."""
+sweep's own process dies, tasks killed at their memory limit, a trial that kills its worker
+inside a task, one sweep per out_dir, bad settings."""
 
 import json
 import os
