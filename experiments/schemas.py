@@ -117,6 +117,7 @@ class RealdataSchema:
     figures: bool = True
     n_threads: int | None = None
     force: bool = False
+    overwrite: bool = False
     predictors: Any = field(default_factory=PredictorsSchema)
     metrics: Any = field(default_factory=MetricsSchema)
 

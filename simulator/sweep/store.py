@@ -194,6 +194,10 @@ class SweepStore:
     def _path(self, index: int, suffix: str = "") -> Path:
         return self.trials_dir / f"{index:08d}{suffix}.parquet"
 
+    def trial_path(self, index: int) -> Path:
+        """The results file of trial `index` (written last: it marks the trial as done)."""
+        return self._path(index)
+
     def finished(self) -> set[int]:
         """Indices of the trials on disk (not validated: see `resume`)."""
         return {int(p.name.split(".")[0]) for p in self.trials_dir.glob("[0-9]*.parquet")
