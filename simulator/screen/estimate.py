@@ -7,8 +7,9 @@ estimator (`estimate_params`, `estimate_from_profile`).
 - **Gene priors** as ``experiments.fit_priors`` fits them (`GenePriors.fit`: sample means,
   NB size by maximum likelihood per gene over all cells; on at most `fit_cells` cells drawn
   at random), with two corrections the model needs: the size-factor spread is taken out of
-  the dispersion (a log-normal size factor of log-sd σ multiplies E[l²]/E[l]² by
-  c = exp(σ²), so 1/θ = (1/θ_fit + 1)/c − 1), and mu_perturbed is the pooled perturbed mean
+  the dispersion, and so are the differences between the groups' means (the shift and the
+  effects; `between_groups`, b): a log-normal size factor of log-sd σ makes
+  E[l²]/E[l]² = c = exp(σ²), so 1/θ = (1/θ_fit − b + 1)/c − 1; and mu_perturbed is the pooled perturbed mean
   divided by the inflation the effects add to it, 1 + p(f + 1/f − 2)/2, its difference
   from mu_control shrunk by its sampling noise (`shrunk_shift`). With `priors`
   given instead (a prior fitted on another screen), they are used as they are.
@@ -126,7 +127,7 @@ def estimate_from_profile(profile: Profile, sample: tuple | None, *,
     if priors is None:
         theta_fit = _fit_dispersion(sample, genes)
         sigma = library_size(profile, control, theta_fit)[1]
-        theta = _size_factor_free(theta_fit, sigma)
+        theta = _size_factor_free(theta_fit, sigma, between_groups(profile, theta_fit))
     else:
         given = _matching(priors, genes)
         theta = given.theta
@@ -195,9 +196,23 @@ def shrunk_shift(control: np.ndarray, perturbed: np.ndarray, theta_fit: np.ndarr
     return shift * factor
 
 
-def _size_factor_free(theta_fit: np.ndarray, sigma: float) -> np.ndarray:
-    """The NB size given the size factor: 1/θ = (1/θ_fit + 1) / exp(σ²) − 1 (module doc)."""
-    inverse = (1 / theta_fit + 1) / np.exp(sigma ** 2) - 1
+def between_groups(profile: Profile, theta_fit: np.ndarray) -> np.ndarray:
+    """(G,) the variance of the groups' mean counts (control, each perturbation) around the
+    overall mean, less their sampling noise, over the mean squared: what the shift and the
+    effects add to an intercept-only fit's 1/θ."""
+    means, n = profile.means(profile.raw), profile.group_sizes().astype(float)
+    overall = (means * n[:, None]).sum(axis=0) / n.sum()
+    spread = (n[:, None] * (means - overall) ** 2).sum(axis=0) / n.sum()
+    noise = len(n) * (overall + overall ** 2 / theta_fit) / n.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(overall > 0, np.maximum(spread - noise, 0.0) / overall ** 2, 0.0)
+
+
+def _size_factor_free(theta_fit: np.ndarray, sigma: float, between: np.ndarray
+                      ) -> np.ndarray:
+    """The NB size given the size factor and the group: 1/θ = (1/θ_fit − between + 1) /
+    exp(σ²) − 1 (module doc)."""
+    inverse = (np.maximum(1 / theta_fit - between, 0.0) + 1) / np.exp(sigma ** 2) - 1
     return 1 / np.maximum(inverse, 1 / MAX_THETA)
 
 
