@@ -47,7 +47,7 @@ def false_flags(n_seeds: int, twins: int) -> None:
 
     from simulator import GenePriors, SimulationParams, simulate_counts
     from simulator.model.countsio import require_anndata
-    from simulator.screen.compare import flag_panels, panel_data, twin_panels
+    from simulator.screen.compare import check_twins, flag_panels, panel_data
     from simulator.screen.estimate import estimate_from_profile
     from simulator.screen.profile import profile_h5ad
 
@@ -66,8 +66,8 @@ def false_flags(n_seeds: int, twins: int) -> None:
                             var=pd.DataFrame(index=cells.genes)).write_h5ad(path)
             profile, sample = profile_h5ad(path, "perturbation", "control", fit_cells=20_000)
             estimate = estimate_from_profile(profile, sample)
-            table = flag_panels(panel_data(profile, estimate.priors.theta, 0.05),
-                                twin_panels(estimate, 0, twins, 0.05))
+            screen = panel_data(profile, estimate.priors.theta, 0.05)
+            table = flag_panels(check_twins(screen, estimate, 0, twins, 0.05, 20_000))
             flagged += bool(table["flagged"].any())
             for panel in table.loc[table["flagged"], "panel"]:
                 panels[panel] = panels.get(panel, 0) + 1

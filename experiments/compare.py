@@ -1,12 +1,14 @@
 """Does the simulator look like your screen?
 ``python -m experiments.compare data=<screen.h5ad> label_key=<column> control_label=<label>``.
 
-Estimates the screen's regime (`simulator.estimate_params`), simulates `n_twins`
-independent twins of it (the paper's effects; and as many with ``effects=programs`` where
-the screen shows shared structure) and compares the screen with them panel by panel
-(`simulator.screen.compare`). Then scores every metric on the screen's own regime
-(``experiments.realdata``'s base view, stored view by view: a rerun after a kill resumes)
-and on a simulated trial of its twin, and tabulates where their verdicts agree. Writes into
+Estimates the screen's regime (`simulator.estimate_params`), simulates its twin and
+`n_twins` independent twins (the paper's effects; and as many with ``effects=programs``
+where the screen shows shared structure), each estimated again and compared with a twin of
+its own, and compares the screen with its twin panel by panel, flagged where it departs
+beyond what a twin departs from its own twin (`simulator.screen.compare`). Then scores
+every metric on the screen's own regime (``experiments.realdata``'s base view, stored view
+by view: a rerun after a kill resumes) and on a simulated trial of its twin, and tabulates
+where their verdicts agree. Writes into
 ``out_dir``: ``estimate.json`` (the regime, ``sim.*`` and ``effects.*`` keys),
 ``panels.csv`` (panel, family, distance, twin range, flag), ``agreement.csv``,
 ``results.parquet`` / ``calibration.parquet`` (the screen's views), and ``figures/``
@@ -42,7 +44,7 @@ from simulator.report.compare import (
 )
 from simulator.resources import check_memory, study_memory
 from simulator.screen import Design, Factors, ScreenLevels
-from simulator.screen.compare import flag_panels, panel_data, twin_panels
+from simulator.screen.compare import check_twins, flag_panels, panel_data
 from simulator.screen.estimate import ScreenEstimate, estimate_from_profile
 from simulator.screen.profile import profile_h5ad
 from simulator.sweep import run_study
@@ -79,8 +81,9 @@ def run_compare(cfg: DictConfig) -> Path:
     families = {"paper": None, **({"programs": estimate.programs} if estimate.programs else {})}
     flags, first = {}, {}
     for family, programs in families.items():
-        twins = twin_panels(estimate, cfg.seed, cfg.n_twins, cfg.alpha, programs)
-        flags[family], first[family] = flag_panels(screen, twins), twins[0]
+        twins = check_twins(screen, estimate, cfg.seed, cfg.n_twins, cfg.alpha,
+                            cfg.fit_cells, programs)
+        flags[family], first[family] = flag_panels(twins), twins.twin
     screen_verdicts = _screen_verdicts(cfg, data, design, evaluation, out_dir)
     twin_verdicts = {family: _twin_verdicts(estimate, programs, design, evaluation, cfg)
                      for family, programs in families.items()}

@@ -168,11 +168,13 @@ def write_summary(out_dir: Path, title: str, estimate: ScreenEstimate,
     lines = ["# Does the simulator look like this screen?", "", title, "",
              "## The screen's regime, estimated", "", *_regime(estimate), "",
              "## The screen against its twins, panel by panel", "",
-             f"Distance of the screen to its first twin (KS statistic, or mean absolute "
-             f"difference of the binned trend), the range between that twin and {n_twins - 1}"
-             f" others, and the flag: the screen departs from its twins by more than any of "
-             f"the {n_twins} twins departs from the others (at most a 1 in {n_twins + 1} "
-             f"chance that any panel is flagged on a screen the model would draw)."]
+             "Distance of the screen to its twin (KS statistic, or mean absolute difference "
+             f"of the binned trend); the range of the distances of {n_twins} independent "
+             "twins to twins of their own (each twin's regime estimated again from its "
+             "cells, as the screen's was); and the flag: the screen departs from its twin by "
+             f"more than any of the {n_twins} twins departs from its own (at most a 1 in "
+             f"{n_twins + 1} chance that any panel is flagged on a screen the model would "
+             "draw)."]
     for family, table in flags.items():
         shown = table[["panel", "description", "distance", "twin_low", "twin_high",
                        "flagged"]].rename(columns={"twin_low": "twins from",

@@ -16,14 +16,16 @@ Panels (`PANELS`; every one computed alike on the screen and on each twin):
 - the systematic-variation diagnostic: the shift cosines and the pairwise cosines between
   perturbation deltas (`simulator.screen.structure`; KS).
 
-The flag is calibrated by twins (`flag_panels`): with m independent twins, the screen and
-the twins are m + 1 objects which, if the screen were drawn by the model it was fitted
-to, would be exchangeable. Each object's distance to the others, D_j(i) = the median over
-the other objects of panel j's distance, is scaled by the median over objects of D_j; an
-object's score is its largest scaled distance over panels. A panel is flagged when the
-screen's scaled distance exceeds every twin's score (the max-T step-down rule), so under
-exchangeability the chance that any panel of the screen is flagged is at most 1 / (m + 1):
-with the default 29 twins, at most 1 in 30.
+The flag is calibrated by twins (`check_twins`, `flag_panels`), not by a fixed threshold:
+the screen is compared with its twin, and each of m independent twins is put through the
+same procedure (its regime estimated again from its own cells, then compared with a twin
+of that estimate), so a twin's distance to its own twin carries the estimation error the
+screen's twin carries. If the screen were drawn by the model, its distance and the m
+twins' would be m + 1 exchangeable draws. Each panel's distances are scaled by their
+median over the m + 1; a twin's score is its largest scaled distance over panels; a panel
+is flagged when the screen's scaled distance exceeds every twin's score (the max-T rule),
+so under exchangeability the chance that any panel is flagged is at most 1 / (m + 1): 1 in
+30 with the default 29 twins.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from simulator import streams
 from simulator.model.programs import ProgramParams, program_effects
 from simulator.progress import progress_bar
 from simulator.screen.degtest import deg_test
-from simulator.screen.estimate import ScreenEstimate
+from simulator.screen.estimate import ScreenEstimate, estimate_from_profile
 from simulator.screen.profile import Profile, profile_twin
 from simulator.screen.structure import pairwise_cosines, shift_cosines
 
@@ -131,46 +133,64 @@ def distance(panel: str, a: PanelData, b: PanelData) -> float:
     return ks_distance(x, y)
 
 
-def twin_panels(estimate: ScreenEstimate, seed: int, n_twins: int, alpha: float,
-                programs: ProgramParams | None = None) -> list[PanelData]:
-    """Panel statistics of `n_twins` independent twins of the estimated regime (seeds
-    `streams.twin_seed`), with the paper's effects or, given `programs`, the program
-    model's."""
+@dataclass(frozen=True)
+class TwinCheck:
+    """The screen's first twin (`twin`, its panels) and the distances (m + 1, panels):
+    row 0 the screen to its twin, row i twin i to the twin of twin i (module doc)."""
+
+    twin: PanelData
+    distances: np.ndarray
+
+
+def _twin(estimate: ScreenEstimate, seed: int, programs: ProgramParams | None,
+          fit_cells: int) -> tuple[Profile, tuple | None]:
+    direction = None
+    if programs is not None:
+        direction = program_effects(estimate.params, programs, seed).direction
+    return profile_twin(estimate.params, estimate.priors, seed, direction, fit_cells)
+
+
+def check_twins(screen: PanelData, estimate: ScreenEstimate, seed: int, n_twins: int,
+                alpha: float, fit_cells: int, programs: ProgramParams | None = None
+                ) -> TwinCheck:
+    """Twins of the estimated regime (seeds `streams.twin_seed`; the paper's effects, or
+    the program model's given `programs`), each estimated again the way the screen was and
+    compared with a twin of its own, and the screen compared with the first twin."""
     offset = 0 if programs is None else PROGRAM_TWIN_OFFSET
-    out = []
+    given = estimate.priors if estimate.details.get("priors") == "given" else None
+    theta = estimate.priors.theta
+    rows, first = [], None
     for i in progress_bar(n_twins, "twins", "twin", iterable=range(n_twins)):
-        twin_seed = streams.twin_seed(seed, offset + i)
-        direction = None
-        if programs is not None:
-            direction = program_effects(estimate.params, programs, twin_seed).direction
-        profile = profile_twin(estimate.params, estimate.priors, twin_seed, direction)
-        out.append(panel_data(profile, estimate.priors.theta, alpha))
-    return out
+        twin_seed = streams.twin_seed(seed, offset + 2 * i)
+        profile, sample = _twin(estimate, twin_seed, programs, fit_cells)
+        twin = panel_data(profile, theta, alpha)
+        if first is None:
+            first = twin
+            rows.insert(0, [distance(panel, screen, twin) for panel in PANELS])
+        again = estimate_from_profile(profile, sample, priors=given, seed=twin_seed,
+                                      alpha=alpha)
+        del sample
+        own = programs if programs is None else (again.programs or programs)
+        twin = panel_data(profile, again.priors.theta, alpha)
+        del profile
+        other = panel_data(_twin(again, streams.twin_seed(seed, offset + 2 * i + 1), own,
+                                 0)[0], again.priors.theta, alpha)
+        rows.append([distance(panel, twin, other) for panel in PANELS])
+    return TwinCheck(first, np.array(rows))
 
 
-def flag_panels(screen: PanelData, twins: list[PanelData]) -> pd.DataFrame:
-    """One row per panel: `distance` (screen vs the first twin), `twin_low`, `twin_high`
-    (the first twin's distances to the other twins), `scaled` (the screen's scaled distance
-    to all twins), `threshold` (the largest twin score) and `flagged` (module doc)."""
-    objects = [screen, *twins]
-    m = len(objects)
-    rows, scaled = [], np.zeros((len(PANELS), m))
-    for j, panel in enumerate(PANELS):
-        pairs = np.zeros((m, m))
-        for a in range(m):
-            for b in range(a + 1, m):
-                pairs[a, b] = pairs[b, a] = distance(panel, objects[a], objects[b])
-        off = ~np.eye(m, dtype=bool)
-        to_others = np.array([np.nanmedian(pairs[i][off[i]]) for i in range(m)])
-        norm = np.nanmedian(to_others)
-        scaled[j] = to_others / norm if norm > 0 else np.where(to_others > 0, np.inf, 0.0)
-        twin_d = pairs[1, 2:] if m > 2 else np.array([np.nan])
-        rows.append({"panel": panel, "description": PANELS[panel], "distance": pairs[0, 1],
-                     "twin_low": np.nanmin(twin_d), "twin_high": np.nanmax(twin_d)})
-    threshold = np.nanmax(np.nan_to_num(scaled[:, 1:], nan=0.0), axis=0).max() if m > 1 \
-        else np.inf
-    table = pd.DataFrame(rows)
-    table["scaled"] = scaled[:, 0]
-    table["threshold"] = threshold
-    table["flagged"] = np.nan_to_num(scaled[:, 0], nan=0.0) > threshold
-    return table
+def flag_panels(check: TwinCheck) -> pd.DataFrame:
+    """One row per panel: `distance` (screen to its twin), `twin_low`, `twin_high` (the range
+    of a twin's distance to its own twin), `scaled` (the screen's distance over the median
+    over all rows), `threshold` (the largest scaled distance of any twin, any panel) and
+    `flagged` (module doc)."""
+    d = check.distances
+    norm = np.nanmedian(d, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.where(norm > 0, d / norm, np.where(d > 0, np.inf, 1.0))
+    scaled = np.nan_to_num(scaled, nan=0.0)
+    threshold = float(scaled[1:].max()) if len(d) > 1 else float("inf")
+    return pd.DataFrame({"panel": list(PANELS), "description": list(PANELS.values()),
+                         "distance": d[0], "twin_low": np.nanmin(d[1:], axis=0),
+                         "twin_high": np.nanmax(d[1:], axis=0), "scaled": scaled[0],
+                         "threshold": threshold, "flagged": scaled[0] > threshold})

@@ -9,10 +9,11 @@ estimator (`estimate_params`, `estimate_from_profile`).
   at random), with two corrections the model needs: the size-factor spread is taken out of
   the dispersion, and so are the differences between the groups' means (the shift and the
   effects; `between_groups`, b): a log-normal size factor of log-sd σ makes
-  E[l²]/E[l]² = c = exp(σ²), so 1/θ = (1/θ_fit − b + 1)/c − 1; and mu_perturbed is the pooled perturbed mean
-  divided by the inflation the effects add to it, 1 + p(f + 1/f − 2)/2, its difference
-  from mu_control shrunk by its sampling noise (`shrunk_shift`). With `priors`
-  given instead (a prior fitted on another screen), they are used as they are.
+  E[l²]/E[l]² = c = exp(σ²), so 1/θ = (1/θ_fit − b + 1)/c − 1; and mu_perturbed is the
+  pooled perturbed mean divided by the inflation the effects add to it,
+  1 + p(f + 1/f − 2)/2, its difference from mu_control shrunk by its sampling noise
+  (`shrunk_shift`). With `priors` given instead (a prior fitted on another screen), they
+  are used as they are.
 - **Library size**: a cell's total T = l · M (M = Σ mu_control) up to NB noise of relative
   variance v = 1/(l M) + Σ mu²/θ / M². μ_l = mean log T of the control cells − log M + v/2;
   σ_l² = the variance of log T within groups (control, each perturbation) − v.

@@ -79,16 +79,30 @@ class Profile:
 class _Accumulator:
     """Adds chunks of cells to a `Profile`'s sums."""
 
-    def __init__(self, genes: np.ndarray, names: np.ndarray, rows: np.ndarray):
+    def __init__(self, genes: np.ndarray, names: np.ndarray, rows: np.ndarray,
+                 fit_cells: int, seed: int):
         n_rows, n_genes = 1 + 2 * len(names), len(genes)
         self.genes, self.names, self.rows = genes, names, rows
+        self.picked = np.zeros(len(rows), bool)
+        if fit_cells:
+            profiled = np.flatnonzero(rows >= 0)
+            self.picked[streams.compare_stream(seed, streams.COMPARE_FIT_CELLS).permutation(
+                profiled)[:fit_cells]] = True
+        self.sample: list[sparse.csr_matrix] = []
+        self.sample_control: list[np.ndarray] = []
         self.sums = [np.zeros((n_rows, n_genes)) for _ in range(3)]
         self.squares, self.zeros = np.zeros(n_genes), np.zeros(n_genes)
         kept = int((rows >= 0).sum())
         self.totals, self.detected = np.empty(kept), np.empty(kept)
         self.filled = 0
 
-    def add(self, block: sparse.csr_matrix, rows: np.ndarray) -> None:
+    def add(self, block: sparse.csr_matrix, start: int) -> None:
+        """Add the cells of `block`, rows `start`, `start` + 1, ... of the screen."""
+        end = start + block.shape[0]
+        rows, chosen = self.rows[start:end], np.flatnonzero(self.picked[start:end])
+        if len(chosen):
+            self.sample.append(block[chosen])
+            self.sample_control.append(rows[chosen] == 0)
         kept = np.flatnonzero(rows >= 0)
         if not len(kept):
             return
@@ -107,6 +121,12 @@ class _Accumulator:
         self.totals[self.filled:end] = totals
         self.detected[self.filled:end] = np.diff(block.indptr)
         self.filled = end
+
+    def cell_sample(self) -> tuple[sparse.csr_matrix, np.ndarray] | None:
+        """The raw counts of the sampled cells and whether each is a control cell."""
+        if not self.sample:
+            return None
+        return sparse.vstack(self.sample, format="csr"), np.concatenate(self.sample_control)
 
     def profile(self) -> Profile:
         rows = self.rows[self.rows >= 0]
@@ -157,27 +177,14 @@ def profile_h5ad(path: str | Path, label_key: str, control_label: str, *,
         names = choose_perturbations(counts.labels, control_label, label_key,
                                      max_perturbations, seed)
         rows = _rows(counts.labels, control_label, names, seed)
-        profiled = np.flatnonzero(rows >= 0)
-        picked = np.zeros(len(rows), bool)
-        if fit_cells:
-            chosen = streams.compare_stream(seed, streams.COMPARE_FIT_CELLS).permutation(
-                profiled)[:fit_cells]
-            picked[chosen] = True
-        accumulator, kept, is_control = _Accumulator(counts.genes, names, rows), [], []
+        accumulator = _Accumulator(counts.genes, names, rows, fit_cells, seed)
         with progress_bar(counts.n_cells, "profile", "cell") as bar:
             for start, block in counts.chunks(chunk_cells):
                 block = sparse.csr_matrix(block)
                 check_counts(block, start, str(counts.path))
-                end = start + block.shape[0]
-                accumulator.add(block, rows[start:end])
-                if picked[start:end].any():
-                    chosen = np.flatnonzero(picked[start:end])
-                    kept.append(block[chosen])
-                    is_control.append(rows[start:end][chosen] == 0)
+                accumulator.add(block, start)
                 bar.update(block.shape[0])
-    sample = ((sparse.vstack(kept, format="csr"), np.concatenate(is_control)) if kept
-              else None)
-    return accumulator.profile(), sample
+    return accumulator.profile(), accumulator.cell_sample()
 
 
 def twin_chunks(params: SimulationParams, priors: GenePriors, seed: int,
@@ -203,8 +210,10 @@ def twin_chunks(params: SimulationParams, priors: GenePriors, seed: int,
 
 
 def profile_twin(params: SimulationParams, priors: GenePriors, seed: int,
-                 direction: np.ndarray | None = None) -> Profile:
-    """The profile of a simulated twin, its perturbations halved as a screen's are."""
+                 direction: np.ndarray | None = None, fit_cells: int = 0
+                 ) -> tuple[Profile, tuple[sparse.csr_matrix, np.ndarray] | None]:
+    """The profile of a simulated twin, its perturbations halved as a screen's are, and a
+    sample of its cells as `profile_h5ad` gives one."""
     names = np.array([f"P{k:05d}" for k in range(params.n_perturbations)])
     n0, nk = params.n_control_cells, params.n_cells_per_perturbation
     labels = np.concatenate([np.full(n0, "control"), np.repeat(names, nk)])
@@ -212,13 +221,12 @@ def profile_twin(params: SimulationParams, priors: GenePriors, seed: int,
     if params.n_genes != priors.n_genes:
         raise ValidationError(f"a twin simulates every gene of its prior: n_genes must be "
                               f"{priors.n_genes} (got {params.n_genes})", "n_genes")
-    accumulator = _Accumulator(priors.genes, names, rows)
+    accumulator = _Accumulator(priors.genes, names, rows, fit_cells, seed)
     start = 0
     for counts, _ in twin_chunks(params, priors, seed, direction):
-        end = start + len(counts)
-        accumulator.add(sparse.csr_matrix(counts.astype(np.float64)), rows[start:end])
-        start = end
-    return accumulator.profile()
+        accumulator.add(sparse.csr_matrix(counts.astype(np.float64)), start)
+        start += len(counts)
+    return accumulator.profile(), accumulator.cell_sample()
 
 
 __all__ = ["Profile", "choose_perturbations", "profile_h5ad", "profile_twin", "twin_chunks"]

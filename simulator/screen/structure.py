@@ -16,8 +16,8 @@ model (independent coin flips, private_fraction 1) and from the program model
 (`simulator.model.programs`) at private_fraction 0, 0.1, ..., 1. r is the number of the
 screen's eigenvalues above the paper model's mean largest eigenvalue; structure is found
 when the screen's share exceeds the paper model's draws' mean by NULL_SDS of their standard
-deviations, and private_fraction is read off
-the program model's share curve. n_programs = r; program_size and feature_noise are not
+deviations and the private_fraction read off the program model's share curve is at most
+MAX_PRIVATE. n_programs = r; program_size and feature_noise are not
 determined by the counts (their defaults are kept).
 """
 
@@ -37,6 +37,7 @@ NULL_DRAWS = 8  # paper-model draws the share is compared with
 NULL_SDS = 3.0  # structure is found when the share exceeds their mean by this many sds
 PRIVATE_GRID = np.linspace(0.0, 1.0, 11)  # private fractions the share curve is drawn at
 MAX_PROGRAMS = 256
+MAX_PRIVATE = 0.9  # above: no shared structure worth a program model
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def shared_structure(profile: Profile, test: DegTest, deg_fraction: float,
         return Structure(share, null, r, curve, 1.0, None)
     falling = np.minimum.accumulate(np.nan_to_num(curve, nan=0.0))  # decreasing in pi
     private = float(np.interp(-share, -falling, PRIVATE_GRID))
+    if private > MAX_PRIVATE:  # the paper model, for practical purposes
+        return Structure(share, null, r, curve, 1.0, None)
     return Structure(share, null, r, curve, private,
                      ProgramParams(n_programs=r, private_fraction=round(private, 3)))
 
