@@ -13,6 +13,10 @@ replicate (`simulator.sweep.run_study`). Writes into ``out_dir``:
 - ``figures/``: the baselines' paper metrics against each factor's levels, the failure
   share per metric and factor, and ``summary.md``
 
+Each view is stored as it is scored (``trials/``, as a sweep's trials, with ``sweep.json``
+and a lock on ``out_dir``): rerun after a kill, the study resumes view by view with
+identical results.
+
 and prints each metric's verdict over the views.
 """
 
@@ -26,6 +30,7 @@ import matplotlib
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+import simulator
 from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check
 from simulator.report.failures import metric_ranking
@@ -34,8 +39,21 @@ from simulator.report.realdata_summary import format_study
 from simulator.resources import check_memory, format_bytes, study_memory
 from simulator.screen import Design, Factors, ScreenLevels
 from simulator.sweep import run_study
-from simulator.sweep.files import atomic_write_parquet
-from simulator.sweep.store import CALIBRATION, RESULTS
+from simulator.sweep.store import RESULTS, SweepStore, fingerprint
+
+# the keys the tables depend on (with the screen file's identity): a rerun with the same
+# ones resumes the stored views, any other is refused (or replaced with overwrite=true)
+RESULT_KEYS = ("label_key", "control_label", "layer", "seed", "alpha", "repeats",
+               "n_perturbations", "factors", "predictors", "metrics")
+
+
+def study_fingerprint(cfg: DictConfig, data: Path, keys: tuple[str, ...] = RESULT_KEYS) -> str:
+    """The fingerprint of a study's results: `keys` of `cfg`, and the screen's path, size
+    and modification time (a rewritten screen is another study)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    stat = data.stat() if data.is_file() else None
+    return fingerprint({**{k: resolved.get(k) for k in keys}, "data": str(data),
+                        "size": stat and stat.st_size, "mtime_ns": stat and stat.st_mtime_ns})
 
 
 def run_realdata(cfg: DictConfig) -> Path:
@@ -47,20 +65,24 @@ def run_realdata(cfg: DictConfig) -> Path:
     with writing_to(out_dir):  # refused before the screen is read
         pass
 
+    data = Path(to_absolute_path(str(cfg.data)))
+    store = SweepStore(out_dir, study_fingerprint(cfg, data))
+
     def planned(levels: ScreenLevels) -> None:
         print(f"screen: {levels.describe()}")
         estimate = study_memory(levels, design, evaluation, cfg.n_threads)
         print(f"realdata: estimated peak memory {format_bytes(estimate)}", flush=True)
         check_memory(estimate, "this study", cfg.force)
+        store.open(OmegaConf.to_yaml(cfg, resolve=True), simulator.__version__, cfg.overwrite)
 
     started = time.perf_counter()
-    tables = run_study(to_absolute_path(str(cfg.data)), cfg.label_key, cfg.control_label,
-                       design, evaluation, layer=cfg.layer, n_threads=cfg.n_threads,
-                       on_levels=planned)
+    try:  # every view is stored as it is scored: a rerun after a kill resumes
+        tables = run_study(data, cfg.label_key, cfg.control_label, design, evaluation,
+                           layer=cfg.layer, n_threads=cfg.n_threads, on_levels=planned,
+                           store=store)
+    finally:
+        store.close()
     results_path = out_dir / RESULTS
-    with writing_to(out_dir):
-        atomic_write_parquet(tables.results, results_path)
-        atomic_write_parquet(tables.calibration, out_dir / CALIBRATION)
     n_views = tables.results["trial"].nunique()
     if len(tables.calibration):
         print(format_study(metric_ranking(tables.calibration), tables.calibration))

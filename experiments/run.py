@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from simulator.evaluation import calibrate, format_verdicts, summarize, vcc
 from simulator.model import KNOBS, simulate, simulate_counts
+from simulator.model.generative import check_prior_genes
 from simulator.model.simulate import resolve_threads
 from simulator.resources import check_memory, estimate_trial
 from simulator.sweep.trial import evaluate_trial
@@ -35,6 +36,8 @@ def main(cfg: DictConfig) -> None:
     params = sim_params(cfg)
     evaluation = evaluation_spec(cfg)
     priors = load_priors(cfg)
+    with config_group("sim.", KNOBS):
+        check_prior_genes(params.n_genes, priors)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     estimate = estimate_trial(params, evaluation, resolve_threads(cfg.n_threads))
     check_memory(estimate.memory, f"this trial ({params.n_cells:,} cells x {params.n_genes:,} "

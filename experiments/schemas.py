@@ -118,6 +118,32 @@ class RealdataSchema:
     figures: bool = True
     n_threads: int | None = None
     force: bool = False
+    overwrite: bool = False
+    predictors: Any = field(default_factory=PredictorsSchema)
+    metrics: Any = field(default_factory=MetricsSchema)
+
+
+@dataclass
+class CompareSchema:
+    """``experiments.compare``: the screen, the twins' calibration and output."""
+
+    data: str | None = None
+    label_key: str = "label"
+    control_label: str = "control"
+    layer: str | None = None
+    priors_path: str | None = None
+    seed: int = 0
+    alpha: float = Design.alpha
+    n_twins: int = 29
+    max_perturbations: int | None = 100
+    fit_cells: int = 20_000
+    repeats: int = 1
+    n_perturbations: int | None = Design.n_perturbations
+    out_dir: str = "results/compare"
+    figures: bool = True
+    n_threads: int | None = None
+    force: bool = False
+    overwrite: bool = False
     predictors: Any = field(default_factory=PredictorsSchema)
     metrics: Any = field(default_factory=MetricsSchema)
 
@@ -191,6 +217,7 @@ _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(group="slurm", name="schema", node=SlurmSchema)
 _store.store(name="figures_schema", node=FiguresSchema)
 _store.store(name="realdata_schema", node=RealdataSchema)
+_store.store(name="compare_schema", node=CompareSchema)
 _store.store(group="effects", name="schema", node=EffectsSchema)
 _store.store(group="sweep", name="train_schema", node=TrainSweepSchema)
 _store.store(name="train_schema", node=TrainSchema)

@@ -26,12 +26,14 @@ from scipy import sparse
 from experiments.cli import clean_errors, config_group, load_priors, sim_params, writing_to
 from simulator.model import KNOBS, log_normalise, simulate_counts
 from simulator.model.countsio import require_anndata
+from simulator.model.generative import check_prior_genes
 
 
 def write_screen(cfg: DictConfig) -> Path:
     params = sim_params(cfg)
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
     with config_group("sim.", KNOBS):
+        check_prior_genes(params.n_genes, load_priors(cfg))
         cells = simulate_counts(params, load_priors(cfg), cfg.seed)
     anndata = require_anndata("writing h5ad")
     with writing_to(out_dir):

@@ -36,6 +36,7 @@ from experiments.schemas import SWEEP_KEYS
 from simulator.errors import ValidationError, check
 from simulator.evaluation import EvaluationSpec
 from simulator.model import KNOBS, GenePriors, SimulationParams
+from simulator.model.generative import check_prior_genes
 from simulator.report import make_report
 from simulator.resources import (
     Estimate,
@@ -88,12 +89,11 @@ def run_sweep(cfg: DictConfig) -> Path:
                  f"a sweep of {n_planned:,} trials", cfg.force)
     with config_group("sim.", KNOBS), config_group("sweep.", SWEEP_KEYS):
         trials = make_trials(base, seed=cfg.seed, **sweep_spec(cfg))
+    priors = load_priors(cfg)
+    with config_group("sim.", KNOBS):
+        check_prior_genes(max(t.params.n_genes for t in trials), priors, ", in every trial")
     check_memory(_estimate(cfg, trials, evaluation).memory,
                  f"this sweep ({_workers(cfg)} at once)", cfg.force)
-    priors = load_priors(cfg)
-    largest = max(t.params.n_genes for t in trials)
-    check(largest <= priors.n_genes, "sim.n_genes", largest,
-          f"<= {priors.n_genes}, the number of genes in the prior, in every trial")
     out_dir = default_out_dir(cfg) if cfg.out_dir is None else cfg.out_dir
     check(bool(str(out_dir).strip()), "out_dir", out_dir, "a directory path")
     out_dir = Path(to_absolute_path(out_dir))

@@ -40,6 +40,7 @@ from experiments.cli import (
 from experiments.sweep import _estimate, run_stored
 from simulator.errors import check
 from simulator.model import KNOBS, PROGRAM_KNOBS
+from simulator.model.generative import check_prior_genes
 from simulator.report.training import make_training_report, score_table
 from simulator.resources import check_memory, estimate_trial
 from simulator.sweep import SweepStore, fingerprint
@@ -55,6 +56,8 @@ SETTINGS = ("sim", "effects", "predictors", "metrics", "train_fraction", "models
 def one_trial(cfg: DictConfig) -> Path:
     params, programs, train = sim_params(cfg), program_params(cfg), train_params(cfg)
     evaluation, priors = evaluation_spec(cfg), load_priors(cfg)
+    with config_group("sim.", KNOBS):
+        check_prior_genes(params.n_genes, priors)
     check_memory(estimate_trial(params, evaluation).memory, "this trial", cfg.force)
     out_dir = Path(to_absolute_path(cfg.out_dir or
                                     f"outputs/train/{datetime.now():%Y-%m-%d_%H-%M-%S}"))
@@ -90,10 +93,9 @@ def train_sweep(cfg: DictConfig) -> Path:
             if v is not None}
     with config_group("sim.", KNOBS), config_group("effects.", PROGRAM_KNOBS):
         points = training_points(base, programs, train, grid, cfg.sweep.repeats, cfg.seed)
+    with config_group("sim.", KNOBS):
+        check_prior_genes(max(p.params.n_genes for p in points), priors, ", in every trial")
     check_memory(_estimate(cfg, points, evaluation).memory, "this sweep", cfg.force)
-    largest = max(p.params.n_genes for p in points)
-    check(largest <= priors.n_genes, "sim.n_genes", largest,
-          f"<= {priors.n_genes}, the number of genes in the prior, in every trial")
     option = HydraConfig.get().runtime.choices.get("sweep")
     out_dir = Path(to_absolute_path(cfg.out_dir or f"results/train_{option}"))
     resolved = OmegaConf.to_container(cfg, resolve=True)

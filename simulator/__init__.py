@@ -26,17 +26,20 @@ from simulator.model import (
     simulate,
     simulate_counts,
 )
+from simulator.screen.estimate import ScreenEstimate, estimate_params
 
 __all__ = [
     "Calibration",
     "EvaluationSpec",
     "GenePriors",
     "PredictorSpec",
+    "ScreenEstimate",
     "SimulatedCounts",
     "SimulatedDataset",
     "SimulationParams",
     "ValidationError",
     "calibrate",
+    "estimate_params",
     "evaluate",
     "format_verdicts",
     "simulate",

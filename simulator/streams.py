@@ -35,7 +35,11 @@ A real screen (seed: the screen's seed): ``(8, k)`` `split_stream`, which of per
 k's cells are its truth half and which its technical-replicate half (``(8, k, r)`` in
 repeat r > 0 of ``experiments.realdata``); ``(9, r, part)`` `subsample_stream`, what
 repeat r subsamples (part: `CONTROL_ORDER` control cells, `PERTURBATION_ORDER`
-perturbations, `GENE_ORDER` genes).
+perturbations, `GENE_ORDER` genes). Estimating a screen's regime and comparing it with its
+twins (``experiments.compare``): ``(17, part, ...)`` `compare_stream`, part
+`COMPARE_PERTURBATIONS` the perturbations profiled, `COMPARE_FIT_CELLS` the cells the
+dispersions are fitted on, ``(17, COMPARE_STRUCTURE, i)`` the i-th draw calibrating the
+shared-structure estimate; `twin_seed` ``(17, COMPARE_TWINS, i)``, twin i's seed.
 
 Streams of a sweep (seed: the sweep seed): ``(0, i)`` trial i's seed (`trial_seed`),
 ``(1, i)`` trial i's parameters (`trial_parameter_stream`). Figures subsample dense
@@ -49,6 +53,8 @@ import numpy as np
 GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE, MEAN_CELLS = 0, 1, 2, 7, 8, 9, 10
 PROGRAMS, LATENT, FEATURE_NOISE, PRIVATE_EFFECTS, TRAINING_SPLIT, MODEL = 11, 12, 13, 14, 15, 16
 CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2
+COMPARE = 17
+COMPARE_PERTURBATIONS, COMPARE_FIT_CELLS, COMPARE_STRUCTURE, COMPARE_TWINS = 0, 1, 2, 3
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 
 
@@ -105,6 +111,16 @@ def split_stream(seed: int, perturbation: int, repeat: int = 0) -> np.random.Gen
 
 def subsample_stream(seed: int, repeat: int, part: int) -> np.random.Generator:
     return stream(seed, SUBSAMPLE, repeat, part)
+
+
+def compare_stream(seed: int, part: int, *more: int) -> np.random.Generator:
+    return stream(seed, COMPARE, part, *more)
+
+
+def twin_seed(seed: int, index: int) -> int:
+    """Twin `index`'s simulation seed (63 bits of its SeedSequence state)."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(COMPARE, COMPARE_TWINS, index))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def trial_seed(sweep_seed: int, index: int) -> int:

@@ -89,11 +89,14 @@ def simulate_counts(
     seed: int = 0,
     *,
     max_entries: int = MAX_ENTRIES,
+    direction: np.ndarray | None = None,
 ) -> SimulatedCounts:
     """Draw and return every cell of a trial (the same cells `simulate` summarises).
 
     Refuses trials with more than `max_entries` cell x gene entries: the matrix is held
-    in memory (8 bytes an entry), which is what `simulate` exists to avoid.
+    in memory (8 bytes an entry), which is what `simulate` exists to avoid. `direction`
+    (K, G) int8: effects chosen by another effect model, as for `simulate` (e.g.
+    ``program_effects(...).direction``).
     """
     n_entries = params.n_cells * params.n_genes
     if n_entries > max_entries:
@@ -103,7 +106,7 @@ def simulate_counts(
             "(use simulator.simulate for summaries, or raise max_entries)"
         )
     priors = GenePriors.default() if priors is None else priors
-    model = trial_model(params, priors, seed)
+    model = trial_model(params, priors, seed, direction=direction)
     names = perturbation_names(params.n_perturbations)
 
     counts, size_factors, groups, labels = [], [], [], []

@@ -150,6 +150,14 @@ def size_factor_grid(params: SimulationParams) -> np.ndarray:
     return np.exp(np.linspace(mu - span, mu + span, GRID_POINTS if sd > 0 else 1))
 
 
+def check_prior_genes(n_genes: int, priors: GenePriors, where: str = "") -> None:
+    """Refuse more genes than the prior holds (``n_genes must be at most 8192, the prior's
+    genes``), before any estimate of time or memory speaks of them; `where` ends the rule
+    (e.g. ``, in every trial``)."""
+    check(n_genes <= priors.n_genes, "n_genes", n_genes,
+          f"at most {priors.n_genes}, the prior's genes{where}")
+
+
 def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
                 n_threads: int = 1, direction: np.ndarray | None = None) -> TrialModel:
     """Choose the genes and every perturbation's effects and tabulate the sampler's laws
@@ -160,8 +168,7 @@ def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
         independent coin flips; their fold change is `effect_size` all the same.
     """
     check(is_integer(seed) and seed >= 0, "seed", seed, "an integer >= 0")
-    check(params.n_genes <= priors.n_genes, "n_genes", params.n_genes,
-          f"<= {priors.n_genes}, the number of genes in the prior")
+    check_prior_genes(params.n_genes, priors)
     seed = int(seed)
     chosen = np.sort(streams.gene_stream(seed).choice(priors.n_genes, params.n_genes,
                                                       replace=False))

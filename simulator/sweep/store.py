@@ -196,7 +196,7 @@ class SweepStore:
         return self.trials_dir / f"{index:08d}{suffix}.parquet"
 
     def trial_path(self, index: int) -> Path:
-        """The results file of trial `index` (it exists once the trial is done)."""
+        """The results file of trial `index` (written last: it marks the trial as done)."""
         return self._path(index)
 
     def succeeded(self, index: int) -> bool:

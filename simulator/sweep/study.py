@@ -35,6 +35,8 @@ from simulator.screen.design import BASE, PARAMETER_OF, Design
 from simulator.screen.h5ad import H5adCounts
 from simulator.screen.levels import ScreenLevels, depth_bins, plan_levels
 from simulator.screen.summaries import group_rows, screen_dataset, split_halves
+from simulator.sweep.files import read_parquet
+from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_row, score_dataset, with_columns
 
 log = logging.getLogger(__name__)
@@ -93,12 +95,17 @@ class StudyTables:
 def run_study(path: str | Path, label_key: str, control_label: str, design: Design,
               evaluation: EvaluationSpec, *, layer: str | None = None,
               chunk_cells: int | None = None, n_threads: int | None = None,
-              on_levels: Callable[[ScreenLevels], None] | None = None) -> StudyTables:
+              on_levels: Callable[[ScreenLevels], None] | None = None,
+              store: SweepStore | None = None) -> StudyTables:
     """Score every view of `design` on the screen at `path` (h5ad of raw counts).
 
     Levels the screen cannot supply are refused or left out (`plan_levels`) before any
     count is read; `on_levels` is called with the plan then (to print it, check memory).
-    A view that fails is one failed row, as a sweep records a failed trial.
+    A view that fails is one failed row, as a sweep records a failed trial. With an open
+    `store`, every view is written to it as a sweep's trial as soon as it is scored, the
+    views already there are not scored again (a repeat whose views are all there is not
+    even read) and the tables are merged from it, so a study killed at any point resumes
+    with identical results.
     """
     with H5adCounts.open(path, label_key, layer) as counts:
         levels = plan_levels(counts.labels, counts.genes, control_label, label_key, design)
@@ -108,21 +115,61 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
         if "library_size" in levels.levels:
             depth = cell_totals(counts, chunk_cells=chunk_cells)
             bins = depth_bins(depth, levels, design.factors.library_size)
+        saved = _Saved(store, design.seed)
         results: list[pd.DataFrame] = []
         calibration: list[pd.DataFrame] = []
+        index = 0
         with progress_bar(levels.n_views, "views", "view") as bar:
             for repeat in range(design.repeats):  # one repeat's summaries at a time
+                if saved.finished(repeat):
+                    bar.update(saved.starts[repeat + 1] - index)
+                    index = saved.starts[repeat + 1]
+                    continue
                 plan = RepeatPlan(levels, design, repeat, bins)
                 moments = accumulate(counts, plan.groupings, chunk_cells=chunk_cells,
                                      desc=f"read {repeat + 1}/{design.repeats}")
                 for view in plan.views(moments):
-                    rows, verdicts = _score(view, len(results), design, evaluation, n_threads)
-                    results.append(rows)
-                    calibration.append(verdicts)
+                    if index not in saved.done:
+                        rows, verdicts = _score(view, index, design, evaluation, n_threads)
+                        saved.write(index, rows, verdicts, results, calibration)
+                    index += 1
                     bar.update(1)
-                del plan, moments, view  # a view's build holds its repeat's summaries
-    return StudyTables(pd.concat(results, ignore_index=True),
-                       pd.concat(calibration, ignore_index=True), levels)
+                view = None  # a view's build holds its repeat's summaries
+                del plan, moments, view
+    if store is None:
+        return StudyTables(pd.concat(results, ignore_index=True),
+                           pd.concat(calibration, ignore_index=True), levels)
+    merged = store.merge(range(index), {"views": index})
+    return StudyTables(read_parquet(merged[0]), read_parquet(merged[1]), levels)
+
+
+class _Saved:
+    """The views of a study already in its store (none without one): `done` (indices not to
+    score again), `starts` (repeat -> its first view's index) and where new views go."""
+
+    def __init__(self, store: SweepStore | None, seed: int):
+        self.store, self.done, self.starts = store, set(), {}
+        if store is None:
+            return
+        on_disk = store.finished()
+        self.done = store.resume(dict.fromkeys(on_disk, seed))  # invalid files set aside
+        for view in sorted(store.finished()):
+            repeat = int(read_parquet(store.trial_path(view), columns=["repeat"])["repeat"].iloc[0])
+            self.starts.setdefault(repeat, view)
+
+    def finished(self, repeat: int) -> bool:
+        """Whether every view of `repeat` is stored (the next repeat's first one is)."""
+        end = self.starts.get(repeat + 1)
+        return end is not None and repeat in self.starts and all(
+            i in self.done for i in range(self.starts[repeat], end))
+
+    def write(self, index: int, rows: pd.DataFrame, verdicts: pd.DataFrame,
+              results: list[pd.DataFrame], calibration: list[pd.DataFrame]) -> None:
+        if self.store is None:
+            results.append(rows)
+            calibration.append(verdicts)
+        else:
+            self.store.write_trial(index, rows, verdicts)
 
 
 def _score(view: View, index: int, design: Design, evaluation: EvaluationSpec,
