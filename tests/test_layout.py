@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Pipeline order: a module may import from its own stage and earlier ones only.
@@ -135,26 +137,47 @@ def test_every_spawn_key_is_declared_in_streams():
             assert "SeedSequence(" not in text and "default_rng(" not in text, name
 
 
-def test_a_non_editable_install_finds_its_configs(tmp_path):
-    """`pip install .` (not -e) ships experiments/conf, so the apps run from anywhere."""
+def test_the_configs_live_in_the_top_level_conf():
+    from experiments import CONF_DIR
+
+    assert CONF_DIR == ROOT / "conf" and (ROOT / "conf" / "sweep" / "quick.yaml").is_file()
+    assert not (ROOT / "experiments" / "conf").exists()
+
+
+# run an app the way `python -m` does, with the install directory as a site directory (its
+# .pth files processed, as an editable install needs), from a directory without the sources
+_RUN_FROM_SITE = """import runpy, site, sys
+site.addsitedir(sys.argv[1])
+import experiments
+print(experiments.__file__, experiments.CONF_DIR)
+sys.argv = ["run", *sys.argv[2:]]
+runpy.run_module("experiments.run", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["pip install .", "pip install -e ."])
+def test_an_install_finds_its_configs(tmp_path, editable):
+    """`pip install .` ships the top-level conf/ as experiments/conf and `pip install -e .`
+    maps it, so `python -m experiments.run` works from any directory either way."""
     source, target = tmp_path / "source", tmp_path / "site"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "results", "outputs", "build", "*.egg-info", "__pycache__"))
+        ".git", ".venv", "results", "outputs", "build", "docs", "*.egg-info", "__pycache__"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
-                              "--target", str(target), str(source)], capture_output=True,
-                             text=True, timeout=600)
+                              "--target", str(target), *(["-e"] if editable else []),
+                              str(source)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
-    assert (target / "experiments" / "conf" / "sweep" / "quick.yaml").is_file()
+    packaged = target / "experiments" / "conf" / "sweep" / "quick.yaml"
+    assert packaged.is_file() != editable
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run([sys.executable, "-m", "experiments.run", "sim.n_genes=100",
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", _RUN_FROM_SITE, str(target), "sim.n_genes=100",
                           "sim.n_perturbations=5", "sim.n_control_cells=20",
                           "sim.n_cells_per_perturbation=10", f"hydra.run.dir={work / 'out'}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert (work / "out" / "metrics.csv").is_file()
-    where = subprocess.run([sys.executable, "-c",
-                            "import experiments; print(experiments.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True)
-    assert where.stdout.startswith(str(target)), where.stdout
+    module, conf = run.stdout.splitlines()[0].split()
+    home = source if editable else target
+    assert module == str(home / "experiments" / "__init__.py")
+    assert conf == str(home / "conf" if editable else target / "experiments" / "conf")

@@ -262,7 +262,7 @@ def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_
     from experiments.sweep import run_sweep
     from simulator.sweep import SweepStore
 
-    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+    with initialize_config_dir(config_dir=str(ROOT / "conf"),
                                version_base=None):
         cfg = compose("sweep", [f"out_dir={tmp_path}", "sweep.n_trials=8", *TINY, "n_jobs=1",
                                 "backend=threading"])
