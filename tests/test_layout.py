@@ -181,3 +181,14 @@ def test_an_install_finds_its_configs(tmp_path, editable):
     home = source if editable else target
     assert module == str(home / "experiments" / "__init__.py")
     assert conf == str(home / "conf" if editable else target / "experiments" / "conf")
+
+
+def test_the_version_is_the_same_in_the_package_the_changelog_and_the_citation():
+    import tomllib
+
+    import simulator
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert simulator.__version__ == version
+    assert f"\nversion: {version}\n" in (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf"^## {re.escape(version)}$", (ROOT / "CHANGELOG.md").read_text(), re.M)
