@@ -102,7 +102,7 @@ def run_sweep(cfg: DictConfig) -> Path:
 def default_out_dir(cfg: DictConfig) -> str:
     """``results/<sweep option>`` (results/quick), or ``results/<kind>`` when the command
     line changes the option's kind (a grid given on the command line: results/grid), so
-    the README's sweeps never land in one another's directory."""
+    the documented sweeps never land in one another's directory."""
     option = HydraConfig.get().runtime.choices.get("sweep", "sweep")
     own = CONF_DIR / "sweep" / f"{option}.yaml"
     own_kind = OmegaConf.load(own).get("kind") if own.is_file() else cfg.sweep.kind

@@ -1,4 +1,4 @@
-"""The package's shape: stage imports, one declaration per concept, what the README shows."""
+"""The package's shape: stage imports, one declaration per concept, what the docs show."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pipeline order: a module may import from its own stage and earlier ones only.
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
           "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
@@ -76,44 +77,50 @@ def test_modules_stay_short():
     assert long == {}
 
 
-def readme_python_imports() -> list[str]:
-    """Every name the README imports with ``from simulator import ...``."""
+def page(name: str) -> str:
+    return (DOCS / name).read_text()
+
+
+def docs_python_imports() -> list[str]:
+    """Every name the README and the docs import with ``from simulator import ...``."""
     names = []
-    for block in re.findall(r"```python\n(.*?)```", README, re.S):
+    text = "\n".join(path.read_text() for path in PAGES)
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
         for group in re.findall(r"from simulator import \(?([^)\n]+(?:\n[^)\n]+)*)\)?", block):
             names += [n.strip() for n in group.replace("\n", ",").split(",") if n.strip()]
     return names
 
 
-def test_every_name_the_readme_imports_from_simulator_exists():
+def test_every_name_the_docs_import_from_simulator_exists():
     import simulator
 
-    names = readme_python_imports()
+    names = docs_python_imports()
     assert {"GenePriors", "SimulationParams", "evaluate", "simulate", "calibrate"} <= set(names)
     assert [n for n in names if not hasattr(simulator, n)] == []
     assert set(names) <= set(simulator.__all__)
 
 
-def test_readme_tables_and_rules_are_generated_from_their_declarations():
+def test_the_docs_tables_and_rules_are_generated_from_their_declarations():
     from simulator.evaluation.verdicts import TRIAL_RULES
     from simulator.model.params import markdown_table as parameter_table
     from simulator.report.figures import markdown_table as figure_table
 
-    assert parameter_table() in README
-    assert figure_table() in README
-    assert TRIAL_RULES in README
+    assert parameter_table() in page("model.md")
+    assert figure_table() in page("sweeps.md")
+    assert TRIAL_RULES in page("metrics.md")
 
 
-def test_readme_reports_the_committed_training_sweep_and_its_knobs():
+def test_the_docs_report_the_committed_training_sweep_and_its_knobs():
     sys.path.insert(0, str(ROOT / "scripts"))
     from readme_tables import training_answer
 
     from simulator.model.programs import markdown_table as program_table
 
-    assert program_table() in README
-    assert training_answer() in README  # the numbers of figures/train/summary.md, as made
+    training = page("training.md")
+    assert program_table() in training
+    assert training_answer() in training  # the numbers of figures/train/summary.md, as made
     for name in ("train_collapse_by_regime", "train_wmse_effect", "train_scores_by_loss"):
-        assert f"figures/train/{name}.png" in README and (
+        assert f"figures/train/{name}.png" in training and (
             ROOT / "figures" / "train" / f"{name}.png").is_file()
 
 
