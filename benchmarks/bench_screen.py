@@ -66,7 +66,7 @@ def child(path: str) -> None:
 
 
 def study_child(path: str, out_dir: str) -> None:
-    """``experiments.realdata`` on the screen, run as the README runs it, in this process."""
+    """``experiments.realdata`` on the screen, run as docs/your-data.md runs it, in this process."""
     import runpy
 
     sys.argv = ["realdata", f"data={path}", "label_key=guide", f"out_dir={out_dir}"]

@@ -122,7 +122,7 @@ def main() -> None:
         print(f"quick sweep (main job, with figures): {quick_sweep_seconds():.0f} s wall",
               flush=True)
 
-    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+    with initialize_config_dir(config_dir=str(ROOT / "conf"),
                                version_base=None):
         cfg = compose("sweep", overrides=["sweep=paper"])
     all_trials = make_trials(sim_params(cfg), seed=cfg.seed, **sweep_spec(cfg))

@@ -1,4 +1,4 @@
-"""A user-defined metric, stress-tested like the built-in ones (see README, "Your own metric").
+"""A user-defined metric, stress-tested like the built-in ones (docs/metrics.md).
 
     python -m experiments.run 'metrics.user=[{_target_:
       examples.user_metric.top_k_direction, name: top50_direction, higher_is_better: true,

@@ -1,4 +1,4 @@
-"""A user's own model and loss for ``experiments.train`` (see README, "Does the loss matter?").
+"""A user's own model and loss for ``experiments.train`` (docs/training.md).
 
     python -m experiments.train 'model={_target_: examples.user_model.ShrunkNeighbour,
       name: shrunk, shrink: 0.5}' 'loss={_target_: examples.user_model.top_gene_weights,

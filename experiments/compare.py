@@ -29,6 +29,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 import simulator
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, evaluation_spec, writing_to
 from experiments.realdata import study_fingerprint
 from simulator import streams
@@ -173,7 +174,7 @@ def _print(flags: dict, agreement: pd.DataFrame, seconds: float, out_dir: Path,
           + (f"; read {summary}" if summary else ""))
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="compare")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="compare")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     run_compare(cfg)

@@ -17,12 +17,13 @@ import matplotlib
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group
 from simulator.errors import check
 from simulator.report import make_report
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="figures")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="figures")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     check(cfg.results is not None, "results", None, "a path to a sweep's results.parquet")

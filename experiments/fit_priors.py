@@ -32,6 +32,7 @@ import numpy as np
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
+from experiments import CONF_DIR
 from experiments.cli import clean_errors
 from simulator.errors import ValidationError, check
 from simulator.model import GenePriors, read_counts
@@ -75,7 +76,7 @@ def fit_priors(cfg: DictConfig) -> str:
     )
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="fit_priors")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="fit_priors")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     print(fit_priors(cfg))

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from experiments import CONF_DIR
 from simulator.model import KNOBS, PROGRAM_KNOBS, ProgramParams, SimulationParams
 
-CONF = Path(__file__).parent / "conf"
+CONF = CONF_DIR
 # groups whose keys are a parameter class's knobs: listed from the declarations
 KNOB_GROUPS = {"sim": (KNOBS, SimulationParams), "effects": (PROGRAM_KNOBS, ProgramParams)}
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):(?P<value>[^#]*?)\s*(?:#\s*(?P<doc>.*))?$")

@@ -31,6 +31,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 import simulator
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check
 from simulator.report.failures import metric_ranking
@@ -97,7 +98,7 @@ def run_realdata(cfg: DictConfig) -> Path:
     return results_path
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="realdata")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="realdata")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     run_realdata(cfg)

@@ -21,6 +21,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from simulator.evaluation import calibrate, format_verdicts, summarize, vcc
 from simulator.model import KNOBS, simulate, simulate_counts
@@ -30,7 +31,7 @@ from simulator.resources import check_memory, estimate_trial
 from simulator.sweep.trial import evaluate_trial
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="run")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="run")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     params = sim_params(cfg)

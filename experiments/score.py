@@ -25,6 +25,7 @@ import pandas as pd
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check
 from simulator.evaluation import calibrate, evaluate, score_card, summarize
@@ -119,7 +120,7 @@ def format_card(card: pd.DataFrame, models: list[str]) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="score")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="score")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     run_score(cfg)

@@ -23,6 +23,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 from scipy import sparse
 
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group, load_priors, sim_params, writing_to
 from simulator.model import KNOBS, log_normalise, simulate_counts
 from simulator.model.countsio import require_anndata
@@ -61,7 +62,7 @@ def write_screen(cfg: DictConfig) -> Path:
     return out_dir
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="simulate_screen")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="simulate_screen")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     write_screen(cfg)

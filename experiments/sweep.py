@@ -31,6 +31,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 import simulator
+from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
 from experiments.schemas import SWEEP_KEYS
 from simulator.errors import ValidationError, check
@@ -107,9 +108,9 @@ def run_sweep(cfg: DictConfig) -> Path:
 def default_out_dir(cfg: DictConfig) -> str:
     """``results/<sweep option>`` (results/quick), or ``results/<kind>`` when the command
     line changes the option's kind (a grid given on the command line: results/grid), so
-    the README's sweeps never land in one another's directory."""
+    the documented sweeps never land in one another's directory."""
     option = HydraConfig.get().runtime.choices.get("sweep", "sweep")
-    own = Path(__file__).parent / "conf" / "sweep" / f"{option}.yaml"
+    own = CONF_DIR / "sweep" / f"{option}.yaml"
     own_kind = OmegaConf.load(own).get("kind") if own.is_file() else cfg.sweep.kind
     return f"results/{option if cfg.sweep.kind == own_kind else cfg.sweep.kind}"
 
@@ -211,7 +212,7 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
     return results_path
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="sweep")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="sweep")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     run_sweep(cfg)

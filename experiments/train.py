@@ -28,6 +28,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 import simulator
+from experiments import CONF_DIR
 from experiments.cli import (
     clean_errors,
     config_group,
@@ -114,7 +115,7 @@ def train_sweep(cfg: DictConfig) -> Path:
     return results_path
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="train")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="train")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     check(cfg.get("sweep") is None or cfg.sweep.get("kind") == "train", "sweep",

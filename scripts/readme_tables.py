@@ -1,11 +1,12 @@
-"""Rewrite the README's generated tables from their declarations and results.
+"""Rewrite the generated tables of the documentation pages from their declarations and results.
 
-Usage: ``python scripts/readme_tables.py`` (from anywhere). The parameter tables come from
-`simulator.model.params` and `simulator.model.programs` (each knob's declaration), the
-table of figures from `simulator.report.figures.FIGURES`, the training sweep's answer from
-its committed figures/train/summary.md; tests/test_layout.py fails until the README
-matches. The table of cell-eval's metrics comes from the README's ``sweep=vcc`` run in
-``results/vcc`` (`simulator.report.vcc`), when it is there; its summary.md, committed as
+Usage: ``python scripts/readme_tables.py`` (from anywhere). Into docs/model.md the
+parameter table (each knob's declaration in `simulator.model.params`); into docs/training.md
+the program effect model's table (`simulator.model.programs`) and the training sweep's
+answer from its committed figures/train/summary.md; into docs/sweeps.md the table of
+figures (`simulator.report.figures.FIGURES`); tests/test_layout.py fails until the pages
+match. Into docs/vcc.md the table of cell-eval's metrics, from the page's ``sweep=vcc`` run
+in ``results/vcc`` (`simulator.report.vcc`), when it is there; its summary.md, committed as
 figures/vcc/summary.md, holds the same table.
 """
 
@@ -20,14 +21,14 @@ from simulator.report.tables import load_tables
 from simulator.report.vcc import hard_trials, markdown, vcc_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 TRAINING_SUMMARY = ROOT / "figures" / "train" / "summary.md"
 ANSWER_START, ANSWER_END = "<!-- training answer: start -->", "<!-- training answer: end -->"
 
 
 def training_answer(summary: Path = TRAINING_SUMMARY) -> str:
     """The "The answer" section of the committed training sweep's summary.md (its tables
-    and one sentence per model), as the README shows it."""
+    and one sentence per model), as docs/training.md shows it."""
     text = summary.read_text()
     start = text.index("## The answer") + len("## The answer")
     end = text.index("\n## ", start)
@@ -56,16 +57,23 @@ def vcc_table() -> str | None:
     return markdown(vcc_comparison(tables), hard_trials(tables))
 
 
-def main() -> None:
-    text = README.read_text()
-    tables = [parameter_table(), program_table(), figure_table()]
-    vcc = vcc_table()
-    if vcc is not None:
-        tables.append(vcc.split("\n\n")[0])
+def rewrite(page: str, tables: list[str], answer: bool = False) -> None:
+    """Replace `tables` (and the training answer) in docs/`page` by their current text."""
+    path = DOCS / page
+    text = path.read_text()
     for table in tables:
         text = replace_table(text, table)
-    README.write_text(replace_answer(text))
-    print(f"updated the parameter and figure tables and the training answer of {README}"
+    path.write_text(replace_answer(text) if answer else text)
+
+
+def main() -> None:
+    rewrite("model.md", [parameter_table()])
+    rewrite("training.md", [program_table()], answer=True)
+    rewrite("sweeps.md", [figure_table()])
+    vcc = vcc_table()
+    if vcc is not None:
+        rewrite("vcc.md", [vcc.split("\n\n")[0]])
+    print(f"updated the parameter, program and figure tables and the training answer in {DOCS}"
           + ("" if vcc else " (results/vcc absent: the cell-eval table is left as it is)"))
 
 

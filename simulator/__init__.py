@@ -46,4 +46,4 @@ __all__ = [
     "simulate_counts",
     "summarize",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -11,7 +11,7 @@ from experiments.help import described_keys
 from simulator.model import KNOBS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "experiments" / "conf"
+CONF = ROOT / "conf"
 
 
 def app_help(app):

@@ -1,4 +1,4 @@
-"""The package's shape: stage imports, one declaration per concept, what the README shows."""
+"""The package's shape: stage imports, one declaration per concept, what the docs show."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pipeline order: a module may import from its own stage and earlier ones only.
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
           "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
@@ -74,44 +77,50 @@ def test_modules_stay_short():
     assert long == {}
 
 
-def readme_python_imports() -> list[str]:
-    """Every name the README imports with ``from simulator import ...``."""
+def page(name: str) -> str:
+    return (DOCS / name).read_text()
+
+
+def docs_python_imports() -> list[str]:
+    """Every name the README and the docs import with ``from simulator import ...``."""
     names = []
-    for block in re.findall(r"```python\n(.*?)```", README, re.S):
+    text = "\n".join(path.read_text() for path in PAGES)
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
         for group in re.findall(r"from simulator import \(?([^)\n]+(?:\n[^)\n]+)*)\)?", block):
             names += [n.strip() for n in group.replace("\n", ",").split(",") if n.strip()]
     return names
 
 
-def test_every_name_the_readme_imports_from_simulator_exists():
+def test_every_name_the_docs_import_from_simulator_exists():
     import simulator
 
-    names = readme_python_imports()
+    names = docs_python_imports()
     assert {"GenePriors", "SimulationParams", "evaluate", "simulate", "calibrate"} <= set(names)
     assert [n for n in names if not hasattr(simulator, n)] == []
     assert set(names) <= set(simulator.__all__)
 
 
-def test_readme_tables_and_rules_are_generated_from_their_declarations():
+def test_the_docs_tables_and_rules_are_generated_from_their_declarations():
     from simulator.evaluation.verdicts import TRIAL_RULES
     from simulator.model.params import markdown_table as parameter_table
     from simulator.report.figures import markdown_table as figure_table
 
-    assert parameter_table() in README
-    assert figure_table() in README
-    assert TRIAL_RULES in README
+    assert parameter_table() in page("model.md")
+    assert figure_table() in page("sweeps.md")
+    assert TRIAL_RULES in page("metrics.md")
 
 
-def test_readme_reports_the_committed_training_sweep_and_its_knobs():
+def test_the_docs_report_the_committed_training_sweep_and_its_knobs():
     sys.path.insert(0, str(ROOT / "scripts"))
     from readme_tables import training_answer
 
     from simulator.model.programs import markdown_table as program_table
 
-    assert program_table() in README
-    assert training_answer() in README  # the numbers of figures/train/summary.md, as made
+    training = page("training.md")
+    assert program_table() in training
+    assert training_answer() in training  # the numbers of figures/train/summary.md, as made
     for name in ("train_collapse_by_regime", "train_wmse_effect", "train_scores_by_loss"):
-        assert f"figures/train/{name}.png" in README and (
+        assert f"figures/train/{name}.png" in training and (
             ROOT / "figures" / "train" / f"{name}.png").is_file()
 
 
@@ -135,26 +144,58 @@ def test_every_spawn_key_is_declared_in_streams():
             assert "SeedSequence(" not in text and "default_rng(" not in text, name
 
 
-def test_a_non_editable_install_finds_its_configs(tmp_path):
-    """`pip install .` (not -e) ships experiments/conf, so the apps run from anywhere."""
+def test_the_configs_live_in_the_top_level_conf():
+    from experiments import CONF_DIR
+
+    assert CONF_DIR == ROOT / "conf" and (ROOT / "conf" / "sweep" / "quick.yaml").is_file()
+    assert not (ROOT / "experiments" / "conf").exists()
+
+
+# run an app the way `python -m` does, with the install directory as a site directory (its
+# .pth files processed, as an editable install needs), from a directory without the sources
+_RUN_FROM_SITE = """import runpy, site, sys
+site.addsitedir(sys.argv[1])
+import experiments
+print(experiments.__file__, experiments.CONF_DIR)
+sys.argv = ["run", *sys.argv[2:]]
+runpy.run_module("experiments.run", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["pip install .", "pip install -e ."])
+def test_an_install_finds_its_configs(tmp_path, editable):
+    """`pip install .` ships the top-level conf/ as experiments/conf and `pip install -e .`
+    maps it, so `python -m experiments.run` works from any directory either way."""
     source, target = tmp_path / "source", tmp_path / "site"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "results", "outputs", "build", "*.egg-info", "__pycache__"))
+        ".git", ".venv", "results", "outputs", "build", "docs", "*.egg-info", "__pycache__"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
-                              "--target", str(target), str(source)], capture_output=True,
-                             text=True, timeout=600)
+                              "--target", str(target), *(["-e"] if editable else []),
+                              str(source)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
-    assert (target / "experiments" / "conf" / "sweep" / "quick.yaml").is_file()
+    packaged = target / "experiments" / "conf" / "sweep" / "quick.yaml"
+    assert packaged.is_file() != editable
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run([sys.executable, "-m", "experiments.run", "sim.n_genes=100",
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", _RUN_FROM_SITE, str(target), "sim.n_genes=100",
                           "sim.n_perturbations=5", "sim.n_control_cells=20",
                           "sim.n_cells_per_perturbation=10", f"hydra.run.dir={work / 'out'}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert (work / "out" / "metrics.csv").is_file()
-    where = subprocess.run([sys.executable, "-c",
-                            "import experiments; print(experiments.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True)
-    assert where.stdout.startswith(str(target)), where.stdout
+    module, conf = run.stdout.splitlines()[0].split()
+    home = source if editable else target
+    assert module == str(home / "experiments" / "__init__.py")
+    assert conf == str(home / "conf" if editable else target / "experiments" / "conf")
+
+
+def test_the_version_is_the_same_in_the_package_the_changelog_and_the_citation():
+    import tomllib
+
+    import simulator
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert simulator.__version__ == version
+    assert f"\nversion: {version}\n" in (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf"^## {re.escape(version)}$", (ROOT / "CHANGELOG.md").read_text(), re.M)

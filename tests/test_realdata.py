@@ -234,7 +234,7 @@ def test_levels_beyond_the_screen_are_left_out_with_one_warning(screen, tmp_path
 def test_the_apps_defaults_are_the_librarys():
     from omegaconf import OmegaConf
 
-    config = OmegaConf.load(ROOT / "experiments" / "conf" / "realdata.yaml")
+    config = OmegaConf.load(ROOT / "conf" / "realdata.yaml")
     defaults = Design()
     assert {k: (list(v) if isinstance(v, tuple) else v)
             for k, v in vars(defaults.factors).items()} == OmegaConf.to_container(config.factors)

@@ -179,7 +179,7 @@ def test_a_screen_beyond_the_available_memory_is_refused_before_it_is_read(scree
     model = tmp_path / "model.csv"
     pd.DataFrame(data.perturbation_means, index=pd.Index(data.perturbations, name="guide"),
                  columns=data.genes).to_csv(model)
-    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+    with initialize_config_dir(config_dir=str(ROOT / "conf"),
                                version_base=None):
         cfg = compose("score", [f"truth={out / 'sparse.h5ad'}", f"predictions=[{model}]",
                                 "label_key=guide", f"out_dir={tmp_path / 'out'}"])

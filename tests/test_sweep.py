@@ -262,7 +262,7 @@ def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_
     from experiments.sweep import run_sweep
     from simulator.sweep import SweepStore
 
-    with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+    with initialize_config_dir(config_dir=str(ROOT / "conf"),
                                version_base=None):
         cfg = compose("sweep", [f"out_dir={tmp_path}", "sweep.n_trials=8", *TINY, "n_jobs=1",
                                 "backend=threading"])
@@ -288,7 +288,7 @@ def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_
 
 
 def test_the_default_out_dir_is_named_after_the_sweep(tmp_path):
-    """The README's main job and its grid example do not collide."""
+    """The main job and the grid example of docs/sweeps.md do not collide."""
     for overrides, name in [(["sweep.n_trials=2"], "quick"),
                             (["sweep.kind=grid", "sweep.grid.control_bias=[0,1]"], "grid")]:
         done = subprocess.run([sys.executable, "-m", "experiments.sweep", *TINY, *overrides],
