@@ -179,10 +179,15 @@ def _mean_preferred(mean: np.ndarray, scores: np.ndarray, higher: np.ndarray) ->
 class Calibration(NamedTuple):
     """What `calibrate` returns: three tidy tables.
 
-    per_perturbation : PER_PERTURBATION_COLUMNS, one row per metric x perturbation
-    verdicts : VERDICT_COLUMNS, one row per metric (the trial's calibration)
-    placement : PLACEMENT_COLUMNS, one row per metric x predictor other than the
-        negative and positive baselines (blends, niche, shuffled, a user's predictions)
+    Attributes
+    ----------
+    per_perturbation : pandas.DataFrame
+        Columns ``PER_PERTURBATION_COLUMNS``, one row per metric x perturbation.
+    verdicts : pandas.DataFrame
+        Columns ``VERDICT_COLUMNS``, one row per metric (the trial's calibration).
+    placement : pandas.DataFrame
+        Columns ``PLACEMENT_COLUMNS``, one row per metric x predictor other than the
+        negative and positive baselines (blends, niche, shuffled, a user's predictions).
     """
 
     per_perturbation: pd.DataFrame
@@ -315,7 +320,18 @@ def _number(value: float, spec: str, width: int) -> str:
 def format_verdicts(trial_calibration: pd.DataFrame) -> str:
     """A compact aligned table, one line per metric: the mean baseline's and replicate's
     median scores, drf, share of perturbations preferring collapse, ladder tau, verdict;
-    then one line per verdict naming its metrics."""
+    then one line per verdict naming its metrics.
+
+    Parameters
+    ----------
+    trial_calibration : pandas.DataFrame
+        `Calibration.verdicts` of one trial (one row per metric).
+
+    Returns
+    -------
+    str
+        The table, lines joined by newlines, for printing.
+    """
     if trial_calibration.empty:
         return "no calibration: the mean and replicate predictors are needed (replicate off?)"
     width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))

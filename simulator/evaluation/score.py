@@ -152,8 +152,9 @@ def evaluate(dataset: SimulatedDataset,
         skipped, with one warning, when the replicate is off. An `EvaluationSpec` here
         stands for all of predictors, metrics and user_metrics.
     metrics : list of built-in metric names, or None for all of them
-    user_metrics : `Metric` objects or config entries ``{_target_, name, higher_is_better,
-        perfect}``, scored after the built-in metrics
+    user_metrics : list of `Metric` or of config entries, optional
+        Config entries are ``{_target_, name, higher_is_better, perfect}``; scored after the
+        built-in metrics.
     block_rows : int >= 1, optional
         Perturbations scored together (None: BLOCK_ENTRIES // max(G, K)); the result does not
         depend on it.

@@ -97,6 +97,24 @@ def simulate_counts(
     in memory (8 bytes an entry), which is what `simulate` exists to avoid. `direction`
     (K, G) int8: effects chosen by another effect model, as for `simulate` (e.g.
     ``program_effects(...).direction``).
+
+    Parameters
+    ----------
+    params : SimulationParams
+    priors : GenePriors, optional
+        Gene priors; the shipped default when None.
+    seed : int >= 0
+        Trial seed, the same as `simulate`'s for the same cells.
+    max_entries : int
+        Largest cell x gene matrix drawn.
+    direction : (K, G) int8 array, optional
+        Effects of another effect model; None = the paper's coin flips.
+
+    Returns
+    -------
+    SimulatedCounts
+        Raw counts (cells x genes, int) with each cell's group, and the trial's
+        affected genes; ``to_anndata()`` gives an AnnData.
     """
     n_entries = params.n_cells * params.n_genes
     if n_entries > max_entries:

@@ -29,13 +29,26 @@ class WeightMode(StrEnum):
 class Knob:
     """How one simulation parameter is explained, validated and drawn.
 
-    meaning : one line for the README table and ``--help``
-    paper_symbol : as the paper writes it (README table), e.g. ``n0 (N0)``; "—" for none
-    label, symbol, math : figure and summary names: ``control cells``, ``n₀``, ``$n_0$``
-    unit : axis unit; log : drawn on a log axis, trends against log10
-    kind : "int", "float" or "choice"; low, high (and *_open) : bounds; choices : values
-    nullable : None is allowed (and means what `meaning` says)
-    paper_sweep : the paper's sweep range, for the README table
+    Attributes
+    ----------
+    meaning : str
+        One line for the parameter table and ``--help``.
+    paper_symbol : str
+        As the paper writes it, e.g. ``n0 (N0)``; "—" for none.
+    label, symbol, math : str
+        Figure and summary names: ``control cells``, ``n₀``, ``$n_0$``.
+    unit : str
+        Axis unit.
+    log : bool
+        Drawn on a log axis, trends against log10.
+    kind : str
+        "int", "float" or "choice".
+    low, high, low_open, high_open, choices
+        Bounds (open or closed) or allowed values.
+    nullable : bool
+        None is allowed (and means what `meaning` says).
+    paper_sweep : str
+        The paper's sweep range, for the parameter table.
     """
 
     meaning: str

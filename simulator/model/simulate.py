@@ -142,6 +142,14 @@ def simulate(
     direction : (K, G) int8, optional
         Effects chosen by another effect model (`simulator.model.programs`) in place of
         the paper's coin flips; None = the paper's.
+
+    Returns
+    -------
+    SimulatedDataset
+        Per-group summaries on the normalised scale ``log1p(1e4 * count / total)``:
+        control mean and variance (G,), per-perturbation means, variances and replicate
+        means (K, G), the pooled mean (G,), the true affected genes, DEG calls and weights
+        (K, G).
     """
     check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
           "an integer >= 1")

@@ -95,11 +95,17 @@ class Factors:
 class Design:
     """The whole real-data stress test: factors, repeats, the base regime and the DEG calls.
 
-    repeats : seeded subsamples per level (>= 1)
-    n_perturbations : perturbations of every view but the `k` and bin factors' (drawn per
-        repeat; None or more than the screen has: all)
-    seed : every split and subsample (`simulator.streams`)
-    alpha : FDR level of the DEG calls (Welch t vs control, Benjamini-Hochberg)
+    Attributes
+    ----------
+    repeats : int
+        Seeded subsamples per level (>= 1).
+    n_perturbations : int or None
+        Perturbations of every view but the `k` and bin factors' (drawn per repeat; None or
+        more than the screen has: all).
+    seed : int
+        Seeds every split and subsample (`simulator.streams`).
+    alpha : float
+        FDR level of the DEG calls (Welch t vs control, Benjamini-Hochberg).
     """
 
     factors: Factors = Factors()

@@ -54,10 +54,24 @@ FOLD_RANGE = (1.01, 50.0)  # the effect sizes searched
 
 @dataclass(frozen=True, eq=False)
 class ScreenEstimate:
-    """A screen's estimated regime: `params` (validated, for `simulate`), `programs`
-    (`ProgramParams` when shared structure is found, else None), `priors` (one row per
-    screen gene), the DEG test the effects were estimated from, the shared-structure
-    diagnostics and the numbers behind each estimate (`details`)."""
+    """A screen's estimated regime, what `estimate_params` returns.
+
+    Attributes
+    ----------
+    params : SimulationParams
+        The estimated knobs, validated, ready for `simulate`.
+    programs : ProgramParams or None
+        The program effect model's knobs when shared structure is found, else None.
+    priors : GenePriors
+        One row per screen gene (counts per cell at size factor 1).
+    test : DegTest
+        The DEG test the deg_fraction and effect size were estimated from.
+    structure : Structure
+        The shared-structure diagnostics (variance of the perturbation deltas captured by
+        the top components, shift cosines).
+    details : dict
+        The numbers behind each estimate, by knob name.
+    """
 
     params: SimulationParams
     programs: ProgramParams | None

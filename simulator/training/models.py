@@ -41,7 +41,7 @@ def gene_normalised(weights: np.ndarray) -> np.ndarray:
 
 
 class WeightedRidge:
-    """Per gene g: argmin_b Σ_k w_kg (y_kg − ȳ_g − b·[1, x_k])² + α |b_{1:}|², in closed
+    """Per gene g: argmin_b Σ_k w_kg (y_kg − ȳ_g − b·[1, x_k])² + α ‖b₁:‖², in closed
     form, with ȳ the unweighted training mean and w normalised per gene
     (`gene_normalised`). A gene no perturbation weighs is predicted at ȳ_g. The intercept
     carries a 1e-9 penalty, which keeps the solve defined and changes nothing else."""
