@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's packages
 
 
 def compare_child(path: str, out_dir: str, twins: int, max_perturbations: int) -> None:
