@@ -173,7 +173,8 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
     """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
     results_path = run_stored(cfg, store, trials, priors, evaluation, client)
     if not (store.out_dir / NICHE).is_file():
-        store.write_niche(niche_trial(base, priors, cfg.seed))
+        store.write_niche(niche_trial(base, priors, cfg.seed,
+                                      evaluation.predictors.niche_predictor))
     if cfg.figures:
         matplotlib.use("Agg")
         make_report(results_path, store.out_dir / "figures")
