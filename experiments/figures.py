@@ -21,6 +21,8 @@ from experiments.cli import clean_errors, config_group
 from simulator.errors import check
 from simulator.report import make_report
 
+__all__ = ["main"]
+
 
 @hydra.main(version_base=None, config_path="conf", config_name="figures")
 @clean_errors

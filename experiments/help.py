@@ -15,6 +15,8 @@ from omegaconf import OmegaConf
 
 from simulator.model import KNOBS, PROGRAM_KNOBS, ProgramParams, SimulationParams
 
+__all__ = ["app_help", "described_keys"]
+
 CONF = Path(__file__).parent / "conf"
 # groups whose keys are a parameter class's knobs: listed from the declarations
 KNOB_GROUPS = {"sim": (KNOBS, SimulationParams), "effects": (PROGRAM_KNOBS, ProgramParams)}

@@ -37,6 +37,8 @@ from simulator.sweep import run_study
 from simulator.sweep.files import atomic_write_parquet
 from simulator.sweep.store import CALIBRATION, RESULTS
 
+__all__ = ["main"]
+
 
 def run_realdata(cfg: DictConfig) -> Path:
     evaluation = evaluation_spec(cfg)

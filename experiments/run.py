@@ -28,6 +28,8 @@ from simulator.model import KNOBS, simulate, simulate_counts
 from simulator.resources import check_memory, estimate_trial
 from simulator.threads import resolve_threads
 
+__all__ = ["main"]
+
 
 @hydra.main(version_base=None, config_path="conf", config_name="run")
 @clean_errors

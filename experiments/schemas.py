@@ -23,6 +23,8 @@ from simulator.screen.design import Design, Factors
 from simulator.training import TrainParams
 from simulator.training.sweep import FACTORS
 
+__all__ = ["SWEEP_KEYS", "FilterSchema", "GridSchema", "RangesSchema", "SimSchema"]
+
 SimSchema = make_dataclass(
     "SimSchema",
     [(f.name, f.type, field(default=f.default)) for f in fields(SimulationParams)

@@ -27,6 +27,8 @@ from experiments.cli import clean_errors, config_group, load_priors, sim_params,
 from simulator.model import KNOBS, log_normalise, simulate_counts
 from simulator.model.countsio import require_anndata
 
+__all__ = ["main"]
+
 
 def write_screen(cfg: DictConfig) -> Path:
     params = sim_params(cfg)

@@ -47,6 +47,8 @@ from simulator.sweep.runner import connect, validate_backend
 from simulator.sweep.space import count_trials
 from simulator.sweep.store import NICHE
 
+__all__ = ["main", "run_stored", "run_sweep", "sweep_spec"]
+
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
     """What determines the numbers: seed, base point, sweep, predictors, metrics and prior.

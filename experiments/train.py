@@ -47,6 +47,8 @@ from simulator.sweep.runner import connect, validate_backend
 from simulator.training import run_training_trial
 from simulator.training.sweep import TrainingTask, training_points, training_seconds
 
+__all__ = ["main"]
+
 SETTINGS = ("sim", "effects", "predictors", "metrics", "train_fraction", "models", "losses",
             "model", "loss", "ridge_alpha", "neighbours", "mlp_hidden", "mlp_steps",
             "mlp_learning_rate", "mlp_weight_decay")

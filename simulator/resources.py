@@ -28,6 +28,19 @@ from simulator.screen import Design, ScreenLevels
 from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.threads import resolve_threads
 
+__all__ = [
+    "Estimate",
+    "available_memory",
+    "check_memory",
+    "estimate_sweep",
+    "estimate_trial",
+    "format_bytes",
+    "n_scores",
+    "study_memory",
+    "sweep_parent_memory",
+    "trial_memory",
+]
+
 PROCESS_BYTES = 280e6  # interpreter, numpy, pandas, numba and the compiled kernels
 SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
 PER_PERTURBATION_BYTES = 19  # per perturbation x gene: masks (3), weights (8), a float64 temporary

@@ -44,6 +44,19 @@ from simulator.evaluation.predictors import collapse_weight
 from simulator.evaluation.score import EvaluationSpec
 from simulator.evaluation.verdicts import Verdict, share_text, trial_verdict
 
+__all__ = [
+    "LADDER_TIE_RTOL",
+    "PLACEMENT_COLUMNS",
+    "Calibration",
+    "calibrate",
+    "dynamic_range_fraction",
+    "format_verdicts",
+    "ladder_tau",
+    "prefers",
+    "relative_score",
+    "score_card",
+]
+
 log = logging.getLogger(__name__)
 
 # Median scores of two rungs closer than this, relative to the largest, are a tie: the

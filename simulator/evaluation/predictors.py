@@ -31,6 +31,20 @@ from simulator import streams
 from simulator.errors import ValidationError, check, is_integer, is_number
 from simulator.model import SimulatedDataset
 
+__all__ = [
+    "FAMILIES",
+    "NICHE_SIZE",
+    "Family",
+    "PredictorSpec",
+    "collapse_weight",
+    "derangement",
+    "is_predictor_name",
+    "needs_replicate",
+    "parse",
+    "predict",
+    "replicate_rows",
+]
+
 log = logging.getLogger(__name__)
 
 Predict = Callable[[SimulatedDataset, slice, Any], np.ndarray]

@@ -32,6 +32,8 @@ from simulator.evaluation.vcc import PROVIDER_METRICS, check_providers
 from simulator.model import SimulatedCounts, SimulatedDataset
 from simulator.threads import resolve_threads
 
+__all__ = ["EvaluationSpec", "evaluate", "resolve_metrics", "summarize"]
+
 # Entries of a block's largest intermediate, (rows, G) or (rows, K): 2 MB in float64, which
 # bounds evaluation's memory (two blocks are in flight) whatever G and K. Smaller blocks
 # also stay in cache: no slower than 8 MB ones, and freed memory is reused sooner.

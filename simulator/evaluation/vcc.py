@@ -40,6 +40,17 @@ from simulator.evaluation.predictors import parse
 from simulator.model import SimulatedDataset, SimulationParams, log_normalise
 from simulator.model.cells import SimulatedCounts
 
+__all__ = [
+    "CELL_EVAL_METRICS",
+    "EXTRA_PREDICTORS",
+    "MAX_ENTRIES",
+    "PROVIDER_METRICS",
+    "TrialCells",
+    "check_providers",
+    "check_size",
+    "score_cells",
+]
+
 PROVIDERS = ("cell_eval",)
 INSTALL = 'pip install -e ".[vcc]"'
 # cell-eval's per-perturbation column -> (our metric name, higher is better, perfect value)

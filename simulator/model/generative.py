@@ -19,6 +19,21 @@ from simulator.model import sampler, variates
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
 
+__all__ = [
+    "CONTROL",
+    "GRID_SPAN_SD",
+    "GROUP_KINDS",
+    "REPLICATE",
+    "TILE_CELLS",
+    "TRUTH",
+    "Tile",
+    "TrialModel",
+    "log_normalise",
+    "perturbation_names",
+    "tiles",
+    "trial_model",
+]
+
 TILE_CELLS = 64
 NORMALISATION_TOTAL = sampler.NORMALISATION_TOTAL
 CONTROL, TRUTH, REPLICATE = 0, 1, 2  # the kinds of cell group

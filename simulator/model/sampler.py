@@ -43,6 +43,8 @@ from simulator.model.variates import (
     unit,
 )
 
+__all__ = ["NORMALISATION_TOTAL", "count_tile", "merge_tiles", "summarise_tiles", "tables"]
+
 LARGE_MEAN = 64.0  # above this mean (at the top of the grid) a gene is drawn directly
 CHUNK = 8  # steps of the walk up Y's distribution function taken without a branch
 LEVELS = 8  # Y's distribution function at y < LEVELS, tabulated per gene and grid value

@@ -35,6 +35,8 @@ from simulator.model.priors import GenePriors
 from simulator.progress import progress_bar
 from simulator.threads import resolve_threads
 
+__all__ = ["simulate"]
+
 DEFAULT_BLOCK_CELLS = 512
 
 

@@ -29,6 +29,8 @@ from simulator.report.trends import PAPER_TRENDS
 from simulator.report.vcc import hard_trials, markdown, vcc_comparison
 from simulator.threads import available_cores
 
+__all__ = ["make_report"]
+
 
 def make_report(results_path: str | Path, out_dir: str | Path,
                 filters: Mapping[str, Sequence[float]] | None = None) -> Path:

@@ -32,6 +32,8 @@ from simulator.report.trends import (
     paper_trend,
 )
 
+__all__ = ["FIGURES", "FigureSpec", "markdown_table"]
+
 
 @dataclass(frozen=True)
 class FigureSpec:

@@ -17,6 +17,14 @@ from simulator.errors import check
 from simulator.report.style import OKABE_ITO, p_text
 from simulator.report.tables import SweepTables
 
+__all__ = [
+    "Niche",
+    "PairedReduction",
+    "draw_niche_sensitivity",
+    "niche_sensitivity",
+    "paired_wilcoxon",
+]
+
 NICHE_METRICS = ("mse", "wmse")
 MEAN = "mean"  # the baseline the niche predictor is compared with
 

@@ -23,6 +23,8 @@ from simulator.report.niche import Niche
 from simulator.report.tables import PARAMETERS, Scope
 from simulator.report.trends import PAPER_TRENDS, Trend
 
+__all__ = ["fmt", "write_summary"]
+
 
 def fmt(value: float, spec: str) -> str:
     """`value` formatted by `spec`, or "n/a" when undefined."""

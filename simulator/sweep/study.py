@@ -37,6 +37,8 @@ from simulator.screen.levels import ScreenLevels, depth_bins, plan_levels
 from simulator.screen.summaries import group_rows, screen_dataset, split_halves
 from simulator.sweep.trial import failed_row, score_dataset, with_columns
 
+__all__ = ["RepeatPlan", "run_study"]
+
 log = logging.getLogger(__name__)
 
 

@@ -24,6 +24,15 @@ from simulator.model import (
 )
 from simulator.sweep.space import Trial
 
+__all__ = [
+    "failed_row",
+    "failed_trial",
+    "niche_trial",
+    "run_trial",
+    "score_dataset",
+    "with_columns",
+]
+
 
 def trial_columns(trial: Trial) -> dict[str, Any]:
     """`trial`, `seed`, every simulation parameter (replicate size resolved), `varied`."""
