@@ -43,7 +43,7 @@ def test_bad_values_are_one_line_errors_not_tracebacks(tmp_path):
         (["sim.n_cells_per_perturbation=1"], "error: sim.n_cells_per_perturbation must be an "
                                              "integer >= 2 (got 1)"),
         (["sim.deg_fraction=2"], "error: sim.deg_fraction must be in [0, 1] (got 2.0)"),
-        (["sim.n_genes=9000"], "error: sim.n_genes must be <= 8192"),
+        (["sim.n_genes=9000"], "error: sim.n_genes must be at most 8192, the prior's genes"),
         (["priors.path=nope.csv"], "error: priors.path must be an existing CSV file"),
         (["metrics.user=[{_target_: nowhere.f, name: x, higher_is_better: true, "
           "perfect: 1}]"], "error: metrics.user[0]._target_ 'nowhere.f': no module 'nowhere' "

@@ -153,7 +153,14 @@ def test_the_configs_live_in_the_top_level_conf():
 
 # run an app the way `python -m` does, with the install directory as a site directory (its
 # .pth files processed, as an editable install needs), from a directory without the sources
+# An editable install of the checkout running the tests is set aside first: its finder would
+# otherwise answer before the one under test.
 _RUN_FROM_SITE = """import runpy, site, sys
+for name in [m for m in sys.modules if m.startswith("__editable__")]:
+    del sys.modules[name]
+sys.meta_path = [f for f in sys.meta_path
+                 if not getattr(f, "__module__", "").startswith("__editable__")]
+sys.path.insert(0, sys.argv[1])
 site.addsitedir(sys.argv[1])
 import experiments
 print(experiments.__file__, experiments.CONF_DIR)

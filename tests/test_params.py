@@ -50,7 +50,7 @@ def test_from_mapping_rejects_unknown_keys_and_accepts_integral_floats():
 
 
 def test_more_genes_than_the_prior_is_rejected_before_work():
-    with pytest.raises(ValidationError, match=r"^n_genes must be <= 30"):
+    with pytest.raises(ValidationError, match=r"^n_genes must be at most 30, the prior's genes"):
         simulate(SimulationParams(n_genes=31), make_priors(30), seed=0)
 
 
