@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
+from experiments import CONF_DIR
 from experiments.cli import evaluation_spec, sim_params
 from experiments.sweep import _estimate, sweep_spec
 from simulator.resources import format_seconds, trial_seconds
@@ -115,7 +116,7 @@ MODEL_CORES = (16, 64, 256, 1024)
 
 def paper_model(per_task: int) -> None:
     for cores in MODEL_CORES:
-        with initialize_config_dir(config_dir=str(ROOT / "experiments" / "conf"),
+        with initialize_config_dir(config_dir=str(CONF_DIR),
                                    version_base=None):
             cfg = compose("sweep", overrides=["sweep=paper", "backend=slurm",
                                               f"slurm.trials_per_task={per_task}",
