@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import anndata
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +24,6 @@ from simulator.screen.degtest import call_moments, null_moments
 from simulator.screen.estimate import estimate_from_profile
 from simulator.screen.profile import profile_h5ad
 
-anndata = pytest.importorskip("anndata")
 ROOT = Path(__file__).resolve().parents[1]
 PRIOR = GenePriors.default()
 
