@@ -83,19 +83,23 @@ if ! pgrep -x munged >/dev/null; then
   $SUDO chown munge:munge /run/munge
   $SUDO runuser -u munge -- /usr/sbin/munged
 fi
+# A controller this script starts begins with a clean state (-c): jobs saved by an earlier
+# run on this machine (a killed sweep's array, say) would otherwise be resumed and hold the
+# node. A controller already running keeps its jobs.
 if pgrep -x slurmctld >/dev/null; then
   $SUDO scontrol reconfigure
 else
-  $SUDO slurmctld
+  $SUDO slurmctld -c
 fi
-pgrep -x slurmd >/dev/null || $SUDO slurmd
+pgrep -x slurmd >/dev/null || $SUDO slurmd -c
 
 deadline=$((SECONDS + WAIT_SECONDS))
 state=$(node_state)
 until [ "$state" = idle ]; do
   if [ $SECONDS -ge $deadline ]; then
-    echo "slurm: node $host is '${state:-not answering}' after ${WAIT_SECONDS} s; see" \
-      "/var/log/slurm/slurmctld.log and slurmd.log" >&2
+    jobs=$(timeout 5 squeue -h -o %i 2>/dev/null | tr '\n' ' ' || true)
+    echo "slurm: node $host is '${state:-not answering}' after ${WAIT_SECONDS} s" \
+      "(jobs in the queue: ${jobs:-none}); see /var/log/slurm/slurmctld.log and slurmd.log" >&2
     exit 1
   fi
   case "$state" in  # a node down after a restart (or drained by an old run) is resumed
