@@ -17,7 +17,7 @@ backends get the same cores.
    which compares the two even though trials differ in size.
 3. With --model (alone: nothing runs): the time the sweep prints for the whole
    ``sweep=paper`` (10,000 trials) as Slurm tasks of T trials on 16 to 1024 cores, from
-   the same cost model (`experiments.sweep._estimate`: perfect packing, never less than
+   the same cost model (`experiments.sweep.sweep_estimate`: perfect packing, never less than
    its longest task).
 """
 
@@ -38,7 +38,7 @@ from hydra import compose, initialize_config_dir
 
 from experiments import CONF_DIR
 from experiments.cli import evaluation_spec, sim_params
-from experiments.sweep import _estimate, sweep_spec
+from experiments.sweep import sweep_estimate, sweep_spec
 from simulator.resources import format_seconds, trial_seconds
 from simulator.sweep import make_trials
 
@@ -122,7 +122,7 @@ def paper_model(per_task: int) -> None:
                                               f"slurm.trials_per_task={per_task}",
                                               f"slurm.array_parallelism={cores}"])
         trials = make_trials(sim_params(cfg), seed=cfg.seed, **sweep_spec(cfg))
-        estimate = _estimate(cfg, trials, evaluation_spec(cfg))
+        estimate = sweep_estimate(cfg, trials, evaluation_spec(cfg))
         print(f"sweep=paper ({len(trials):,} trials) as tasks of {per_task} trials on "
               f"{cores} cores: {format_seconds(estimate.seconds)} "
               f"({estimate.cpu_seconds / 3600:.1f} core-hours)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["CONF_DIR"]
+
 
 def _config_dir() -> Path:
     """``experiments/conf`` when installed from a wheel, else ``conf/`` beside the package."""

@@ -21,6 +21,17 @@ from simulator.model import KNOBS, PROGRAM_KNOBS, GenePriors, ProgramParams, Sim
 from simulator.training import TrainParams
 from simulator.training.models import user_model
 
+__all__ = [
+    "clean_errors",
+    "config_group",
+    "evaluation_spec",
+    "load_priors",
+    "program_params",
+    "sim_params",
+    "train_params",
+    "writing_to",
+]
+
 T = TypeVar("T")
 
 

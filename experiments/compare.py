@@ -52,6 +52,8 @@ from simulator.sweep import run_study
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import score_dataset
 
+__all__ = ["main", "run_compare"]
+
 RESULT_KEYS = ("label_key", "control_label", "layer", "seed", "alpha", "repeats",
                "n_perturbations", "predictors", "metrics")
 NO_FACTORS = Factors(n_p=(), n0=(), k=(), degs=0, effect=0, control_bias=(), n_genes=(),

@@ -22,6 +22,8 @@ from experiments.cli import clean_errors, config_group
 from simulator.errors import check
 from simulator.report import make_report
 
+__all__ = ["main"]
+
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="figures")
 @clean_errors

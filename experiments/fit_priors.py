@@ -37,6 +37,8 @@ from experiments.cli import clean_errors
 from simulator.errors import ValidationError, check
 from simulator.model import GenePriors, read_counts
 
+__all__ = ["main"]
+
 
 def fit_priors(cfg: DictConfig) -> str:
     """Read, fit and write as configured; return the summary paragraph."""

@@ -16,6 +16,8 @@ from omegaconf import OmegaConf
 from experiments import CONF_DIR
 from simulator.model import KNOBS, PROGRAM_KNOBS, ProgramParams, SimulationParams
 
+__all__ = ["app_help", "described_keys"]
+
 CONF = CONF_DIR
 # groups whose keys are a parameter class's knobs: listed from the declarations
 KNOB_GROUPS = {"sim": (KNOBS, SimulationParams), "effects": (PROGRAM_KNOBS, ProgramParams)}

@@ -56,6 +56,8 @@ def study_fingerprint(cfg: DictConfig, data: Path, keys: tuple[str, ...] = RESUL
     return fingerprint({**{k: resolved.get(k) for k in keys}, "data": str(data),
                         "size": stat and stat.st_size, "mtime_ns": stat and stat.st_mtime_ns})
 
+__all__ = ["main", "run_realdata", "study_fingerprint"]
+
 
 def run_realdata(cfg: DictConfig) -> Path:
     evaluation = evaluation_spec(cfg)

@@ -23,12 +23,14 @@ from omegaconf import DictConfig
 
 from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
-from simulator.evaluation import calibrate, format_verdicts, summarize, vcc
+from simulator.evaluation import calibrate, evaluate, format_verdicts, summarize
+from simulator.evaluation.vcc import check_size
 from simulator.model import KNOBS, simulate, simulate_counts
 from simulator.model.generative import check_prior_genes
-from simulator.model.simulate import resolve_threads
 from simulator.resources import check_memory, estimate_trial
-from simulator.sweep.trial import evaluate_trial
+from simulator.threads import resolve_threads
+
+__all__ = ["main"]
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="run")
@@ -50,11 +52,11 @@ def main(cfg: DictConfig) -> None:
     with config_group("sim.", KNOBS):
         if evaluation.providers:  # their metrics are scored on the trial's cells
             with config_group("metrics."):
-                vcc.check_size(params)
+                check_size(params)
             counts = simulate_counts(params, priors, cfg.seed)
         dataset = simulate(params, priors, cfg.seed, n_threads=cfg.n_threads, progress=True)
     simulated = time.perf_counter()
-    per_perturbation = evaluate_trial(dataset, evaluation, cfg.n_threads, counts=counts)
+    per_perturbation = evaluate(dataset, evaluation, counts=counts, n_threads=cfg.n_threads)
     metrics = summarize(per_perturbation)
     calibration, placement = calibrate(per_perturbation, evaluation)[1:]
     scored = time.perf_counter()

@@ -24,6 +24,8 @@ from simulator.sweep.slurm import SlurmSpec
 from simulator.training import TrainParams
 from simulator.training.sweep import FACTORS
 
+__all__ = ["SWEEP_KEYS", "FilterSchema", "GridSchema", "RangesSchema", "SimSchema"]
+
 SimSchema = make_dataclass(
     "SimSchema",
     [(f.name, f.type, field(default=f.default)) for f in fields(SimulationParams)

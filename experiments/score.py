@@ -37,6 +37,8 @@ from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.screen.predictions import prediction_name
 from simulator.screen.summaries import perturbation_sizes
 
+__all__ = ["main", "run_score"]
+
 log = logging.getLogger(__name__)
 
 

@@ -29,6 +29,8 @@ from simulator.model import KNOBS, log_normalise, simulate_counts
 from simulator.model.countsio import require_anndata
 from simulator.model.generative import check_prior_genes
 
+__all__ = ["main"]
+
 
 def write_screen(cfg: DictConfig) -> Path:
     params = sim_params(cfg)

@@ -52,6 +52,8 @@ from simulator.sweep.slurm import SlurmSpec, require_slurm, task_estimates, task
 from simulator.sweep.space import count_trials
 from simulator.sweep.store import NICHE
 
+__all__ = ["main", "run_stored", "run_sweep", "sweep_estimate", "sweep_spec"]
+
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
     """What determines the numbers: seed, base point, sweep, predictors, metrics and prior.
@@ -93,7 +95,7 @@ def run_sweep(cfg: DictConfig) -> Path:
     priors = load_priors(cfg)
     with config_group("sim.", KNOBS):
         check_prior_genes(max(t.params.n_genes for t in trials), priors, ", in every trial")
-    check_memory(_estimate(cfg, trials, evaluation).memory,
+    check_memory(sweep_estimate(cfg, trials, evaluation).memory,
                  f"this sweep ({_workers(cfg)} at once)", cfg.force)
     out_dir = default_out_dir(cfg) if cfg.out_dir is None else cfg.out_dir
     check(bool(str(out_dir).strip()), "out_dir", out_dir, "a directory path")
@@ -144,7 +146,7 @@ def _workers(cfg: DictConfig) -> str:
     return "a dask cluster" if _remote(cfg) else f"{joblib.effective_n_jobs(cfg.n_jobs)} workers"
 
 
-def _estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
+def sweep_estimate(cfg: DictConfig, trials: list[Trial], evaluation: EvaluationSpec) -> Estimate:
     """Memory of this machine's share of the sweep (all of it but on a remote cluster); time
     on the cores that run it at once (`_cores`), never less than its longest Slurm task."""
     estimate = estimate_sweep([t.params for t in trials], evaluation, _cores(cfg, len(trials)),
@@ -167,7 +169,7 @@ def run_stored(cfg: DictConfig, store: SweepStore, trials: list[Trial], priors: 
     print(f"sweep: {len(trials)} trials ({len(done)} already done) on {_workers(cfg)}, "
           f"backend {cfg.backend}, writing to {store.out_dir}")
     if todo:
-        estimate = _estimate(cfg, todo, evaluation)
+        estimate = sweep_estimate(cfg, todo, evaluation)
         if extra_seconds is not None:
             estimate = replace(estimate, cpu_seconds=estimate.cpu_seconds
                                + sum(extra_seconds(t) for t in todo))
@@ -205,7 +207,8 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
     """The locked part of a sweep: resume, run, merge, then the niche trial and figures."""
     results_path = run_stored(cfg, store, trials, priors, evaluation, client)
     if not (store.out_dir / NICHE).is_file():
-        store.write_niche(niche_trial(base, priors, cfg.seed))
+        store.write_niche(niche_trial(base, priors, cfg.seed,
+                                      evaluation.predictors.niche_predictor))
     if cfg.figures:
         matplotlib.use("Agg")
         make_report(results_path, store.out_dir / "figures")

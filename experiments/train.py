@@ -38,7 +38,7 @@ from experiments.cli import (
     sim_params,
     train_params,
 )
-from experiments.sweep import _estimate, run_stored
+from experiments.sweep import run_stored, sweep_estimate
 from simulator.errors import check
 from simulator.model import KNOBS, PROGRAM_KNOBS
 from simulator.model.generative import check_prior_genes
@@ -48,6 +48,8 @@ from simulator.sweep import SweepStore, fingerprint
 from simulator.sweep.runner import connect, validate_backend
 from simulator.training import run_training_trial
 from simulator.training.sweep import TrainingTask, training_points, training_seconds
+
+__all__ = ["main"]
 
 SETTINGS = ("sim", "effects", "predictors", "metrics", "train_fraction", "models", "losses",
             "model", "loss", "ridge_alpha", "neighbours", "mlp_hidden", "mlp_steps",
@@ -96,7 +98,7 @@ def train_sweep(cfg: DictConfig) -> Path:
         points = training_points(base, programs, train, grid, cfg.sweep.repeats, cfg.seed)
     with config_group("sim.", KNOBS):
         check_prior_genes(max(p.params.n_genes for p in points), priors, ", in every trial")
-    check_memory(_estimate(cfg, points, evaluation).memory, "this sweep", cfg.force)
+    check_memory(sweep_estimate(cfg, points, evaluation).memory, "this sweep", cfg.force)
     option = HydraConfig.get().runtime.choices.get("sweep")
     out_dir = Path(to_absolute_path(cfg.out_dir or f"results/train_{option}"))
     resolved = OmegaConf.to_container(cfg, resolve=True)

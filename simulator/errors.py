@@ -8,6 +8,16 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "ValidationError",
+    "check",
+    "check_choice",
+    "check_number",
+    "is_integer",
+    "is_number",
+    "one_line",
+]
+
 
 class ValidationError(ValueError):
     """Invalid user input, in one line: the key, what is allowed and the value given.

@@ -14,6 +14,8 @@ from typing import TextIO
 
 from tqdm.auto import tqdm
 
+__all__ = ["progress_bar"]
+
 LOG_INTERVAL = 30.0  # seconds between two lines of progress in a log
 LOG_FORMAT = "{desc}: {percentage:3.0f}% ({n_fmt}/{total_fmt} {unit}), {elapsed} elapsed, " \
              "{remaining} left{postfix}"

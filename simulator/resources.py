@@ -26,6 +26,22 @@ from simulator.evaluation.predictors import needs_replicate
 from simulator.model import SimulationParams
 from simulator.screen import Design, ScreenLevels
 from simulator.screen.h5ad import CHUNK_BYTES
+from simulator.threads import resolve_threads
+
+__all__ = [
+    "Estimate",
+    "available_memory",
+    "check_memory",
+    "estimate_sweep",
+    "estimate_trial",
+    "format_bytes",
+    "format_seconds",
+    "n_scores",
+    "study_memory",
+    "sweep_parent_memory",
+    "trial_memory",
+    "trial_seconds",
+]
 
 PROCESS_BYTES = 280e6  # interpreter, numpy, pandas, numba and the compiled kernels
 SUMMARY_BYTES = 16  # per group x gene: float64 mean and variance
@@ -111,7 +127,7 @@ def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpe
         rows[factor](level) for factor, values in levels.levels.items() if factor in rows
         for level in values)
     largest = max([base, *levels.levels.get("k", ())])
-    threads = n_threads or os.cpu_count() or 1
+    threads = resolve_threads(n_threads)
     scores = n_scores(evaluation, replicate=True)
     return (summaries * STUDY_SUM_BYTES + CHUNK_BYTES
             + perts * genes * PER_PERTURBATION_BYTES

@@ -50,6 +50,29 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "CONTROL_ORDER",
+    "GENE_ORDER",
+    "MEAN_CELLS",
+    "PERTURBATION_ORDER",
+    "cell_keys",
+    "effect_stream",
+    "feature_noise_stream",
+    "figure_sample_stream",
+    "gene_stream",
+    "latent_stream",
+    "model_stream",
+    "private_effect_stream",
+    "program_stream",
+    "shuffle_stream",
+    "split_stream",
+    "stream",
+    "subsample_stream",
+    "training_split_stream",
+    "trial_parameter_stream",
+    "trial_seed",
+]
+
 GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE, MEAN_CELLS = 0, 1, 2, 7, 8, 9, 10
 PROGRAMS, LATENT, FEATURE_NOISE, PRIVATE_EFFECTS, TRAINING_SPLIT, MODEL = 11, 12, 13, 14, 15, 16
 CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2

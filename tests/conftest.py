@@ -3,6 +3,7 @@ cluster for the tests marked ``slurm``."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import numpy as np
 import pytest
 
 from simulator import SimulatedDataset, SimulationParams
+
+# Apps and benchmarks the tests spawn import this checkout's packages, installed or not.
+ROOT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 
 
 def build_dataset(n_perturbations: int = 6, n_genes: int = 10, seed: int = 0, *,

@@ -113,7 +113,7 @@ def apps(tmp_path_factory) -> Iterator[dict]:
         "one_factor": App("experiments.sweep", f"out_dir={grid}", "sweep.kind=one_factor",
                           "sweep.grid.control_bias=[0,1,2]",
                           "sweep.grid.n_control_cells=[15,30,60]", "sweep.repeats=2",
-                          "n_jobs=1", *SMALL_NICHE_TRIAL),
+                          "n_jobs=1", "predictors.niche_sizes=[10]", *SMALL_NICHE_TRIAL),
     }
     yield runs
     for app in (run for run in runs.values() if isinstance(run, App)):
@@ -209,6 +209,22 @@ def test_the_niche_figure_draws_the_stored_niche_trial(filtered):
     summary = (filtered[1] / "summary.md").read_text()
     for metric in ("mse", "wmse"):
         assert f"| {metric} | {2 / 2**30:.2e} | 4.00x | 75% |" in summary
+
+
+def test_the_report_draws_the_niche_size_the_sweep_scored(apps):
+    """predictors.niche_sizes=[10]: the sweep scores niche_10, its niche trial compares
+    niche_10 with the mean baseline, and summary.md and the figure list name niche_10."""
+    status, _, stderr = apps["one_factor"].result()
+    assert status == 0, stderr
+    results = pd.read_parquet(apps["grid"] / "results.parquet")
+    assert "niche_10" in set(results["predictor"]) and "niche_25" not in set(
+        results["predictor"])
+    niche = pd.read_parquet(apps["grid"] / "niche.parquet")
+    assert set(niche["predictor"]) == {"mean", "niche_10"}
+    summary = (apps["grid"] / "figures" / "summary.md").read_text()
+    assert "niche_10 is the mean baseline with the 10 genes of largest weight" in summary
+    assert "Wilcoxon p (mean vs niche_10)" in summary and "`niche_10` (the sweep's" in summary
+    assert "niche_25" not in summary
 
 
 def test_a_filter_that_keeps_no_trial_is_a_one_line_error(apps):

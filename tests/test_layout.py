@@ -17,6 +17,7 @@ DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pipeline order: a module may import from its own stage and earlier ones only.
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
+          "simulator.threads": 0,
           "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
           "simulator.resources": 2,
           "simulator": 2, "simulator.sweep": 3, "simulator.training": 3,
@@ -98,6 +99,57 @@ def test_every_name_the_docs_import_from_simulator_exists():
     assert {"GenePriors", "SimulationParams", "evaluate", "simulate", "calibrate"} <= set(names)
     assert [n for n in names if not hasattr(simulator, n)] == []
     assert set(names) <= set(simulator.__all__)
+
+
+def package_imports() -> list[tuple[str, str, str]]:
+    """(where, module, name) of every name the apps, scripts, benchmarks and the docs' code
+    take from the package: ``from simulator.x import name`` and ``simulator.name``."""
+    sources = [(path, path.read_text()) for folder in ("experiments", "scripts", "benchmarks")
+               for path in sorted((ROOT / folder).rglob("*.py"))]
+    for doc in PAGES:
+        sources += [(doc, block) for block in re.findall(r"```python\n(.*?)```", doc.read_text(),
+                                                         re.S)]
+    found = []
+    for path, text in sources:
+        where = str(path.relative_to(ROOT))
+        tree = ast.parse(text)
+        bound = {alias.asname or alias.name: alias.name for node in ast.walk(tree)
+                 if isinstance(node, ast.Import) for alias in node.names
+                 if alias.name.split(".")[0] in ("simulator", "experiments")}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
+                    node.module.split(".")[0] in ("simulator", "experiments")):
+                found += [(where, node.module, alias.name) for alias in node.names]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id in bound):
+                found.append((where, bound[node.value.id], node.attr))
+    return found
+
+
+# bench_evaluate times each predictor by wrapping the score module's internal call
+INSTRUMENTED = {("benchmarks/bench_evaluate.py", "simulator.evaluation.score", "predict")}
+
+
+def test_the_apps_scripts_and_docs_use_only_public_names():
+    """What a module promises is its ``__all__``; the apps and the docs use nothing else."""
+    import importlib.util
+
+    uses = package_imports()
+    assert {("experiments/run.py", "simulator.evaluation", "evaluate"),  # the scan sees
+            ("experiments/sweep.py", "simulator", "__version__")} <= set(uses)  # both kinds
+    private = []
+    for where, module_name, name in set(uses) - INSTRUMENTED:
+        module = importlib.import_module(module_name)
+        if hasattr(module, "__path__") and importlib.util.find_spec(f"{module_name}.{name}"):
+            continue  # a submodule, itself checked where its names are used
+        if not (name == "__version__" or name in getattr(module, "__all__", ())):
+            private.append(f"{where}: {module_name}.{name}")
+    assert sorted(private) == []
+
+
+def test_every_module_declares_what_it_promises():
+    assert [name for name, path in modules().items()
+            if not re.search(r"^__all__ = ", path.read_text(), re.M)] == []
 
 
 def test_the_docs_tables_and_rules_are_generated_from_their_declarations():

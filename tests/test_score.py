@@ -84,8 +84,9 @@ def test_a_users_predictions_are_scored_and_placed_between_the_baselines():
     data = simulate(SimulationParams(n_genes=300, n_perturbations=12, n_control_cells=50,
                                      n_cells_per_perturbation=20), seed=3)
     model = 0.5 * data.replicate_means + 0.5 * data.pooled_mean  # a half-collapsed model
-    per_pert = evaluate(data, ["control", "mean", "replicate", "blend_0.5"],
-                        ["mse", "wmse", "pearson_delta_ctrl"], predictions={"model": model})
+    per_pert = evaluate(data, predictors=["control", "mean", "replicate", "blend_0.5"],
+                        metrics=["mse", "wmse", "pearson_delta_ctrl"],
+                        predictions={"model": model})
     values = per_pert.pivot_table(index=["metric", "perturbation"], columns="predictor",
                                   values="value", observed=True)
     # the same numbers as the built-in predictor that computes the same profiles
@@ -116,7 +117,65 @@ def test_niche_25_removes_most_of_the_mean_baselines_wmse_at_the_defaults():
     """With the paper's weights, the 25 top-weighted genes carry most of the weighted
     error: taking them from the replicate removes >= 75% of the mean's median WMSE, and
     much less of its plain MSE (a niche signal)."""
-    summary = summarize(evaluate(simulate(SimulationParams(), seed=0), ["mean", "niche_25"],
-                                 ["wmse", "mse"])).set_index(["metric", "predictor"])["value"]
+    per_perturbation = evaluate(simulate(SimulationParams(), seed=0),
+                                predictors=["mean", "niche_25"], metrics=["wmse", "mse"])
+    summary = summarize(per_perturbation).set_index(["metric", "predictor"])["value"]
     assert 1 - summary["wmse", "niche_25"] / summary["wmse", "mean"] >= 0.75
     assert 1 - summary["mse", "niche_25"] / summary["mse", "mean"] < 0.5
+
+
+SMALL = SimulationParams(n_genes=100, n_perturbations=6, n_control_cells=20,
+                         n_cells_per_perturbation=10)
+
+
+def test_keyword_arguments_describe_the_same_evaluation_as_a_spec():
+    """predictors=, metrics= (names and Metric objects) are a spec spelled out: the same
+    table bit for bit; a user metric is scored after the built-in ones."""
+    from simulator.evaluation import PredictorSpec, user_metric
+
+    data = simulate(SMALL, seed=4)
+    mine = user_metric(lambda pred, truth, context: float(np.abs(pred - truth).max()),
+                       "max_error", False, 0.0)
+    spec = EvaluationSpec(PredictorSpec(names=("mean", "replicate")), ("mse",), (mine,))
+    by_spec = evaluate(data, spec)
+    by_keywords = evaluate(data, predictors=["mean", "replicate"], metrics=["mse", mine])
+    pd.testing.assert_frame_equal(by_spec, by_keywords)
+    assert list(by_spec["metric"].cat.categories) == ["mse", "max_error"]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"spec": EvaluationSpec(), "metrics": ["mse"]}, r"^spec must be either spec or"),
+    ({"spec": ["mean"]}, r"^spec must be an EvaluationSpec"),
+    ({"predictors": "mean"}, r"^predictors must be a list"),
+    ({"on_error": "ignore"}, r"^on_error must be 'raise' or 'record'"),
+    ({"n_threads": 0}, r"^n_threads must be null or an integer >= 1"),
+])
+def test_evaluate_refuses_ambiguous_or_bad_arguments(kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        evaluate(simulate(SMALL, seed=4), **kwargs)
+
+
+def test_a_failing_metric_is_returned_with_on_error_record_and_raised_otherwise():
+    """on_error="record": the failing metric is NaN for every predictor and its one-line
+    error is returned; the other metrics are the numbers of an evaluation without it."""
+    from simulator.evaluation import user_metric
+
+    def broken(pred, truth, context):
+        raise RuntimeError("broken on purpose")
+
+    data = simulate(SMALL, seed=5)
+    failing = user_metric(broken, "broken", True, 1.0)
+    table, errors = evaluate(data, metrics=["mse", failing], on_error="record")
+    assert set(errors) == {"broken"} and "broken on purpose" in errors["broken"]
+    assert "\n" not in errors["broken"]
+    assert table.loc[table["metric"] == "broken", "value"].isna().all()
+    alone = evaluate(data, metrics=["mse"])
+    np.testing.assert_array_equal(table.loc[table["metric"] == "mse", "value"],
+                                  alone["value"])
+    with pytest.raises(ValidationError, match="broken on purpose"):
+        evaluate(data, metrics=["mse", failing])
+
+
+def test_providers_need_the_trials_cells():
+    with pytest.raises(ValidationError, match=r"^counts must be the trial's cells"):
+        evaluate(simulate(SMALL, seed=4), providers=["cell_eval"])

@@ -14,7 +14,6 @@ from simulator.errors import ValidationError
 from simulator.evaluation import EvaluationSpec, calibrate, evaluate
 from simulator.evaluation.vcc import MAX_ENTRIES, TrialCells, check_providers
 from simulator.model import SimulationParams, simulate, simulate_counts
-from simulator.sweep.trial import evaluate_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 # The regime: a strong control bias, few control and perturbed cells.
@@ -27,7 +26,7 @@ SPEC = EvaluationSpec(providers=("cell_eval",))
 def trial():
     counts = simulate_counts(PARAMS, seed=3)
     dataset = simulate(PARAMS, seed=3)
-    per_perturbation = evaluate_trial(dataset, SPEC, counts=counts)
+    per_perturbation = evaluate(dataset, SPEC, counts=counts)
     return dataset, counts, per_perturbation
 
 

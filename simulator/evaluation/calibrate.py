@@ -44,6 +44,19 @@ from simulator.evaluation.predictors import collapse_weight
 from simulator.evaluation.score import EvaluationSpec
 from simulator.evaluation.verdicts import Verdict, share_text, trial_verdict
 
+__all__ = [
+    "LADDER_TIE_RTOL",
+    "PLACEMENT_COLUMNS",
+    "Calibration",
+    "calibrate",
+    "dynamic_range_fraction",
+    "format_verdicts",
+    "ladder_tau",
+    "prefers",
+    "relative_score",
+    "score_card",
+]
+
 log = logging.getLogger(__name__)
 
 # Median scores of two rungs closer than this, relative to the largest, are a tie: the
@@ -60,23 +73,63 @@ PLACEMENT_COLUMNS = ["predictor", "metric", "score", "drf", "relative_score",
                      "collapse_preferred"]
 
 
-def dynamic_range_fraction(positive, negative, perfect: float, higher_is_better: bool):
-    """drf (module docstring), elementwise over arrays of positive / negative baseline
-    scores; `positive` may be any predictor's scores, placing it instead of the replicate."""
+def dynamic_range_fraction(positive, negative, perfect, higher_is_better):
+    """Where `positive` falls between `negative` (0) and `perfect` (1), elementwise.
+
+    Parameters
+    ----------
+    positive, negative : array_like of float, broadcastable
+        Scores of the positive baseline (or of any predictor placed in its stead) and of
+        the negative baseline, in the metric's units.
+    perfect : float or array_like
+        The metric's perfect value, broadcastable against the scores (one per metric).
+    higher_is_better : bool or array_like of bool
+        The metric's direction, broadcastable like `perfect`.
+
+    Returns
+    -------
+    ndarray of float
+        The broadcast shape, clipped to [-1, 1]; NaN where a score is NaN or the negative
+        baseline is already perfect (module docstring).
+
+    Examples
+    --------
+    >>> float(dynamic_range_fraction(0.8, 0.2, 1.0, True))
+    0.75
+    >>> float(dynamic_range_fraction(1.0, 3.0, 0.0, False))
+    0.6666666666666666
+    """
     positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    if higher_is_better:
-        numerator, denominator = positive - negative, perfect - negative
-    else:
-        numerator, denominator = negative - positive, negative - perfect
+    perfect, higher = np.asarray(perfect, float), np.asarray(higher_is_better, bool)
+    numerator = np.where(higher, positive - negative, negative - positive)
+    denominator = np.where(higher, perfect - negative, negative - perfect)
     with np.errstate(all="ignore"):
         drf = np.where(denominator != 0, numerator / denominator, np.nan)
     return np.clip(drf, -1.0, 1.0)
 
 
-def prefers(first, second, higher_is_better: bool):
-    """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is."""
+def prefers(first, second, higher_is_better):
+    """1.0 where `first` scores at least as well as `second`, 0.0 where not, NaN if either is.
+
+    Parameters
+    ----------
+    first, second : array_like of float, broadcastable
+        Two predictors' scores, in the metric's units.
+    higher_is_better : bool or array_like of bool
+        The metric's direction, broadcastable against the scores.
+
+    Returns
+    -------
+    ndarray of float
+        The broadcast shape, values 0.0, 1.0 or NaN.
+
+    Examples
+    --------
+    >>> prefers([0.1, 0.5], [0.3, 0.3], False).tolist()
+    [1.0, 0.0]
+    """
     first, second = np.asarray(first, float), np.asarray(second, float)
-    better = first >= second if higher_is_better else first <= second
+    better = np.where(np.asarray(higher_is_better, bool), first >= second, first <= second)
     return np.where(np.isnan(first) | np.isnan(second), np.nan, better.astype(float))
 
 
@@ -156,24 +209,9 @@ def _shares(flags: np.ndarray) -> np.ndarray:
         return np.where(defined > 0, np.nansum(flags, axis=-1) / defined, np.nan)
 
 
-def _drf(scores: np.ndarray, negative: np.ndarray, perfect: np.ndarray,
-         higher: np.ndarray) -> np.ndarray:
-    """`dynamic_range_fraction` with per-metric perfect values and directions
-    (scores, negative: (metrics, ...); perfect, higher: (metrics,))."""
-    shape = (-1,) + (1,) * (scores.ndim - 1)
-    perfect, higher = perfect.reshape(shape), higher.reshape(shape)
-    numerator = np.where(higher, scores - negative, negative - scores)
-    denominator = np.where(higher, perfect - negative, negative - perfect)
-    with np.errstate(all="ignore"):
-        drf = np.where(denominator != 0, numerator / denominator, np.nan)
-    return np.clip(drf, -1.0, 1.0)
-
-
-def _mean_preferred(mean: np.ndarray, scores: np.ndarray, higher: np.ndarray) -> np.ndarray:
-    """`prefers(mean, scores)` with per-metric directions (higher: (metrics,))."""
-    higher = higher.reshape((-1,) + (1,) * (scores.ndim - 1))
-    better = np.where(higher, mean >= scores, mean <= scores)
-    return np.where(np.isnan(mean) | np.isnan(scores), np.nan, better.astype(float))
+def _per_metric(values: np.ndarray, ndim: int) -> np.ndarray:
+    """A (metrics,) vector shaped to broadcast against (metrics, ...) arrays of `ndim`."""
+    return values.reshape((-1,) + (1,) * (ndim - 1))
 
 
 class Calibration(NamedTuple):
@@ -263,8 +301,9 @@ def calibrate(per_perturbation: pd.DataFrame,
     # The negative baseline: the mean wherever it is scored, else the control.
     negative = np.where(np.isnan(mean), control, mean)
     used = np.where(np.isnan(mean), "control", "mean")
-    drf = _drf(replicate, negative, perfect, higher)
-    collapse = _mean_preferred(mean, replicate, higher)
+    perfect_k, higher_k = _per_metric(perfect, 2), _per_metric(higher, 2)
+    drf = dynamic_range_fraction(replicate, negative, perfect_k, higher_k)
+    collapse = prefers(mean, replicate, higher_k)
     medians = _medians(np.moveaxis(values, 2, 1))  # (M, P)
     shares, median_drf = _shares(collapse), _medians(drf)
     verdict_rows = []
@@ -286,12 +325,13 @@ def calibrate(per_perturbation: pd.DataFrame,
         "predictor": np.tile(np.array(placed, dtype=object), len(names)),
         "metric": np.repeat(np.array(names, dtype=object), len(placed)),
         "score": medians[:, chosen].ravel(),
-        "drf": _medians(np.moveaxis(_drf(scores, negative[:, :, None], perfect, higher), 2,
-                                    1)).ravel(),
+        "drf": _medians(np.moveaxis(dynamic_range_fraction(
+            scores, negative[:, :, None], _per_metric(perfect, 3), _per_metric(higher, 3)),
+            2, 1)).ravel(),
         "relative_score": relative_score(medians[:, chosen], _medians(negative)[:, None],
                                          medians[:, column["replicate"]][:, None]).ravel(),
         "collapse_preferred": _shares(np.moveaxis(
-            _mean_preferred(mean[:, :, None], scores, higher), 2, 1)).ravel()})
+            prefers(mean[:, :, None], scores, _per_metric(higher, 3)), 2, 1)).ravel()})
     return Calibration(per_perturbation_table[PER_PERTURBATION_COLUMNS],
                        pd.DataFrame(verdict_rows, columns=VERDICT_COLUMNS),
                        placement[PLACEMENT_COLUMNS])

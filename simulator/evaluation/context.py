@@ -19,6 +19,8 @@ import numpy as np
 
 from simulator.model import SimulatedDataset
 
+__all__ = ["Cache", "Context", "PredictionBlock"]
+
 # About 16 float32 half-ulps: a value stored or computed in single precision equals its
 # float64 source to within this relative error, while any signal a model means to predict
 # (1e-4 on a log1p scale and up) is far above it.

@@ -13,6 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+__all__ = [
+    "approx_bound",
+    "average_ranks",
+    "count_farther",
+    "l1_approx",
+    "l1_distances",
+    "row_moments",
+    "sparse_l1",
+    "subset_moments",
+]
+
 
 @numba.njit(nogil=True, cache=True)
 def row_moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -49,6 +49,8 @@ from simulator.evaluation.kernels import (
     subset_moments,
 )
 
+__all__ = ["BUILTIN", "PAPER_METRICS", "Metric", "check_metric_names"]
+
 GENE_SETS = ("all", "degs", "affected")
 _EPS = np.finfo(float).eps
 

@@ -31,20 +31,53 @@ from simulator import streams
 from simulator.errors import ValidationError, check, is_integer, is_number
 from simulator.model import SimulatedDataset
 
+__all__ = [
+    "FAMILIES",
+    "NICHE_SIZE",
+    "Family",
+    "PredictorSpec",
+    "collapse_weight",
+    "derangement",
+    "is_predictor_name",
+    "needs_replicate",
+    "parse",
+    "predict",
+    "replicate_rows",
+]
+
 log = logging.getLogger(__name__)
 
 Predict = Callable[[SimulatedDataset, slice, Any], np.ndarray]
+PredictCells = Callable[[np.ndarray, SimulatedDataset, Any], np.ndarray]
+NICHE_SIZE = 25  # the paper's niche predictor, niche_25: the default of `niche_sizes`
 
 
 @dataclass(frozen=True)
 class Family:
-    """One predictor family.
+    """One predictor family, declared once in `FAMILIES`.
 
-    name : the name, or the prefix of ``<name>_<value>`` for a parametrised family
-    parameter : None, or what its value is ("a in [0, 1]", "n >= 1")
-    needs_replicate : it reads the replicate (skipped when the replicate is off)
-    collapse_weight : its rung on the collapse ladder given its value, or None off it
-    predict : ``(dataset, rows, value) -> (n_rows, G)``
+    Attributes
+    ----------
+    name : str
+        The name, or the prefix of ``<name>_<value>`` for a parametrised family.
+    parameter : str or None
+        None, or what its value is (``"a in [0, 1]"``, ``"n >= 1"``).
+    needs_replicate : bool
+        It reads the replicate (skipped when the replicate is off).
+    collapse_weight : callable
+        ``value -> float or None``: its rung on the collapse ladder, None off it.
+    predict : callable
+        ``(dataset, rows, value) -> (n_rows, G)`` profiles on the normalised scale.
+    predict_cells : callable
+        ``(replicate_cells, dataset, value) -> (K, n, G)``: the prediction as cells, from
+        the replicate's cells ``(K, n, G)`` (what `simulator.evaluation.vcc` scores).
+    read_value : callable or None
+        ``text -> value`` of a parametrised family (ValueError when it does not fit).
+    spec_values : str or None
+        The `PredictorSpec` field listing the values its family name expands to.
+    copies_replicate : callable or None
+        ``dataset -> (K,) int``: the replicate row each perturbation's prediction copies
+        (its distances to the replicate are then computed once and shared).
     """
 
     name: str
@@ -52,14 +85,32 @@ class Family:
     needs_replicate: bool
     collapse_weight: Callable[[Any], float | None]
     predict: Predict
+    predict_cells: PredictCells
+    read_value: Callable[[str], Any] | None = None
+    spec_values: str | None = None
+    copies_replicate: Callable[[SimulatedDataset], np.ndarray] | None = None
 
     def value(self, text: str) -> Any:
         """The parameter written after the underscore, or ValueError if it does not fit."""
-        if self.name == "blend" and 0.0 <= float(text) <= 1.0:
-            return float(text)
-        if self.name == "niche" and int(text) >= 1:
-            return int(text)
-        raise ValueError(text)
+        if self.read_value is None:
+            raise ValueError(text)
+        return self.read_value(text)
+
+    def member(self, value: Any) -> str:
+        """The predictor name of `value`: ``blend_0.25`` (floats as ``%g``), ``niche_25``."""
+        return f"{self.name}_{value:g}" if isinstance(value, float) else f"{self.name}_{value}"
+
+
+def _fraction(text: str) -> float:
+    if 0.0 <= float(text) <= 1.0:
+        return float(text)
+    raise ValueError(text)
+
+
+def _count(text: str) -> int:
+    if int(text) >= 1:
+        return int(text)
+    raise ValueError(text)
 
 
 def _rows(dataset: SimulatedDataset, rows: slice) -> int:
@@ -71,8 +122,28 @@ def _broadcast(vector: np.ndarray, dataset: SimulatedDataset, rows: slice) -> np
 
 
 def top_genes(weights: np.ndarray, n: int) -> np.ndarray:
-    """Each row's n genes of largest weight, ties broken by gene order: the first n of a
-    stable descending sort, found by partition (O(G)) then sorting only the contenders."""
+    """Each row's n genes of largest weight, ties broken by gene order.
+
+    The first n of a stable descending sort, found by partition (O(G)) then sorting only
+    the contenders.
+
+    Parameters
+    ----------
+    weights : (K, G) ndarray of float
+        Per-perturbation gene weights.
+    n : int >= 1
+        Genes kept per row (all of them when n >= G).
+
+    Returns
+    -------
+    (K, min(n, G)) ndarray of intp
+        Gene indices, largest weight first.
+
+    Examples
+    --------
+    >>> top_genes(np.array([[0.1, 0.7, 0.2]]), 2).tolist()
+    [[1, 2]]
+    """
     n_genes = weights.shape[1]
     n = min(n, n_genes)
     if n == n_genes:
@@ -85,8 +156,12 @@ def top_genes(weights: np.ndarray, n: int) -> np.ndarray:
     return top
 
 
+def _derangement_of(dataset: SimulatedDataset) -> np.ndarray:
+    return derangement(dataset.n_perturbations, dataset.seed)
+
+
 def _shuffled(dataset: SimulatedDataset, rows: slice, _: Any) -> np.ndarray:
-    return dataset.replicate_means[derangement(dataset.n_perturbations, dataset.seed)[rows]]
+    return dataset.replicate_means[_derangement_of(dataset)[rows]]
 
 
 def _blend(dataset: SimulatedDataset, rows: slice, a: float) -> np.ndarray:
@@ -103,15 +178,33 @@ def _niche(dataset: SimulatedDataset, rows: slice, n: int) -> np.ndarray:
     return prediction
 
 
+def _niche_cells(cells: np.ndarray, dataset: SimulatedDataset, n: int) -> np.ndarray:
+    """Each replicate cell's values on its perturbation's n top-weighted genes, the mean
+    elsewhere."""
+    top = top_genes(dataset.weights, n)
+    niche = np.broadcast_to(dataset.pooled_mean, cells.shape).copy()
+    for k in range(len(niche)):
+        niche[k][:, top[k]] = cells[k][:, top[k]]
+    return niche
+
+
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("control", None, False, lambda _: None,
-           lambda d, rows, _: _broadcast(d.control_mean, d, rows)),
+           lambda d, rows, _: _broadcast(d.control_mean, d, rows),
+           lambda cells, d, _: np.broadcast_to(d.control_mean, cells.shape)),
     Family("mean", None, False, lambda _: 1.0,
-           lambda d, rows, _: _broadcast(d.pooled_mean, d, rows)),
-    Family("replicate", None, True, lambda _: 0.0, lambda d, rows, _: d.replicate_means[rows]),
-    Family("blend", "a in [0, 1]", True, lambda a: a, _blend),
-    Family("niche", "n >= 1", True, lambda _: None, _niche),
-    Family("shuffled", None, True, lambda _: None, _shuffled),
+           lambda d, rows, _: _broadcast(d.pooled_mean, d, rows),
+           lambda cells, d, _: np.broadcast_to(d.pooled_mean, cells.shape)),
+    Family("replicate", None, True, lambda _: 0.0, lambda d, rows, _: d.replicate_means[rows],
+           lambda cells, d, _: cells,
+           copies_replicate=lambda d: np.arange(d.n_perturbations)),
+    Family("blend", "a in [0, 1]", True, lambda a: a, _blend,
+           lambda cells, d, a: (1.0 - a) * cells + a * d.pooled_mean,
+           read_value=_fraction, spec_values="blend_weights"),
+    Family("niche", "n >= 1", True, lambda _: None, _niche, _niche_cells,
+           read_value=_count, spec_values="niche_sizes"),
+    Family("shuffled", None, True, lambda _: None, _shuffled,
+           lambda cells, d, _: cells[_derangement_of(d)], copies_replicate=_derangement_of),
 ]}
 _ALLOWED = ", ".join([*FAMILIES, *(f"{f.name}_<{f.parameter.split()[0]}> ({f.parameter})"
                                    for f in FAMILIES.values() if f.parameter)])
@@ -157,11 +250,6 @@ def collapse_weight(name: str) -> float | None:
     return family.collapse_weight(value)
 
 
-def blend_name(a: float) -> str:
-    """``blend_0.25`` for a = 0.25 (shortest round-trip formatting, ``%g``)."""
-    return f"blend_{a:g}"
-
-
 @dataclass(frozen=True)
 class PredictorSpec:
     """Which predictors to score.
@@ -180,7 +268,7 @@ class PredictorSpec:
 
     names: tuple[str, ...] = tuple(FAMILIES)
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
-    niche_sizes: tuple[int, ...] = (25,)
+    niche_sizes: tuple[int, ...] = (NICHE_SIZE,)
 
     def __post_init__(self) -> None:
         names = self.names
@@ -193,6 +281,12 @@ class PredictorSpec:
             check(is_integer(n) and n >= 1, "niche_sizes", n, "integers >= 1")
         self.expand()  # validates the names
 
+    @property
+    def niche_predictor(self) -> str:
+        """The niche predictor a report's niche trial compares with the mean baseline:
+        ``niche_<n>`` for the first of `niche_sizes` (`NICHE_SIZE` when there is none)."""
+        return FAMILIES["niche"].member((*self.niche_sizes, NICHE_SIZE)[0])
+
     def expand(self, has_replicate: bool = True) -> list[str]:
         """Concrete predictor names, without duplicates, in the order of `names`.
 
@@ -201,10 +295,9 @@ class PredictorSpec:
         """
         expanded: list[str] = []
         for name in self.names:
-            if name == "blend":
-                expanded += [blend_name(a) for a in self.blend_weights]
-            elif name == "niche":
-                expanded += [f"niche_{n}" for n in self.niche_sizes]
+            family = FAMILIES.get(name)
+            if family is not None and family.spec_values is not None:
+                expanded += [family.member(v) for v in getattr(self, family.spec_values)]
             else:
                 parse(name)
                 expanded.append(name)
@@ -253,9 +346,5 @@ def replicate_rows(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndar
     derangement), or None: lets distances to the replicate be computed once and shared."""
     if not is_predictor_name(name) or not dataset.has_replicate:
         return None
-    family = parse(name)[0].name
-    if family == "replicate":
-        return np.arange(dataset.n_perturbations)[rows]
-    if family == "shuffled":
-        return derangement(dataset.n_perturbations, dataset.seed)[rows]
-    return None
+    copies = parse(name)[0].copies_replicate
+    return None if copies is None else copies(dataset)[rows]

@@ -8,17 +8,17 @@ every truth are ``(block_rows, K)``) whatever the number of perturbations.
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
 from simulator.errors import ValidationError, check, one_line
+from simulator.evaluation import vcc
 from simulator.evaluation.context import Cache, Context, PredictionBlock
 from simulator.evaluation.metrics import BUILTIN, Metric, check_metric_names
 from simulator.evaluation.predictors import (
@@ -29,7 +29,10 @@ from simulator.evaluation.predictors import (
 )
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.evaluation.vcc import PROVIDER_METRICS, check_providers
-from simulator.model import SimulatedDataset
+from simulator.model import SimulatedCounts, SimulatedDataset
+from simulator.threads import resolve_threads
+
+__all__ = ["EvaluationSpec", "evaluate", "resolve_metrics", "summarize"]
 
 # Entries of a block's largest intermediate, (rows, G) or (rows, K): 2 MB in float64, which
 # bounds evaluation's memory (two blocks are in flight) whatever G and K. Smaller blocks
@@ -37,6 +40,7 @@ from simulator.model import SimulatedDataset
 BLOCK_ENTRIES = 2**18
 ROW_MULTIPLE = 32  # prediction rows per tile of `kernels.l1_approx` (its lanes)
 COLUMNS = ["perturbation", "predictor", "metric", "value"]
+LABELS = COLUMNS[:3]  # evaluate's categorical columns
 SUMMARY_COLUMNS = ["predictor", "metric", "value", "mean", "n_valid"]
 
 
@@ -88,18 +92,6 @@ def resolve_metrics(metrics: Sequence[str] | None = None,
     return chosen
 
 
-def _predictor_names(predictors: PredictorSpec | Sequence[str] | None,
-                     has_replicate: bool) -> list[str]:
-    if predictors is None:
-        spec = PredictorSpec()
-    elif isinstance(predictors, PredictorSpec):
-        spec = predictors
-    else:
-        spec = PredictorSpec(names=tuple([predictors] if isinstance(predictors, str)
-                                         else predictors))
-    return spec.expand(has_replicate)
-
-
 def check_predictions(predictions: Mapping[str, Any] | None, dataset: SimulatedDataset,
                       builtin: Sequence[str]) -> dict[str, np.ndarray]:
     """A user's predicted profiles as read-only float64 (K, G) arrays, validated.
@@ -135,66 +127,184 @@ def check_predictions(predictions: Mapping[str, Any] | None, dataset: SimulatedD
     return checked
 
 
-def evaluate(dataset: SimulatedDataset,
-             predictors: PredictorSpec | Sequence[str] | EvaluationSpec | None = None,
-             metrics: Sequence[str] | None = None,
-             user_metrics: Iterable[Metric | Mapping[str, Any]] = (),
-             block_rows: int | None = None, *, predictions: Mapping[str, Any] | None = None,
-             n_threads: int | None = None, errors: dict[str, str] | None = None
-             ) -> pd.DataFrame:
+ON_ERROR = ("raise", "record")
+
+
+@overload
+def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = ..., *,
+             predictors: Sequence[str] | None = ..., metrics: Sequence[str | Metric] | None = ...,
+             predictions: Mapping[str, Any] | None = ..., providers: Sequence[str] | None = ...,
+             counts: SimulatedCounts | None = ..., on_error: Literal["raise"] = ...,
+             n_threads: int | None = ..., block_rows: int | None = ...) -> pd.DataFrame: ...
+
+
+@overload
+def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = ..., *,
+             predictors: Sequence[str] | None = ..., metrics: Sequence[str | Metric] | None = ...,
+             predictions: Mapping[str, Any] | None = ..., providers: Sequence[str] | None = ...,
+             counts: SimulatedCounts | None = ..., on_error: Literal["record"],
+             n_threads: int | None = ..., block_rows: int | None = ...
+             ) -> tuple[pd.DataFrame, dict[str, str]]: ...
+
+
+def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
+             predictors: Sequence[str] | None = None,
+             metrics: Sequence[str | Metric] | None = None,
+             predictions: Mapping[str, Any] | None = None,
+             providers: Sequence[str] | None = None, counts: SimulatedCounts | None = None,
+             on_error: Literal["raise", "record"] = "raise", n_threads: int | None = None,
+             block_rows: int | None = None
+             ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, str]]:
     """Score predictors with metrics, one row per perturbation x predictor x metric.
+
+    Every metric source is scored here: the built-in metrics, a user's metrics and the
+    metric providers (``cell_eval``, scored on the trial's cells, `counts`).
 
     Parameters
     ----------
     dataset : SimulatedDataset
-    predictors : PredictorSpec, list of predictor names or families, or None
-        None = every predictor (`PredictorSpec()`). Those needing the replicate are
-        skipped, with one warning, when the replicate is off. An `EvaluationSpec` here
-        stands for all of predictors, metrics and user_metrics.
-    metrics : list of built-in metric names, or None for all of them
-    user_metrics : list of `Metric` or of config entries, optional
-        Config entries are ``{_target_, name, higher_is_better, perfect}``; scored after the
-        built-in metrics.
-    block_rows : int >= 1, optional
-        Perturbations scored together (None: BLOCK_ENTRIES // max(G, K)); the result does not
-        depend on it.
-    predictions : mapping name -> (K, G) array, optional
+        The trial's per-group summaries (`simulate`), K perturbations x G genes.
+    spec : EvaluationSpec, optional
+        Predictors, metrics and providers together (as the apps build them from their
+        config). Give either `spec` or `predictors` / `metrics` / `providers`, not both.
+    predictors : sequence of str, optional
+        Predictor names or families (``blend`` and ``niche`` expand with the defaults of
+        `PredictorSpec`); None: every predictor. Those needing the replicate are skipped,
+        with one warning, when the replicate is off.
+    metrics : sequence of str or Metric, optional
+        Built-in metric names and user metrics (`user_metric`), in output order; None:
+        every built-in metric.
+    predictions : mapping of str to (K, G) array_like, optional
         A user's own predicted profiles (e.g. a trained model's), on the normalised scale
-        ``log1p(1e4 * count / total)`` of `dataset`, rows in `dataset.perturbations` order;
-        scored after the built-in predictors with the same metrics. `calibrate` then
-        places each between the baselines.
-    n_threads : int, optional
-        Predictors scored in parallel threads (None = all cores); the result does not
+        ``log1p(1e4 * count / total)`` of `dataset`, rows in `dataset.perturbations`
+        order; scored after the built-in predictors with the same metrics.
+    providers : sequence of str, optional
+        Metric providers scored on cells: ``["cell_eval"]`` adds the Virtual Cell
+        Challenge's metrics (``vcc_*``) and the predictors ``mean_cells`` and ``mean_vcc``.
+    counts : SimulatedCounts, optional
+        The trial's cells (`simulate_counts` with the dataset's parameters and seed):
+        needed when there are providers, unused otherwise.
+    on_error : {"raise", "record"}
+        ``"raise"``: a metric that raises stops the evaluation. ``"record"``: its values
+        are NaN for every predictor, the other metrics are scored as usual, and the
+        errors are returned beside the table.
+    n_threads : int >= 1, optional
+        Predictors scored in parallel threads (None: every core); the result does not
         depend on it.
-    errors : dict, optional
-        None: a metric that raises stops the evaluation. A dict: a metric that raises is
-        recorded in it (name -> its error, on one line), its values are NaN for every
-        predictor, and the other metrics are scored as usual.
+    block_rows : int >= 1, optional
+        Perturbations scored together (None: ``BLOCK_ENTRIES // max(G, K)``); the result
+        does not depend on it.
 
     Returns
     -------
-    DataFrame with columns `perturbation`, `predictor`, `metric` (categoricals) and
-    `value` (float64, NaN where undefined), predictor-major.
+    per_perturbation : DataFrame
+        Columns `perturbation`, `predictor`, `metric` (categoricals; strings when there
+        are providers) and `value` (float64, the metric's units, NaN where undefined),
+        predictor-major: ``P x M x K`` rows.
+    errors : dict of str to str
+        Only with ``on_error="record"``: metric name -> its error, on one line (empty
+        when every metric scored); returned as ``(per_perturbation, errors)``.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> table = evaluate(data, predictors=["mean", "replicate"], metrics=["mse"])
+    >>> table.shape
+    (8, 4)
+    >>> table, errors = evaluate(data, metrics=["mse"], on_error="record")
+    >>> errors
+    {}
     """
-    if isinstance(predictors, EvaluationSpec):
-        predictors, metrics, user_metrics = (predictors.predictors, predictors.metrics,
-                                             predictors.user_metrics)
+    spec = _spec(spec, predictors, metrics, providers)
+    check(on_error in ON_ERROR, "on_error", on_error, " or ".join(map(repr, ON_ERROR)))
+    errors: dict[str, str] | None = {} if on_error == "record" else None
+    block_rows, n_threads = _block_rows(block_rows, dataset), resolve_threads(n_threads)
+    chosen = spec.metric_list()
+    cells = _trial_cells(spec, dataset, counts)
+    builtin = spec.predictors.expand(dataset.has_replicate)
+    own = check_predictions(predictions, dataset, builtin)
+    if cells is not None:
+        clash = sorted(set(own) & set(vcc.EXTRA_PREDICTORS))
+        check(not clash, "predictions", clash,
+              f"names other than the providers' own predictors {', '.join(vcc.EXTRA_PREDICTORS)}")
+        own.update(cells.profiles())
+    per_perturbation = _score_summaries(dataset, builtin, own, chosen, block_rows, n_threads,
+                                        errors)
+    if cells is not None:
+        per_perturbation = _with_providers(per_perturbation, cells, errors)
+    return per_perturbation if errors is None else (per_perturbation, errors)
+
+
+def _spec(spec: EvaluationSpec | None, predictors: Sequence[str] | None,
+          metrics: Sequence[str | Metric] | None,
+          providers: Sequence[str] | None) -> EvaluationSpec:
+    """`spec`, or the one the keyword arguments describe (refused when both are given)."""
+    given = [name for name, value in (("predictors", predictors), ("metrics", metrics),
+                                      ("providers", providers)) if value is not None]
+    if spec is not None:
+        check(isinstance(spec, EvaluationSpec), "spec", type(spec).__name__,
+              "an EvaluationSpec (predictor names go to predictors=, metrics to metrics=)")
+        check(not given, "spec", f"spec and {', '.join(given)}",
+              "either spec or predictors/metrics/providers, not both")
+        return spec
+    for name, value in (("predictors", predictors), ("metrics", metrics),
+                        ("providers", providers)):
+        check(value is None or (isinstance(value, Sequence) and not isinstance(value, str)),
+              name, value, "a list (or None)")
+    metrics = None if metrics is None else list(metrics)
+    return EvaluationSpec(
+        PredictorSpec() if predictors is None else PredictorSpec(names=tuple(predictors)),
+        None if metrics is None else tuple(m for m in metrics if not isinstance(m, Metric)),
+        () if metrics is None else tuple(m for m in metrics if isinstance(m, Metric)),
+        tuple(providers or ()))
+
+
+def _trial_cells(spec: EvaluationSpec, dataset: SimulatedDataset,
+                 counts: SimulatedCounts | None) -> vcc.TrialCells | None:
+    """The trial's cells as the providers read them; None without providers."""
+    if not spec.providers:
+        return None
+    check(isinstance(counts, SimulatedCounts), "counts", type(counts).__name__,
+          "the trial's cells (simulate_counts with the dataset's parameters and seed) when "
+          "metrics have providers")
+    return vcc.TrialCells(counts, dataset)
+
+
+def _with_providers(per_perturbation: pd.DataFrame, cells: vcc.TrialCells,
+                    errors: dict[str, str] | None) -> pd.DataFrame:
+    """`per_perturbation` and the providers' metrics of every predictor in it (label
+    columns as strings); a provider that fails is recorded in `errors` when given."""
+    predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
+    try:
+        provided = vcc.score_cells(cells, predictors, errors)
+    except Exception as error:  # recorded like a failing metric when errors are collected
+        if errors is None:
+            raise
+        errors["cell_eval"] = one_line(error)
+        return per_perturbation
+    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), provided],
+                     ignore_index=True)
+
+
+def _block_rows(block_rows: int | None, dataset: SimulatedDataset) -> int:
+    """`block_rows` validated, or the default: whole tiles of the L1 kernels."""
     check(block_rows is None or (isinstance(block_rows, int) and block_rows >= 1),
           "block_rows", block_rows, "null or an integer >= 1")
-    if block_rows is None:
-        block_rows = max(1, BLOCK_ENTRIES // max(dataset.n_genes, dataset.n_perturbations))
-        if block_rows > ROW_MULTIPLE:  # whole tiles for the L1 kernels: no padded lanes
-            block_rows -= block_rows % ROW_MULTIPLE
-    n_threads = (os.cpu_count() or 1) if n_threads is None else n_threads
-    check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
-          "null or an integer >= 1")
-    builtin = _predictor_names(predictors, dataset.has_replicate)
-    own = check_predictions(predictions, dataset, builtin)
-    names = [*builtin, *own]
-    chosen = resolve_metrics(metrics, user_metrics)
+    if block_rows is not None:
+        return block_rows
+    block_rows = max(1, BLOCK_ENTRIES // max(dataset.n_genes, dataset.n_perturbations))
+    if block_rows > ROW_MULTIPLE:  # whole tiles for the L1 kernels: no padded lanes
+        block_rows -= block_rows % ROW_MULTIPLE
+    return block_rows
 
-    n_pert = dataset.n_perturbations
-    values = np.empty((len(names), len(chosen), n_pert))
+
+def _score_summaries(dataset: SimulatedDataset, builtin: list[str],
+                     own: dict[str, np.ndarray], chosen: list[Metric], block_rows: int,
+                     n_threads: int, errors: dict[str, str] | None) -> pd.DataFrame:
+    """Metrics `chosen` of every predictor (`builtin` names, then `own`), block by block."""
+    names = [*builtin, *own]
+    values = np.empty((len(names), len(chosen), dataset.n_perturbations))
 
     def score(p: int, rows: slice, context: Context) -> None:
         name = names[p]
@@ -211,20 +321,7 @@ def evaluate(dataset: SimulatedDataset,
             except Exception as error:  # recorded: one metric must not sink the others
                 errors.setdefault(metric.name, one_line(error))
 
-    shared = Cache(n_threads)
-    with ThreadPoolExecutor(n_threads) as pool:
-        in_flight: deque = deque()  # a block's predictors; two blocks at a time overlap
-        for start in range(0, n_pert, block_rows):
-            rows = slice(start, min(n_pert, start + block_rows))
-            context = Context.from_dataset(dataset, rows, shared)
-            in_flight.append([pool.submit(score, p, rows, context) for p in range(len(names))])
-            if len(in_flight) > 1:
-                for done in in_flight.popleft():
-                    done.result()
-        for block in in_flight:
-            for done in block:
-                done.result()
-
+    _run_blocks(dataset, len(names), block_rows, n_threads, score)
     metric_names = [m.name for m in chosen]
     for m, name in enumerate(metric_names):
         if errors and name in errors:
@@ -235,6 +332,26 @@ def evaluate(dataset: SimulatedDataset,
          pd.CategoricalIndex(dataset.perturbations, categories=dataset.perturbations)],
         names=["predictor", "metric", "perturbation"])
     return pd.DataFrame({"value": values.ravel()}, index=index).reset_index()[COLUMNS]
+
+
+def _run_blocks(dataset: SimulatedDataset, n_predictors: int, block_rows: int,
+                n_threads: int, score: Callable[[int, slice, Context], None]) -> None:
+    """Call ``score(predictor, rows, context)`` for every predictor and block of rows on
+    `n_threads` threads, two blocks in flight at a time (their truth sides shared)."""
+    n_pert = dataset.n_perturbations
+    shared = Cache(n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        in_flight: deque = deque()  # a block's predictors; two blocks at a time overlap
+        for start in range(0, n_pert, block_rows):
+            rows = slice(start, min(n_pert, start + block_rows))
+            context = Context.from_dataset(dataset, rows, shared)
+            in_flight.append([pool.submit(score, p, rows, context) for p in range(n_predictors)])
+            if len(in_flight) > 1:
+                for done in in_flight.popleft():
+                    done.result()
+        for block in in_flight:
+            for done in block:
+                done.result()
 
 
 def summarize(per_perturbation: pd.DataFrame) -> pd.DataFrame:

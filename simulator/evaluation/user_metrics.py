@@ -18,6 +18,8 @@ from simulator.errors import ValidationError, check, is_number
 from simulator.evaluation.context import PredictionBlock
 from simulator.evaluation.metrics import BUILTIN, Metric
 
+__all__ = ["PerturbationContext", "resolve_function", "user_metric", "user_metric_from_config"]
+
 
 class UserMetricError(ValidationError):
     """A user metric raised: the message names the metric and the perturbation."""

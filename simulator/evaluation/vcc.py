@@ -36,9 +36,20 @@ import pandas as pd
 from simulator import streams
 from simulator.errors import ValidationError
 from simulator.evaluation.metrics import Metric
-from simulator.evaluation.predictors import derangement, parse, top_genes
+from simulator.evaluation.predictors import parse
 from simulator.model import SimulatedDataset, SimulationParams, log_normalise
 from simulator.model.cells import SimulatedCounts
+
+__all__ = [
+    "CELL_EVAL_METRICS",
+    "EXTRA_PREDICTORS",
+    "MAX_ENTRIES",
+    "PROVIDER_METRICS",
+    "TrialCells",
+    "check_providers",
+    "check_size",
+    "score_cells",
+]
 
 PROVIDERS = ("cell_eval",)
 INSTALL = 'pip install -e ".[vcc]"'
@@ -129,21 +140,7 @@ class TrialCells:
         if name == "mean_vcc":
             return self._mean_vcc()
         family, value = parse(name)
-        cells = self.replicate
-        if family.name in ("control", "mean"):
-            profile = data.control_mean if family.name == "control" else data.pooled_mean
-            return np.broadcast_to(profile, cells.shape)
-        if family.name == "replicate":
-            return cells
-        if family.name == "shuffled":
-            return cells[derangement(data.n_perturbations, data.seed)]
-        if family.name == "blend":
-            return (1.0 - value) * cells + value * data.pooled_mean
-        top = top_genes(data.weights, value)  # niche_n
-        niche = np.broadcast_to(data.pooled_mean, cells.shape).copy()
-        for k in range(len(niche)):
-            niche[k][:, top[k]] = cells[k][:, top[k]]
-        return niche
+        return family.predict_cells(self.replicate, data, value)
 
     def _mean_cells(self) -> np.ndarray:
         """n_k cells per perturbation drawn at random (with replacement) from all

@@ -12,6 +12,18 @@ from enum import StrEnum
 
 import numpy as np
 
+__all__ = [
+    "CALIBRATED_MIN_DRF",
+    "CALIBRATED_MIN_TAU",
+    "SWEEP_RULES",
+    "TRIAL_RULES",
+    "Verdict",
+    "ladder_holds",
+    "share_text",
+    "sweep_verdict",
+    "trial_verdict",
+]
+
 REWARDS_COLLAPSE_SHARE = 0.5  # per trial: collapse preferred in more than this share
 CALIBRATED_MAX_COLLAPSE_SHARE = 0.25
 CALIBRATED_MIN_DRF = 0.5

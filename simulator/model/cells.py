@@ -24,6 +24,8 @@ from simulator.model.generative import (
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
 
+__all__ = ["SimulatedCounts", "simulate_counts"]
+
 MAX_ENTRIES = 200_000_000
 
 

@@ -32,6 +32,8 @@ from scipy import sparse
 
 from simulator.errors import ValidationError, check
 
+__all__ = ["read_counts", "require_anndata"]
+
 FORMATS = (".npz", ".csv", ".csv.gz", ".h5ad")
 
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from simulator.model.params import SimulationParams
 
+__all__ = ["SimulatedDataset"]
+
 
 @dataclass(frozen=True, eq=False)
 class SimulatedDataset:

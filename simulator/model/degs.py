@@ -16,6 +16,8 @@ from scipy import special
 from simulator.errors import check_choice
 from simulator.model.params import DegMode, WeightMode
 
+__all__ = ["bh_adjust", "call_degs", "scale_weights", "vs_rest_weights", "welch_pvalue", "welch_t"]
+
 # Rows (perturbations) processed at once: bounds the (rows, genes) temporaries (a few
 # float64 arrays of 64 x G per thread); row-wise work gives the same bits for any block.
 _ROW_BLOCK = 64

@@ -19,6 +19,22 @@ from simulator.model import sampler, variates
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
 
+__all__ = [
+    "CONTROL",
+    "GRID_SPAN_SD",
+    "GROUP_KINDS",
+    "REPLICATE",
+    "TILE_CELLS",
+    "TRUTH",
+    "Tile",
+    "TrialModel",
+    "check_prior_genes",
+    "log_normalise",
+    "perturbation_names",
+    "tiles",
+    "trial_model",
+]
+
 TILE_CELLS = 64
 NORMALISATION_TOTAL = sampler.NORMALISATION_TOTAL
 CONTROL, TRUTH, REPLICATE = 0, 1, 2  # the kinds of cell group

@@ -24,6 +24,8 @@ from scipy import sparse, special
 
 from simulator.errors import check, is_number
 
+__all__ = ["as_count_matrix", "column_means", "fit_nb_theta"]
+
 log = logging.getLogger(__name__)
 
 MIN_THETA = 1e-8  # lower end of the search (a root this low needs ~10^6 cells)

@@ -14,6 +14,18 @@ from typing import Any
 
 from simulator.errors import ValidationError, check, check_choice, check_number, is_integer
 
+__all__ = [
+    "KNOBS",
+    "NUMERIC",
+    "DegMode",
+    "Knob",
+    "SimulationParams",
+    "WeightMode",
+    "from_mapping",
+    "knob",
+    "markdown_table",
+]
+
 
 class DegMode(StrEnum):
     PAPER = "paper"  # the |affected| smallest Welch p-values, n = nk for both groups

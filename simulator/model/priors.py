@@ -22,6 +22,8 @@ import pandas as pd
 from simulator.errors import ValidationError, check
 from simulator.model.nbfit import as_count_matrix, column_means, fit_nb_theta
 
+__all__ = ["GenePriors"]
+
 COLUMNS = ("gene", "mu_control", "mu_perturbed", "theta")
 VALUE_COLUMNS = COLUMNS[1:]
 DEFAULT_PRIORS = "default_priors.csv.gz"

@@ -28,6 +28,16 @@ from simulator.model.params import Knob, SimulationParams, from_mapping, knob
 from simulator.model.priors import GenePriors
 from simulator.model.simulate import simulate
 
+__all__ = [
+    "PROGRAM_KNOBS",
+    "ProgramEffects",
+    "ProgramParams",
+    "markdown_table",
+    "program_effects",
+    "program_threshold",
+    "simulate_programs",
+]
+
 
 @dataclass(frozen=True)
 class ProgramParams:

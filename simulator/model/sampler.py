@@ -33,15 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from simulator.model.variates import (
-    GOLDEN,
-    gamma_variate,
-    mix,
-    next_uniform,
-    normal,
-    poisson,
-    unit,
-)
+from simulator.model.variates import GOLDEN, gamma_variate, mix, next_uniform, normal, poisson, unit
+
+__all__ = ["NORMALISATION_TOTAL", "count_tile", "merge_tiles", "summarise_tiles", "tables"]
 
 LARGE_MEAN = 64.0  # above this mean (at the top of the grid) a gene is drawn directly
 CHUNK = 8  # steps of the walk up Y's distribution function taken without a branch

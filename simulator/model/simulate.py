@@ -9,7 +9,6 @@ result.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,9 @@ from simulator.model.generative import (
 from simulator.model.params import SimulationParams
 from simulator.model.priors import GenePriors
 from simulator.progress import progress_bar
+from simulator.threads import resolve_threads
+
+__all__ = ["simulate"]
 
 DEFAULT_BLOCK_CELLS = 512
 
@@ -48,15 +50,6 @@ def _blocks(all_tiles: Iterator[Tile], block_cells: int) -> Iterator[list[Tile]]
             block, size = [], 0
     if block:
         yield block
-
-
-def resolve_threads(n_threads: int | None) -> int:
-    """`n_threads` validated; None means every core."""
-    if n_threads is None:
-        return os.cpu_count() or 1
-    check(isinstance(n_threads, int) and n_threads >= 1, "n_threads", n_threads,
-          "null or an integer >= 1")
-    return n_threads
 
 
 def _summaries(model: TrialModel, params: SimulationParams, block_cells: int,

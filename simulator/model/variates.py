@@ -13,6 +13,17 @@ import math
 import numba
 import numpy as np
 
+__all__ = [
+    "GOLDEN",
+    "gamma_constants",
+    "gamma_variate",
+    "mix",
+    "next_uniform",
+    "normal",
+    "poisson",
+    "unit",
+]
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,9 @@ from simulator.report.tables import (
 )
 from simulator.report.trends import PAPER_TRENDS
 from simulator.report.vcc import hard_trials, markdown, vcc_comparison
+from simulator.threads import available_cores
+
+__all__ = ["make_report"]
 
 
 def make_report(results_path: str | Path, out_dir: str | Path,
@@ -54,7 +56,8 @@ def make_report(results_path: str | Path, out_dir: str | Path,
     out_dir = Path(out_dir)
     style()
     computed = {spec.name: spec.compute(tables) for spec in FIGURES}
-    written = {spec.name: spec.caption for spec in FIGURES if computed[spec.name] is not None}
+    written = {spec.name: spec.describe(computed[spec.name]) for spec in FIGURES
+               if computed[spec.name] is not None}
     for spec in FIGURES:
         if computed[spec.name] is None:  # not drawn: an earlier report's file would mislead
             for suffix in (".png", ".pdf"):
@@ -66,7 +69,7 @@ def make_report(results_path: str | Path, out_dir: str | Path,
     summary = out_dir / "summary.md"
     write_summary(summary, ranking, {name: computed[name] and computed[name].trend
                                      for name in PAPER_TRENDS},
-                  None if niche is None else niche.reductions, scope, written,
+                  niche, scope, written,
                   None if comparison is None else markdown(comparison, hard_trials(tables)))
     print(f"figures (PNG and PDF) and summary of {trials_text(scope.n_kept)} written to "
           f"{out_dir} in {time.perf_counter() - started:.0f} s; read {summary}")
@@ -96,8 +99,7 @@ def _draw_all(computed: dict[str, Any], out_dir: Path) -> None:
     names = sorted((name for name, value in computed.items() if value is not None),
                    key=lambda name: name not in _SLOWEST_FIRST)
     tasks = [(name, fmt, out_dir) for name in names for fmt in ("png", "pdf")]
-    n_workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                    else os.cpu_count() or 1, 4, len(tasks))
+    n_workers = min(available_cores(), 4, len(tasks))
     _COMPUTED.clear()
     _COMPUTED.update(computed)
     bar = progress_bar(len(tasks), "figures", "file")

@@ -16,6 +16,15 @@ from simulator.report.style import OKABE_ITO, Layout, save
 from simulator.screen.compare import BIN_EDGES, PANELS, TRENDS, PanelData
 from simulator.screen.estimate import ScreenEstimate
 
+__all__ = [
+    "agreement_table",
+    "compare_figure",
+    "ecdf_panel",
+    "majority_verdicts",
+    "trend_panel",
+    "write_summary",
+]
+
 SCREEN_COLOUR = "#000000"
 FAMILY_COLOURS = {"paper": OKABE_ITO[0], "programs": OKABE_ITO[1]}
 RC = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 7,

@@ -26,6 +26,14 @@ from simulator.report.failures import (
 from simulator.report.style import DIVERGING, Layout, line_style, log_axis
 from simulator.report.tables import PARAMETERS, Axis, SweepTables, varying_parameters
 
+__all__ = [
+    "draw_drf_heatmaps",
+    "draw_failure_lines",
+    "drf_heatmaps",
+    "failure_lines",
+    "headline_metrics",
+]
+
 
 def headline_metrics(names: Sequence[str]) -> list[str]:
     """Base metrics and user metrics: the `_degs` / `_affected` variants would double the

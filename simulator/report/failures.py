@@ -18,6 +18,20 @@ import pandas as pd
 from simulator.evaluation.verdicts import Verdict, sweep_verdict
 from simulator.report.tables import PARAMETERS, along, grid_values, varying_parameters
 
+__all__ = [
+    "MIN_BIN_TRIALS",
+    "Bins",
+    "assign_bins",
+    "bin_edges",
+    "collapse_share_by_bin",
+    "drf_map",
+    "failure_region",
+    "identical_groups",
+    "metric_ranking",
+    "n_bins_for",
+    "scored",
+]
+
 MIN_BIN_TRIALS = 5  # bins with fewer trials are drawn hatched / left out of lines and locations
 MIN_LOCATION_SPREAD = 0.2  # failure shares must differ this much across bins to name a region
 

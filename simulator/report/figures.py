@@ -14,6 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from simulator.evaluation.predictors import PredictorSpec
 from simulator.report.failure_figures import (
     draw_drf_heatmaps,
     draw_failure_lines,
@@ -31,6 +32,8 @@ from simulator.report.trends import (
     paper_trend,
 )
 
+__all__ = ["FIGURES", "FigureSpec", "markdown_table"]
+
 
 @dataclass(frozen=True)
 class FigureSpec:
@@ -42,6 +45,12 @@ class FigureSpec:
     draw: Callable[[Any], plt.Figure]
     tight: bool = True
     dpi: float | None = None
+
+    def describe(self, computed: Any = None) -> str:
+        """The caption of the figure drawn from `computed` (None: as the README lists it);
+        ``{niche}`` in a caption is the niche predictor the figure draws."""
+        niche = getattr(computed, "predictor", PredictorSpec().niche_predictor)
+        return self.caption.format(niche=niche)
 
 
 def _paper(name: str, caption: str) -> FigureSpec:
@@ -77,7 +86,7 @@ FIGURES: tuple[FigureSpec, ...] = (
                "those whose ladder fails in separate panels",
                collapse_ladder, draw_collapse_ladder),
     FigureSpec("niche_sensitivity_mse_vs_wmse",
-               "MSE and WMSE per perturbation of the mean baseline and of `niche_25` (the "
+               "MSE and WMSE per perturbation of the mean baseline and of `{niche}` (the "
                "sweep's niche trial, at `sim.*`): paired violins, the Wilcoxon p and the share "
                "of the median error removed", niche_sensitivity, draw_niche_sensitivity),
 )
@@ -86,5 +95,5 @@ FIGURES: tuple[FigureSpec, ...] = (
 def markdown_table() -> str:
     """The README's table of figures, from `FIGURES`."""
     lines = ["| file | what |", "|---|---|"]
-    lines += [f"| `{spec.name}` | {spec.caption} |" for spec in FIGURES]
+    lines += [f"| `{spec.name}` | {spec.describe()} |" for spec in FIGURES]
     return "\n".join(lines)

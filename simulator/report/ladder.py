@@ -17,6 +17,14 @@ from simulator.report.failure_figures import headline_metrics
 from simulator.report.style import line_style
 from simulator.report.tables import SweepTables, metric_directions, ok_trials
 
+__all__ = [
+    "collapse_ladder",
+    "draw_collapse_ladder",
+    "ladder_profile",
+    "ladder_shape",
+    "similar_ladders",
+]
+
 LADDER_MERGE_TOLERANCE = 0.02  # ladders this close on every rung share one line
 
 

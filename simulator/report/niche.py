@@ -1,5 +1,6 @@
-"""Sensitivity to niche signals: MSE and WMSE of the mean baseline and of niche_25 (the
-mean with each perturbation's 25 top-weighted genes from the replicate), paired."""
+"""Sensitivity to niche signals: MSE and WMSE of the mean baseline and of ``niche_<n>`` (the
+mean with each perturbation's n top-weighted genes from the replicate; the sweep's niche
+trial, `simulator.sweep.niche_trial`), paired."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats
 
+from simulator.errors import check
 from simulator.report.style import OKABE_ITO, p_text
 from simulator.report.tables import SweepTables
-from simulator.sweep.trial import NICHE_PREDICTORS
+
+__all__ = [
+    "Niche",
+    "PairedReduction",
+    "draw_niche_sensitivity",
+    "niche_sensitivity",
+    "paired_wilcoxon",
+]
 
 NICHE_METRICS = ("mse", "wmse")
+MEAN = "mean"  # the baseline the niche predictor is compared with
 
 
 class PairedReduction(NamedTuple):
@@ -28,7 +38,24 @@ class PairedReduction(NamedTuple):
 
 
 def paired_wilcoxon(before: np.ndarray, after: np.ndarray) -> PairedReduction:
-    """Paired errors of two predictors (e.g. the mean baseline and niche_25) compared."""
+    """Paired errors of two predictors (e.g. the mean baseline and niche_25) compared.
+
+    Parameters
+    ----------
+    before, after : (K,) array_like of float
+        The two predictors' errors per perturbation (pairs with a NaN are left out).
+
+    Returns
+    -------
+    PairedReduction
+        Wilcoxon p, median fold and share of the median error removed; NaN each with
+        fewer than two pairs or identical errors.
+
+    Examples
+    --------
+    >>> paired_wilcoxon([2.0, 3.0, 4.0, 5.0, 6.0], [1.0, 1.0, 2.0, 2.0, 3.0]).removed
+    0.5
+    """
     before, after = np.asarray(before, float), np.asarray(after, float)
     keep = np.isfinite(before) & np.isfinite(after)
     before, after = before[keep], after[keep]
@@ -43,29 +70,41 @@ def paired_wilcoxon(before: np.ndarray, after: np.ndarray) -> PairedReduction:
 
 @dataclass(frozen=True)
 class Niche:
-    """The niche trial's per-perturbation errors and, per metric, their paired reduction."""
+    """The niche trial's per-perturbation errors and, per metric, their paired reduction.
+
+    `predictor` is the niche predictor compared with the mean baseline (``niche_<n>``).
+    """
 
     per_perturbation: pd.DataFrame
     reductions: dict[str, PairedReduction]
+    predictor: str
 
 
 def niche_sensitivity(tables: SweepTables) -> Niche | None:
     """None when the sweep stored no niche trial."""
     if tables.niche is None:
         return None
-    mean, niche = NICHE_PREDICTORS
     rows = tables.niche
+    mean, niche = MEAN, _niche_name(rows)
     reductions = {}
     for metric in NICHE_METRICS:
         wide = rows[rows["metric"] == metric].pivot(index="perturbation", columns="predictor",
                                                     values="value")
         reductions[metric] = paired_wilcoxon(wide[mean], wide[niche])
-    return Niche(rows, reductions)
+    return Niche(rows, reductions, niche)
+
+
+def _niche_name(rows: pd.DataFrame) -> str:
+    """The niche trial's predictor other than the mean baseline."""
+    others = sorted({str(p) for p in rows["predictor"].unique()} - {MEAN})
+    check(len(others) == 1, "niche.parquet", others, "one predictor beside the mean baseline")
+    return others[0]
 
 
 def draw_niche_sensitivity(data: Niche) -> plt.Figure:
-    """MSE and WMSE per perturbation of the mean baseline and of niche_25, paired violins."""
-    mean, niche = NICHE_PREDICTORS
+    """MSE and WMSE per perturbation of the mean baseline and of the niche predictor,
+    paired violins."""
+    mean, niche = MEAN, data.predictor
     per_perturbation = data.per_perturbation
     fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.8))
     for ax, metric in zip(axes, NICHE_METRICS, strict=True):

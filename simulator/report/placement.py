@@ -9,6 +9,8 @@ import pandas as pd
 
 from simulator.report.style import OKABE_ITO
 
+__all__ = ["draw_placement"]
+
 
 def draw_placement(card: pd.DataFrame, models: list[str]) -> plt.Figure:
     """One row per metric: each model's drf (0 = the negative baseline, 1 = perfect) and

@@ -30,6 +30,8 @@ from simulator.screen.design import BASE, BINNED, LABEL_OF
 from simulator.sweep import read_parquet
 from simulator.sweep.store import CALIBRATION
 
+__all__ = ["make_realdata_report"]
+
 FIGURE_PREDICTORS = ("mean", "control", "replicate")
 UNDEFINED_COLOUR = "#bbbbbb"  # heatmap cells where the mean baseline has no score
 

@@ -15,6 +15,8 @@ from simulator.report.failures import scored
 from simulator.report.summary import fmt
 from simulator.screen.design import BASE, LABEL_OF
 
+__all__ = ["failure_shares", "format_study", "screen_trends", "write_realdata_summary"]
+
 # The paper's trends, checked on the screen: factor -> (metric of the mean baseline, the
 # sign of its correlation with the level in the paper's simulations)
 PAPER_SIGNS = {"control_bias": ("pearson_delta_ctrl", 1), "n0": ("pearson_delta_ctrl", -1),

@@ -17,6 +17,24 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from PIL import Image
 
+__all__ = [
+    "DIVERGING",
+    "MAX_POINTS",
+    "OKABE_ITO",
+    "POINT_COLOUR",
+    "TREND_COLOUR",
+    "Layout",
+    "line_style",
+    "log_axis",
+    "p_text",
+    "plain_format",
+    "point_alpha",
+    "r_text",
+    "sample_note",
+    "save",
+    "style",
+]
+
 # Okabe & Ito (2008), safe for every common colour-vision deficiency; grey replaces the
 # yellow, which is too faint for lines on white.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000",

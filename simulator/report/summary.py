@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.evaluation.predictors import parse
 from simulator.evaluation.verdicts import (
     CALIBRATED_MIN_DRF,
     CALIBRATED_MIN_TAU,
@@ -18,9 +19,11 @@ from simulator.evaluation.verdicts import (
     ladder_holds,
     share_text,
 )
-from simulator.report.niche import PairedReduction
+from simulator.report.niche import Niche
 from simulator.report.tables import PARAMETERS, Scope
 from simulator.report.trends import PAPER_TRENDS, Trend
+
+__all__ = ["fmt", "write_summary"]
 
 
 def fmt(value: float, spec: str) -> str:
@@ -80,7 +83,7 @@ RULES = ("Sweep verdict (rules in `simulator.evaluation.verdicts`): " + SWEEP_RU
 
 
 def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend | None],
-                  niche: Mapping[str, PairedReduction] | None, scope: Scope,
+                  niche: Niche | None, scope: Scope,
                   figures: Mapping[str, str], vcc: str | None = None) -> None:
     """summary.md at `path`; `trends` by figure name, `figures` name -> caption of those
     written; `vcc`: the table of cell-eval's metrics beside ours, when the sweep has them."""
@@ -106,17 +109,8 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
     lines += (_ranking_lines(ranking) if len(ranking) else
               ["No calibration (calibration.parquet is missing or empty: was the replicate "
                "off?), so no ranking and no failure maps."])
-    lines += ["", "## Sensitivity to niche signals (one trial at the base point)", ""]
-    if niche is None:
-        lines += ["No niche trial was stored with these results (niche.parquet)."]
-    else:
-        lines += ["niche_25 is the mean baseline with the 25 genes of largest weight taken "
-                  "from the replicate: a metric sensitive to niche signals loses most of its "
-                  "error.", "",
-                  "| metric | Wilcoxon p (mean vs niche_25) | median of the per-perturbation "
-                  "error ratio | share of the median error removed |", "|---|---|---|---|"]
-        lines += [f"| {m} | {fmt(e.p, '.2e')} | {fmt(e.fold, '.2f')}x | "
-                  f"{fmt(e.removed, '.0%')} |" for m, e in niche.items()]
+    lines += ["", "## Sensitivity to niche signals (one trial at the base point)", "",
+              *_niche_lines(niche)]
     if vcc is not None:
         lines += ["", "## cell-eval's metrics (the Virtual Cell Challenge) beside ours", "",
                   "`mean` predicts the pooled perturbed mean as one profile, `mean_cells` as "
@@ -124,3 +118,17 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
     lines += ["", "## Figures (PNG and PDF beside this file)", ""]
     lines += [f"- `{name}`: {caption}" for name, caption in figures.items()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _niche_lines(niche: Niche | None) -> list[str]:
+    """The niche-sensitivity section: the paired reduction of each error metric."""
+    if niche is None:
+        return ["No niche trial was stored with these results (niche.parquet)."]
+    name, n = niche.predictor, parse(niche.predictor)[1]
+    lines = [f"{name} is the mean baseline with the {n} genes of largest weight taken "
+             "from the replicate: a metric sensitive to niche signals loses most of its "
+             "error.", "",
+             f"| metric | Wilcoxon p (mean vs {name}) | median of the per-perturbation "
+             "error ratio | share of the median error removed |", "|---|---|---|---|"]
+    return lines + [f"| {m} | {fmt(e.p, '.2e')} | {fmt(e.fold, '.2f')}x | "
+                    f"{fmt(e.removed, '.0%')} |" for m, e in niche.reductions.items()]

@@ -22,6 +22,22 @@ from simulator.model.params import NUMERIC
 from simulator.sweep import read_parquet
 from simulator.sweep.store import CALIBRATION, NICHE
 
+__all__ = [
+    "PARAMETERS",
+    "Axis",
+    "Scope",
+    "SweepTables",
+    "along",
+    "apply_filters",
+    "grid_values",
+    "load_tables",
+    "metric_by_trial",
+    "metric_directions",
+    "ok_trials",
+    "trials_text",
+    "varying_parameters",
+]
+
 # Figure panels and filters show the paper's headline factors first (β, n₀, k, n_k), then
 # every other numeric parameter in declaration order.
 HEADLINE_FACTORS = ("control_bias", "n_control_cells", "n_perturbations",

@@ -16,6 +16,8 @@ from simulator.report.training_tables import (
     effect_word,
 )
 
+__all__ = ["write_training_summary"]
+
 JUDGE_NAMES = {"diversity_ratio": "diversity ratio", "mean_distance": "distance to mean",
                "wr2_delta_all": "drf wr2_delta_all (= wmse's)",
                "pearson_delta_all": "drf pearson_delta_all", "mse": "drf mse"}

@@ -11,6 +11,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "COLLAPSE_MEASURES",
+    "DIVERSITY_THRESHOLD",
+    "EFFECT_THRESHOLD",
+    "JUDGES",
+    "REFERENCE_LOSS",
+    "drf_by_predictor",
+    "effect_table",
+    "effect_word",
+    "ok_rows",
+    "overall",
+    "paired_changes",
+    "predictor_table",
+    "regimes",
+    "replicate_reference",
+    "share_better",
+]
+
 REFERENCE_LOSS = "mse"
 # What the paired comparison judges: the collapse measures, then metrics' drf (the
 # DEG-aware ones the paper recommends, a scale-free correlation, the plain error).

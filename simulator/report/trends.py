@@ -36,6 +36,17 @@ from simulator.report.tables import (
 )
 from simulator.streams import figure_sample_stream
 
+__all__ = [
+    "PAPER_TRENDS",
+    "Trend",
+    "draw_metric_grid",
+    "draw_paper_trend",
+    "metric_grid",
+    "moving_average",
+    "paper_trend",
+    "trend",
+]
+
 GRID_MAX_POINTS = 400  # scatter at most this many trials in each small panel of the grid
 
 

@@ -13,6 +13,8 @@ from simulator.evaluation.verdicts import share_text
 from simulator.report.failures import metric_ranking, scored
 from simulator.report.tables import SweepTables, metric_directions
 
+__all__ = ["hard_trials", "markdown", "vcc_comparison"]
+
 # cell-eval's metric -> the built-in metric it matches or resembles
 OURS = {"vcc_pearson_delta": "pearson_delta_ctrl", "vcc_mse": "mse", "vcc_mae": "mae",
         "vcc_discrimination_score_l1": "discrimination_l1", "vcc_overlap_at_n": "deg_overlap",

@@ -20,6 +20,8 @@ from simulator.errors import ValidationError
 from simulator.progress import progress_bar
 from simulator.screen.h5ad import H5adCounts, add_by_group, log_normalised
 
+__all__ = ["Grouping", "Moments", "accumulate", "cell_totals"]
+
 
 @dataclass(frozen=True)
 class Grouping:

@@ -43,6 +43,20 @@ from simulator.screen.estimate import ScreenEstimate, estimate_from_profile
 from simulator.screen.profile import Profile, profile_twin
 from simulator.screen.structure import pairwise_cosines, shift_cosines
 
+__all__ = [
+    "BIN_EDGES",
+    "N_TWINS",
+    "PANELS",
+    "TRENDS",
+    "PanelData",
+    "TwinCheck",
+    "check_twins",
+    "distance",
+    "flag_panels",
+    "ks_distance",
+    "panel_data",
+]
+
 PANELS = {
     "gene_mean": "per-gene mean count (log10)",
     "gene_variance": "per-gene count variance (log10)",

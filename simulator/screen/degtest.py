@@ -29,6 +29,8 @@ from scipy.special import ndtr, ndtri
 
 from simulator.screen.profile import Profile
 
+__all__ = ["DegTest", "call_moments", "deg_test", "inverse_depth", "null_moments"]
+
 MIN_EXPECTED = 20.0  # expected counts of a gene in a perturbation's cells, to be tested
 MAX_ENTRIES = 1_000_000  # tested entries the power integrals average over (evenly spaced)
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, fields
 
 from simulator.errors import check, check_number, is_integer, is_number
 
+__all__ = ["BASE", "BINNED", "LABEL_OF", "PARAMETER_OF", "Design", "Factors"]
+
 BASE = "base"  # the views of the base regime itself, one per repeat (level 1)
 # factor -> the simulation parameter it stands for (the `varied` column of the results)
 PARAMETER_OF = {BASE: "", "n_p": "n_cells_per_perturbation", "n0": "n_control_cells",

@@ -47,6 +47,8 @@ from simulator.screen.degtest import DegTest, call_moments, deg_test, null_momen
 from simulator.screen.profile import Profile, profile_h5ad
 from simulator.screen.structure import Structure, shared_structure
 
+__all__ = ["ScreenEstimate", "estimate_from_profile", "estimate_params"]
+
 MAX_THETA = 1e4
 FIT_CELLS = 20_000
 FOLD_RANGE = (1.01, 50.0)  # the effect sizes searched

@@ -21,6 +21,8 @@ from simulator.errors import ValidationError, check
 from simulator.model.countsio import require_anndata
 from simulator.model.sampler import NORMALISATION_TOTAL
 
+__all__ = ["CHUNK_BYTES", "H5adCounts", "add_by_group", "log_normalised"]
+
 CHUNK_CELLS = 4096  # rows of a chunk at most
 CHUNK_ENTRIES = 2**21  # cells x genes of a default chunk: its copies (read, float64,
 # normalised, squared, a grouping's rows; 12 bytes a non-zero) stay near 120 MB even dense

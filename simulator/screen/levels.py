@@ -15,6 +15,8 @@ from simulator.errors import ValidationError
 from simulator.screen.design import BINNED, Design
 from simulator.screen.summaries import MIN_CELLS, perturbation_sizes
 
+__all__ = ["ScreenLevels", "depth_bins", "plan_levels"]
+
 log = logging.getLogger(__name__)
 
 

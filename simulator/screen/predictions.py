@@ -24,6 +24,8 @@ from scipy import sparse
 from simulator.errors import ValidationError, check
 from simulator.screen.h5ad import H5adCounts, add_by_group, log_normalised
 
+__all__ = ["prediction_name", "read_predictions"]
+
 TABLES = (".csv", ".csv.gz", ".parquet")
 
 

@@ -33,6 +33,15 @@ from simulator.model.programs import ProgramParams, program_effects
 from simulator.screen.degtest import DegTest
 from simulator.screen.profile import Profile
 
+__all__ = [
+    "Structure",
+    "half_scores",
+    "pairwise_cosines",
+    "shared_structure",
+    "shift_cosines",
+    "top_share",
+]
+
 NULL_DRAWS = 8  # paper-model draws the share is compared with
 NULL_SDS = 3.0  # structure is found when the share exceeds their mean by this many sds
 PRIVATE_GRID = np.linspace(0.0, 1.0, 11)  # private fractions the share curve is drawn at

@@ -28,6 +28,16 @@ from simulator.model.degs import call_degs, vs_rest_weights
 from simulator.screen.accumulate import Grouping, accumulate
 from simulator.screen.h5ad import H5adCounts
 
+__all__ = [
+    "MIN_CELLS",
+    "Screen",
+    "group_rows",
+    "perturbation_sizes",
+    "screen_dataset",
+    "split_halves",
+    "summarise_screen",
+]
+
 log = logging.getLogger(__name__)
 
 MIN_CELLS = 4  # a perturbation needs two cells in each half for a variance

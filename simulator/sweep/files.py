@@ -17,6 +17,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+__all__ = [
+    "atomic_concat_parquet",
+    "atomic_write_parquet",
+    "atomic_write_text",
+    "fingerprint",
+    "read_metadata",
+    "read_parquet",
+]
+
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path,
                          metadata: Mapping[str, str] | None = None) -> None:

@@ -36,6 +36,8 @@ from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_trial, run_trial
 
+__all__ = ["Backend", "connect", "run_trials", "validate_backend"]
+
 log = logging.getLogger(__name__)
 Outcome = tuple[int, Any, Any]  # run_trial's (index, results, calibration)
 

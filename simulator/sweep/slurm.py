@@ -40,6 +40,17 @@ from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_trial
 
+__all__ = [
+    "SlurmSpec",
+    "require_slurm",
+    "run_on_slurm",
+    "run_task",
+    "submit",
+    "task_estimates",
+    "task_resources",
+    "tasks_of",
+]
+
 # --mem = (the memory estimate of the task's trials + what a task process adds: submitit,
 # the pickled inputs) x MEMORY_HEADROOM, as Slurm counts it (a tiny trial's task peaks at
 # 352 MB by jobacct_gather/linux against 281 MB estimated)

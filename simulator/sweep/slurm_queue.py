@@ -17,6 +17,8 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+__all__ = ["cancel", "end_reason", "live_tasks", "refusal"]
+
 log = logging.getLogger(__name__)
 QUERY_SECONDS = 30  # a busy controller may answer slowly; a query that times out is retried
 # squeue states of a task that will still write trials (requeued ones run again)

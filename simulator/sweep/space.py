@@ -24,6 +24,17 @@ from simulator import streams
 from simulator.errors import ValidationError, check, check_choice, is_integer, is_number
 from simulator.model import KNOBS, SimulationParams
 
+__all__ = [
+    "Distribution",
+    "Range",
+    "SweepKind",
+    "Trial",
+    "count_trials",
+    "grid_trials",
+    "make_trials",
+    "random_trials",
+]
+
 PARAM_NAMES = tuple(KNOBS)
 
 

@@ -39,6 +39,8 @@ from simulator.sweep.files import read_parquet
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_row, score_dataset, with_columns
 
+__all__ = ["RepeatPlan", "run_study"]
+
 log = logging.getLogger(__name__)
 
 

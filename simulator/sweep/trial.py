@@ -12,16 +12,26 @@ from typing import Any
 import pandas as pd
 
 from simulator.errors import check, one_line
-from simulator.evaluation import EvaluationSpec, calibrate, evaluate, summarize, vcc
+from simulator.evaluation import EvaluationSpec, PredictorSpec, calibrate, evaluate, summarize, vcc
+from simulator.evaluation.predictors import parse
 from simulator.model import (
     GenePriors,
+    SimulatedCounts,
     SimulatedDataset,
     SimulationParams,
     simulate,
     simulate_counts,
 )
-from simulator.model.cells import SimulatedCounts
 from simulator.sweep.space import Trial
+
+__all__ = [
+    "failed_row",
+    "failed_trial",
+    "niche_trial",
+    "run_trial",
+    "score_dataset",
+    "with_columns",
+]
 
 
 def trial_columns(trial: Trial) -> dict[str, Any]:
@@ -59,33 +69,6 @@ def run_trial(trial: Trial, priors: GenePriors,
             with_columns(calibration.reset_index(drop=True), columns))
 
 
-LABELS = ["perturbation", "predictor", "metric"]  # evaluate's categorical columns
-
-
-def evaluate_trial(dataset: SimulatedDataset, evaluation: EvaluationSpec,
-                   n_threads: int | None = 1, errors: dict[str, str] | None = None,
-                   counts: SimulatedCounts | None = None) -> pd.DataFrame:
-    """`evaluate`, and with metric providers (`evaluation.providers`) their metrics of
-    every predictor, scored on the trial's `counts` (`simulator.evaluation.vcc`; the
-    extra predictors ``mean_cells`` and ``mean_vcc`` are scored by every metric)."""
-    if not evaluation.providers:
-        return evaluate(dataset, evaluation, n_threads=n_threads, errors=errors)
-    check(counts is not None, "counts", None, "the trial's cells when metrics have providers")
-    cells = vcc.TrialCells(counts, dataset)
-    per_perturbation = evaluate(dataset, evaluation, n_threads=n_threads, errors=errors,
-                                predictions=cells.profiles())
-    predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
-    try:
-        provided = vcc.score_cells(cells, predictors, errors)
-    except Exception as error:  # recorded like a failing metric when errors are collected
-        if errors is None:
-            raise
-        errors["cell_eval"] = one_line(error)
-        return per_perturbation
-    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), provided],
-                     ignore_index=True)
-
-
 def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
                   n_threads: int | None = 1, counts: SimulatedCounts | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,8 +78,8 @@ def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
     empty, plus one "failed" row per metric that raised (that metric is left out of the
     calibration, the others are kept). `counts`: the trial's cells, for metric providers.
     """
-    errors: dict[str, str] = {}
-    per_perturbation = evaluate_trial(dataset, evaluation, n_threads, errors, counts)
+    per_perturbation, errors = evaluate(dataset, evaluation, counts=counts,
+                                        on_error="record", n_threads=n_threads)
     if errors:
         per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
         if isinstance(per_perturbation["metric"].dtype, pd.CategoricalDtype):
@@ -123,10 +106,29 @@ def failed_row(error: str, metric: str | None = None) -> pd.DataFrame:
                          "error": [error]})
 
 
-NICHE_PREDICTORS = ("mean", "niche_25")
+def niche_trial(params: SimulationParams, priors: GenePriors, seed: int,
+                niche_predictor: str = PredictorSpec().niche_predictor) -> pd.DataFrame:
+    """What the niche-sensitivity figure draws: one trial's per-perturbation MSE and WMSE
+    of the mean baseline and of `niche_predictor` (``niche_<n>``).
 
+    Parameters
+    ----------
+    params : SimulationParams
+        The trial (a sweep's base point).
+    priors : GenePriors
+        The gene prior it is simulated from.
+    seed : int
+        The trial's seed.
+    niche_predictor : str
+        A ``niche_<n>`` predictor (`PredictorSpec.niche_predictor`: the sweep's first
+        niche size).
 
-def niche_trial(params: SimulationParams, priors: GenePriors, seed: int) -> pd.DataFrame:
-    """Per-perturbation MSE and WMSE of the mean baseline and niche_25 on one trial: what
-    the niche-sensitivity figure draws (columns perturbation, predictor, metric, value)."""
-    return evaluate(simulate(params, priors, seed), list(NICHE_PREDICTORS), ["mse", "wmse"])
+    Returns
+    -------
+    DataFrame
+        Columns perturbation, predictor, metric, value (log-expression²): ``2 x 2 x K`` rows.
+    """
+    check(parse(niche_predictor)[0].name == "niche", "niche_predictor", niche_predictor,
+          "a niche_<n> predictor")
+    return evaluate(simulate(params, priors, seed), predictors=["mean", niche_predictor],
+                    metrics=["mse", "wmse"])

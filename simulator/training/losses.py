@@ -25,6 +25,8 @@ from simulator.errors import ValidationError, check
 from simulator.evaluation.user_metrics import resolve_function
 from simulator.model.degs import vs_rest_weights
 
+__all__ = ["Loss", "TrainingContext", "resolve_losses", "training_context"]
+
 BUILTIN_LOSSES = ("mse", "wmse")
 
 

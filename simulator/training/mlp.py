@@ -14,6 +14,8 @@ import numpy as np
 from simulator import streams
 from simulator.errors import ValidationError
 
+__all__ = ["MLP", "autograd_modules"]
+
 INSTALL = 'pip install -e ".[mlp]"'
 
 

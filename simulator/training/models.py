@@ -23,6 +23,15 @@ import numpy as np
 from simulator.errors import ValidationError, check
 from simulator.evaluation.user_metrics import resolve_function
 
+__all__ = [
+    "NearestNeighbours",
+    "UserModel",
+    "WeightedRidge",
+    "checked_prediction",
+    "gene_normalised",
+    "user_model",
+]
+
 
 class Model(Protocol):
     def fit(self, features: np.ndarray, targets: np.ndarray,

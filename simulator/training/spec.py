@@ -16,6 +16,8 @@ from simulator.training.losses import Loss, resolve_losses
 from simulator.training.mlp import MLP, autograd_modules
 from simulator.training.models import NearestNeighbours, UserModel, WeightedRidge, user_model
 
+__all__ = ["TRAIN_KNOBS", "TrainParams", "split_perturbations"]
+
 BUILTIN_MODELS = ("ridge", "knn", "mlp")
 
 

@@ -30,6 +30,8 @@ from simulator.sweep.trial import failed_row, with_columns
 from simulator.training.spec import TRAIN_KNOBS, TrainParams
 from simulator.training.trial import run_training_trial
 
+__all__ = ["FACTORS", "TrainingTask", "training_points", "training_seconds"]
+
 # Where each factor lives: its name is unique across the three declarations.
 PARTS = {**dict.fromkeys(KNOBS, "sim"), **dict.fromkeys(PROGRAM_KNOBS, "effects"),
          **dict.fromkeys(TRAIN_KNOBS, "train")}

@@ -29,6 +29,15 @@ from simulator.training.losses import training_context
 from simulator.training.models import checked_prediction
 from simulator.training.spec import TrainParams, split_perturbations
 
+__all__ = [
+    "TrainingTrial",
+    "diversity_ratio",
+    "held_out",
+    "mean_distance",
+    "run_training_trial",
+    "train_and_predict",
+]
+
 COLLAPSE_COLUMNS = ["predictor", "model", "loss", "diversity_ratio", "mean_distance"]
 RESULT_COLUMNS = ["predictor", "model", "loss", "metric", "value", "mean", "n_valid", "drf",
                   "relative_score", "collapse_preferred", "verdict", "diversity_ratio",
