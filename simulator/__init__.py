@@ -8,6 +8,7 @@ summary). `simulator.errors` and `simulator.streams` serve every stage.
     from simulator import GenePriors, SimulationParams, simulate, evaluate, calibrate
 """
 
+from simulator._version import version as _version
 from simulator.errors import ValidationError
 from simulator.evaluation import (
     Calibration,
@@ -46,4 +47,4 @@ __all__ = [
     "simulate_counts",
     "summarize",
 ]
-__version__ = "0.3.0"
+__version__ = _version()

@@ -17,7 +17,7 @@ DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pipeline order: a module may import from its own stage and earlier ones only.
 STAGES = {"simulator.errors": 0, "simulator.streams": 0, "simulator.progress": 0,
-          "simulator.threads": 0,
+          "simulator.threads": 0, "simulator._version": 0,
           "simulator.model": 1, "simulator.screen": 1, "simulator.evaluation": 2,
           "simulator.resources": 2,
           "simulator": 2, "simulator.sweep": 3, "simulator.training": 3,
@@ -232,6 +232,8 @@ def test_an_install_finds_its_configs(tmp_path, editable):
                               "--target", str(target), *(["-e"] if editable else []),
                               str(source)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
+    script = target / "bin" / "collapse-sim"  # [project.scripts]
+    assert "from experiments.command import main" in script.read_text()
     packaged = target / "experiments" / "conf" / "sweep" / "quick.yaml"
     assert packaged.is_file() != editable
     work = tmp_path / "elsewhere"
