@@ -56,3 +56,9 @@ def test_an_unknown_app_is_one_line_naming_the_choices():
 def test_version_is_the_packages():
     done = command("--version")
     assert done.stdout.split() == ["collapse-sim", simulator.__version__]
+
+
+def test_the_docs_show_the_help_as_printed():
+    from experiments.command import usage
+
+    assert f"```\n{usage()}\n```" in (ROOT / "docs" / "getting-started.md").read_text()
