@@ -104,19 +104,13 @@ FactorsSchema = make_dataclass(
 
 
 @dataclass
-class RealdataSchema:
-    """``experiments.realdata``: the screen, the design (`simulator.screen.Design`) and output."""
+class ScreenAppSchema:
+    """What every app reading a user's screen shares: the file, its labels, the output."""
 
     data: str | None = None
     label_key: str = "label"
     control_label: str = "control"
     layer: str | None = None
-    seed: int = Design.seed
-    alpha: float = Design.alpha
-    repeats: int = Design.repeats
-    n_perturbations: int | None = Design.n_perturbations
-    factors: Any = field(default_factory=FactorsSchema)
-    out_dir: str = "results/realdata"
     figures: bool = True
     n_threads: int | None = None
     force: bool = False
@@ -126,13 +120,21 @@ class RealdataSchema:
 
 
 @dataclass
-class CompareSchema:
+class RealdataSchema(ScreenAppSchema):
+    """``experiments.realdata``: the screen, the design (`simulator.screen.Design`) and output."""
+
+    seed: int = Design.seed
+    alpha: float = Design.alpha
+    repeats: int = Design.repeats
+    n_perturbations: int | None = Design.n_perturbations
+    factors: Any = field(default_factory=FactorsSchema)
+    out_dir: str = "results/realdata"
+
+
+@dataclass
+class CompareSchema(ScreenAppSchema):
     """``experiments.compare``: the screen, the twins' calibration and output."""
 
-    data: str | None = None
-    label_key: str = "label"
-    control_label: str = "control"
-    layer: str | None = None
     priors_path: str | None = None
     seed: int = 0
     alpha: float = Design.alpha
@@ -142,12 +144,6 @@ class CompareSchema:
     repeats: int = 1
     n_perturbations: int | None = Design.n_perturbations
     out_dir: str = "results/compare"
-    figures: bool = True
-    n_threads: int | None = None
-    force: bool = False
-    overwrite: bool = False
-    predictors: Any = field(default_factory=PredictorsSchema)
-    metrics: Any = field(default_factory=MetricsSchema)
 
 
 def _schema_fields(declared: type) -> list[tuple[str, Any, Any]]:
