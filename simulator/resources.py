@@ -66,7 +66,8 @@ SECONDS_PER_M_SCORED = 0.296
 @dataclass(frozen=True)
 class Estimate:
     """A job's peak memory (bytes) and run time: `cpu_seconds` of work on `cores` cores,
-    never faster than its longest single piece (`longest_seconds`)."""
+    never faster than its longest single piece (`longest_seconds`).
+    """
 
     memory: float
     cpu_seconds: float
@@ -116,7 +117,8 @@ def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpe
     """Peak memory (bytes) of `simulator.sweep.run_study`: one repeat's summaries of every
     cell grouping (`simulator.screen.accumulate`), a dense chunk of the counts, the dataset
     of all perturbations (their DEGs are every view's affected genes) and the largest view
-    scored, plus the tables of every view."""
+    scored, plus the tables of every view.
+    """
     genes, perts = len(levels.genes), len(levels.names)
     base = min(perts, design.n_perturbations or perts)
     view_rows = 1 + 2 * base
@@ -137,7 +139,8 @@ def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpe
 
 def sweep_parent_memory(n_trials: int, n_scores: int) -> float:
     """Peak memory (bytes) of a sweep's own process: its trial list and the tables its
-    figures read."""
+    figures read.
+    """
     return PROCESS_BYTES + n_trials * (TRIAL_RECORD_BYTES + n_scores * REPORT_ROW_BYTES)
 
 
@@ -179,7 +182,8 @@ def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
                    n_workers: int, processes: bool, local: bool = True) -> Estimate:
     """A sweep of single-threaded trials on `n_workers` workers: the parent's memory, plus
     (when the workers are `local`) the `n_workers` largest trials at once, each in its own
-    process (`processes`) or sharing the parent's; time with perfect packing."""
+    process (`processes`) or sharing the parent's; time with perfect packing.
+    """
     scores = {rep: n_scores(evaluation, rep) for rep in (False, True)}
     memory = sweep_parent_memory(len(trials), scores[True])
     largest = sorted((trial_memory(p.n_genes, p.n_perturbations, p.replicate_cells > 0,
@@ -195,7 +199,8 @@ def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
 
 def available_memory() -> float | None:
     """Bytes the machine can give now: MemAvailable, capped by a cgroup limit, or None
-    where the platform does not say."""
+    where the platform does not say.
+    """
     available = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

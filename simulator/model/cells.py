@@ -59,7 +59,8 @@ class SimulatedCounts:
 
         ``obs["perturbation"]`` labels replicate cells ``<name>_replicate`` so that grouping
         by it never mixes them into the truth; ``obs["target"]`` is the perturbation of
-        every cell (``control`` for control cells), replicate or not."""
+        every cell (``control`` for control cells), replicate or not.
+        """
         try:
             import anndata
         except ImportError as error:

@@ -57,7 +57,8 @@ def welch_t(mean_a, var_a, n_a, mean_b, var_b, n_b) -> tuple[np.ndarray, np.ndar
 def _welch_rows(mean_a: np.ndarray, var_a: np.ndarray, n_a: float, mean_b: np.ndarray,
                 var_b: np.ndarray, n_b: float, t: np.ndarray, df: np.ndarray) -> None:
     """`welch_t` of each row of (rows, G) mean_a, var_a against (G,) mean_b, var_b, into
-    t and df, in one pass (the same operations, in the same order)."""
+    t and df, in one pass (the same operations, in the same order).
+    """
     for r in range(mean_a.shape[0]):
         for g in range(mean_a.shape[1]):
             se2_a = var_a[r, g] / n_a
@@ -193,7 +194,7 @@ def call_degs(
 
 
 def scale_weights(t: np.ndarray) -> np.ndarray:
-    """w = ((|t| - min) / (max - min))² per row, min and max over genes.
+    """W = ((|t| - min) / (max - min))² per row, min and max over genes.
 
     A non-finite t counts as 0 *before* the min-max, as scanpy's ``rank_genes_groups``
     sets NaN scores to 0 (an infinite t, both groups constant at different values, is
@@ -255,7 +256,8 @@ def _vs_rest_rows(means: np.ndarray, variances: np.ndarray, grand_mean: np.ndarr
                   paper: bool, out: np.ndarray) -> None:
     """`vs_rest_weights` of a block of rows into `out`: per gene the rest's mean and sum
     of squared deviations, Welch's t (the paper's or with the true rest count), then
-    `scale_weights` along the row."""
+    `scale_weights` along the row.
+    """
     n_rest = (n_groups - 1) * n
     for r in range(means.shape[0]):
         low, high = np.inf, -np.inf
@@ -284,7 +286,8 @@ def _vs_rest_unequal(means: np.ndarray, variances: np.ndarray, counts: np.ndarra
     count-weighted grand mean M, B = Σ n_j (m_j − M)² and W = Σ n_j v_j, the rest of group
     k has mean M − n_k (m_k − M) / (N − n_k) and sum of squared deviations
     (W − n_k v_k) + B − n_k (m_k − M)² N / (N − n_k); with equal counts this is the
-    kernel's downdate exactly (up to rounding)."""
+    kernel's downdate exactly (up to rounding).
+    """
     total = counts.sum()
     weights = counts[:, None]
     grand_mean = (weights * means).sum(axis=0) / total

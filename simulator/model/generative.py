@@ -129,7 +129,8 @@ class TrialModel:
     def summarise(self, block: list[Tile], rows: np.ndarray, out_mean: np.ndarray,
                   out_m2: np.ndarray) -> None:
         """Write each tile's per-gene mean and sum of squared deviations of the cells'
-        normalised values into row rows[t] of out_mean, out_m2 ((rows, G) arrays)."""
+        normalised values into row rows[t] of out_mean, out_m2 ((rows, G) arrays).
+        """
         keys = np.array([self.keys(t) for t in block], dtype=np.uint64)
         sampler.summarise_tiles(
             keys, np.array([t.kind for t in block], np.int64),
@@ -143,7 +144,8 @@ MAX_MEAN = 1e12  # the largest NB mean (counts per cell) the sampler is asked to
 
 def _check_drawable(params: SimulationParams, means: np.ndarray) -> None:
     """Refuse parameters whose gene means (at a size factor 8 σ_l above μ_l) exceed
-    MAX_MEAN, naming the parameter that inflates them, before any cell is drawn."""
+    MAX_MEAN, naming the parameter that inflates them, before any cell is drawn.
+    """
     top = np.exp(params.library_size_log_mean + 8 * params.library_size_log_sd)
     with np.errstate(over="ignore", invalid="ignore"):
         largest = np.nan_to_num(means.max(axis=1), nan=np.inf) * top
@@ -160,7 +162,8 @@ def _check_drawable(params: SimulationParams, means: np.ndarray) -> None:
 
 def size_factor_grid(params: SimulationParams) -> np.ndarray:
     """Increasing size factors spanning mu_l ± GRID_SPAN_SD σ_l, evenly on the log scale
-    (cells above the grid are drawn directly); one point when σ_l = 0."""
+    (cells above the grid are drawn directly); one point when σ_l = 0.
+    """
     mu, sd = params.library_size_log_mean, params.library_size_log_sd
     span = GRID_SPAN_SD * sd
     return np.exp(np.linspace(mu - span, mu + span, GRID_POINTS if sd > 0 else 1))
@@ -169,7 +172,8 @@ def size_factor_grid(params: SimulationParams) -> np.ndarray:
 def check_prior_genes(n_genes: int, priors: GenePriors, where: str = "") -> None:
     """Refuse more genes than the prior holds (``n_genes must be at most 8192, the prior's
     genes``), before any estimate of time or memory speaks of them; `where` ends the rule
-    (e.g. ``, in every trial``)."""
+    (e.g. ``, in every trial``).
+    """
     check(n_genes <= priors.n_genes, "n_genes", n_genes,
           f"at most {priors.n_genes}, the prior's genes{where}")
 

@@ -198,7 +198,8 @@ def from_mapping(cls: type, knobs: dict[str, Knob], mapping: Any, what: str,
                  allowed: Any = None) -> Any:
     """``cls(**mapping)`` for a parameter class declared with `knobs`: a key outside
     `allowed` (default: the knobs) is an error naming it, not ignored; Hydra hands YAML
-    floats written as ints (e.g. effect_size: 2) as int, so float knobs accept them."""
+    floats written as ints (e.g. effect_size: 2) as int, so float knobs accept them.
+    """
     data = dict(mapping)
     allowed = set(knobs if allowed is None else allowed)
     unknown = sorted(set(data) - allowed)

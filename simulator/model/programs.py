@@ -42,7 +42,8 @@ __all__ = [
 @dataclass(frozen=True)
 class ProgramParams:
     """Knobs of the program effect model (config keys ``effects.<name>``), validated on
-    construction. The paper's `deg_fraction` and `effect_size` keep their meaning."""
+    construction. The paper's `deg_fraction` and `effect_size` keep their meaning.
+    """
 
     n_programs: int = knob(
         8, meaning="gene programs: the dimension r of each perturbation's latent vector and "
@@ -80,7 +81,8 @@ PROGRAM_KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(Pro
 class ProgramEffects:
     """One trial's program effects: direction (K, G) int8 (what `simulate` draws from),
     program_direction (K, G) int8 (the part programs set), latent (K, r), features (K, r),
-    loadings (r, G) and the score threshold tau."""
+    loadings (r, G) and the score threshold tau.
+    """
 
     direction: np.ndarray
     program_direction: np.ndarray
@@ -91,8 +93,9 @@ class ProgramEffects:
 
 
 def program_threshold(loadings: np.ndarray, share: float) -> float:
-    """tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I): genes loaded
-    by no program are never affected, so tau = 0 when `share` reaches their complement."""
+    """Tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I): genes loaded
+    by no program are never affected, so tau = 0 when `share` reaches their complement.
+    """
     scale = np.sqrt((loadings ** 2).sum(axis=0))
     scale = scale[scale > 0]
     reachable = len(scale) / loadings.shape[1]
@@ -112,7 +115,8 @@ def program_effects(params: SimulationParams, programs: ProgramParams,
                     seed: int) -> ProgramEffects:
     """Every perturbation's affected genes, directions and features, from the trial seed
     (`simulator.streams`: programs (10,), latent (11, k), feature noise (12, k), private
-    effects (13, k)), so perturbation k's draws do not depend on how many there are."""
+    effects (13, k)), so perturbation k's draws do not depend on how many there are.
+    """
     n_pert, n_genes, r = params.n_perturbations, params.n_genes, programs.n_programs
     rng = streams.program_stream(seed)
     member = rng.random((r, n_genes)) < programs.program_size
@@ -140,7 +144,8 @@ def simulate_programs(params: SimulationParams, programs: ProgramParams,
                       n_threads: int | None = None
                       ) -> tuple[SimulatedDataset, ProgramEffects]:
     """A trial of the program effect model: its summaries (as `simulate`) and its effects
-    (the features a model sees are ``effects.features``, (K, r))."""
+    (the features a model sees are ``effects.features``, (K, r)).
+    """
     effects = program_effects(params, programs, seed)
     dataset = simulate(params, priors, seed, n_threads=n_threads, direction=effects.direction)
     return dataset, effects

@@ -83,7 +83,8 @@ def _walk(target: float, q: float, theta: float) -> int:
 def _levels(u: float, levels: np.ndarray, g: int) -> int:
     """Y >= 1 from its tabulated distribution function (levels[g]: round(F(y) * QUANTUM),
     y < LEVELS): the number of levels at or below u, when every level is clearly on one
-    side of u; 0 when Y >= LEVELS or a level is within SLACK of u (then walk)."""
+    side of u; 0 when Y >= LEVELS or a level is within SLACK of u (then walk).
+    """
     v = u * QUANTUM
     surely, maybe = 0, 0
     for y in range(LEVELS):  # branch-free: the levels increase with y
@@ -96,7 +97,8 @@ def _levels(u: float, levels: np.ndarray, g: int) -> int:
 def _draw(u: float, m: float, theta: float, gamma: np.ndarray, g: int,
           stream: np.ndarray) -> int:
     """One NB(m, theta) count without tables: inversion at u for small means (P(X = 0)
-    computed), else Gamma-Poisson (gamma[g]: the shape's `gamma_constants`)."""
+    computed), else Gamma-Poisson (gamma[g]: the shape's `gamma_constants`).
+    """
     if m <= LARGE_MEAN:
         p0 = _p0(m, theta)
         return 0 if u < p0 else _walk(u / p0, m / (m + theta), theta)
@@ -114,7 +116,8 @@ def _thin(y: int, keep: float, log_keep: float, powers: np.ndarray,
           stream: np.ndarray) -> int:
     """Binomial(y, keep) given that not all y are kept (when y < POWERS; otherwise
     unconditioned): by inversion of the binomial down from y - 1, or by geometric skips
-    over the removed ones when keep^y underflows."""
+    over the removed ones when keep^y underflows.
+    """
     mass = powers[y] if y < len(powers) else math.exp(y * log_keep)  # P(X = y)
     if y >= len(powers):
         w = next_uniform(stream)
@@ -245,7 +248,8 @@ def _size_factors(n: int, log_mean: float, log_sd: float, stream: np.ndarray) ->
 def _accumulate(n: int, total: float, genes: np.ndarray, counts: np.ndarray,
                 logs: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> None:
     """Add one cell's log1p(1e4 x / total) of its non-zeros to the per-gene sums; the
-    logs of counts up to the cell's largest are tabulated first when that is cheaper."""
+    logs of counts up to the cell's largest are tabulated first when that is cheaper.
+    """
     scale = NORMALISATION_TOTAL / total
     largest = 0
     for i in range(n):
@@ -316,7 +320,8 @@ def summarise_tiles(keys: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
 def merge_tiles(count: np.ndarray, mean: np.ndarray, m2: np.ndarray, groups: np.ndarray,
                 sizes: np.ndarray, tile_mean: np.ndarray, tile_m2: np.ndarray) -> None:
     """Fold tiles (in order) into running per-group counts, means and sums of squared
-    deviations (Chan, Golub & LeVeque's pairwise update); groups index rows of mean, m2."""
+    deviations (Chan, Golub & LeVeque's pairwise update); groups index rows of mean, m2.
+    """
     for t in range(len(groups)):
         group, n = groups[t], sizes[t]
         n_old = count[group]
@@ -339,7 +344,8 @@ def count_tile(keys: np.ndarray, kind: int, group: int, n_cells: int, log_mean: 
                direction: np.ndarray, affected_start: np.ndarray,
                affected_genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The size factors (n,) and counts (n, G) of one tile: the cells `summarise_tiles`
-    reduces, kept (keys: (2,) uint64)."""
+    reduces, kept (keys: (2,) uint64).
+    """
     n_genes = len(theta)
     uniforms = np.empty(n_genes)
     genes = np.empty(n_genes, np.int64)

@@ -33,7 +33,8 @@ _TO_UNIT = 2.0**-53
 def _ziggurat_tables(n_layers: int = 128, right: float = 3.442619855899,
                      area: float = 9.91256303526217e-3) -> tuple[np.ndarray, np.ndarray]:
     """Layer edges x and acceptance ratios x[i+1]/x[i] of the normal ziggurat
-    (Marsaglia & Tsang 2000, in Doornik's 2005 formulation)."""
+    (Marsaglia & Tsang 2000, in Doornik's 2005 formulation).
+    """
     x = np.zeros(n_layers + 1)
     f = math.exp(-0.5 * right * right)
     x[0], x[1] = area / f, right
@@ -77,7 +78,8 @@ def next_uniform(stream: np.ndarray) -> float:
 @numba.njit
 def normal(stream: np.ndarray) -> float:
     """A standard normal by the ziggurat: one 64-bit draw (layer from the low 7 bits, the
-    position from the top 53) in about 99% of calls."""
+    position from the top 53) in about 99% of calls.
+    """
     while True:
         z = bits(stream)
         i = int(z & np.uint64(127))
@@ -98,7 +100,8 @@ def normal(stream: np.ndarray) -> float:
 
 def gamma_constants(shape: np.ndarray) -> np.ndarray:
     """Per shape, what `gamma_variate` needs: (d, c, 1/shape if shape < 1 else 0), with
-    d = s - 1/3 and c = 1/sqrt(9 d) for s = shape (or shape + 1 below 1)."""
+    d = s - 1/3 and c = 1/sqrt(9 d) for s = shape (or shape + 1 below 1).
+    """
     boosted = np.where(shape < 1.0, shape + 1.0, shape)
     d = boosted - 1.0 / 3.0
     return np.stack([d, 1.0 / np.sqrt(9.0 * d), np.where(shape < 1.0, 1.0 / shape, 0.0)],
@@ -108,7 +111,8 @@ def gamma_constants(shape: np.ndarray) -> np.ndarray:
 @numba.njit
 def gamma_variate(d: float, c: float, inverse: float, stream: np.ndarray) -> float:
     """Gamma(shape, 1) by Marsaglia & Tsang (2000), from `gamma_constants` of the shape;
-    a shape below 1 through Gamma(shape + 1) · U^(1/shape)."""
+    a shape below 1 through Gamma(shape + 1) · U^(1/shape).
+    """
     boost = next_uniform(stream) ** inverse if inverse > 0.0 else 1.0
     while True:
         x = normal(stream)

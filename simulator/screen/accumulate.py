@@ -26,7 +26,8 @@ __all__ = ["Grouping", "Moments", "accumulate", "cell_totals"]
 @dataclass(frozen=True)
 class Grouping:
     """Which row each cell adds to: `rows` (n_cells,) int, -1 for cells left out, values in
-    [0, n_rows); `genes` the column indices kept and normalised over (None: all)."""
+    [0, n_rows); `genes` the column indices kept and normalised over (None: all).
+    """
 
     rows: np.ndarray
     n_rows: int

@@ -81,7 +81,8 @@ PROGRAM_TWIN_OFFSET = 1_000_000  # twin indices of the effects=programs family
 class PanelData:
     """One object's panel statistics: `values` panel -> sorted 1-D sample (KS panels) or
     (bins,) curve over BIN_EDGES (trend panels, NaN where a bin has < MIN_BIN genes), and
-    the gene `mean`, `variance` (G,) behind the scatter panels."""
+    the gene `mean`, `variance` (G,) behind the scatter panels.
+    """
 
     values: dict[str, np.ndarray]
     mean: np.ndarray
@@ -150,7 +151,8 @@ def distance(panel: str, a: PanelData, b: PanelData) -> float:
 @dataclass(frozen=True)
 class TwinCheck:
     """The screen's first twin (`twin`, its panels) and the distances (m + 1, panels):
-    row 0 the screen to its twin, row i twin i to the twin of twin i (module doc)."""
+    row 0 the screen to its twin, row i twin i to the twin of twin i (module doc).
+    """
 
     twin: PanelData
     distances: np.ndarray
@@ -169,7 +171,8 @@ def check_twins(screen: PanelData, estimate: ScreenEstimate, seed: int, n_twins:
                 ) -> TwinCheck:
     """Twins of the estimated regime (seeds `streams.twin_seed`; the paper's effects, or
     the program model's given `programs`), each estimated again the way the screen was and
-    compared with a twin of its own, and the screen compared with the first twin."""
+    compared with a twin of its own, and the screen compared with the first twin.
+    """
     offset = 0 if programs is None else PROGRAM_TWIN_OFFSET
     given = estimate.priors if estimate.details.get("priors") == "given" else None
     theta = estimate.priors.theta
@@ -197,7 +200,8 @@ def flag_panels(check: TwinCheck) -> pd.DataFrame:
     """One row per panel: `distance` (screen to its twin), `twin_low`, `twin_high` (the range
     of a twin's distance to its own twin), `scaled` (the screen's distance over the median
     over all rows), `threshold` (the largest scaled distance of any twin, any panel) and
-    `flagged` (module doc)."""
+    `flagged` (module doc).
+    """
     d = check.distances
     norm = np.nanmedian(d, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -38,7 +38,8 @@ MAX_ENTRIES = 1_000_000  # tested entries the power integrals average over (even
 @dataclass(frozen=True)
 class DegTest:
     """The test's result: z, calls, log fold changes (K, G) (NaN / False where untested),
-    `tested` (K, G), baseline b (G,), `depth` s (K,), cells n (K,), theta (G,), z_crit."""
+    `tested` (K, G), baseline b (G,), `depth` s (K,), cells n (K,), theta (G,), z_crit.
+    """
 
     z: np.ndarray
     calls: np.ndarray
@@ -96,7 +97,8 @@ def deg_test(profile: Profile, theta: np.ndarray, alpha: float) -> DegTest:
 def _benjamini_hochberg(z: np.ndarray, tested: np.ndarray, alpha: float
                         ) -> tuple[np.ndarray, float]:
     """Calls at FDR `alpha` over the tested entries and the smallest |z| called (with no
-    call: the first step's threshold, alpha / 2N)."""
+    call: the first step's threshold, alpha / 2N).
+    """
     size = np.abs(z[tested])
     n_tests = max(len(size), 1)
     order = np.sort(size)[::-1]
@@ -113,7 +115,8 @@ def _benjamini_hochberg(z: np.ndarray, tested: np.ndarray, alpha: float
 
 def call_moments(test: DegTest, fold: float) -> tuple[float, float]:
     """(chance an affected tested entry is called, mean over them of |z| 1{called}) at fold
-    change `fold`, up or down with probability ½ each (module doc)."""
+    change `fold`, up or down with probability ½ each (module doc).
+    """
     rows, cols = np.nonzero(test.tested)
     step = max(1, len(rows) // MAX_ENTRIES)
     rows, cols = rows[::step], cols[::step]

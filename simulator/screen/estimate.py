@@ -137,7 +137,8 @@ def estimate_from_profile(profile: Profile, sample: tuple | None, *,
                           priors: GenePriors | None = None, seed: int = 0,
                           alpha: float = 0.05) -> ScreenEstimate:
     """`estimate_params` on a screen's profile and the raw counts of its `sample` cells (the
-    dispersion fit's; unused when `priors` is given)."""
+    dispersion fit's; unused when `priors` is given).
+    """
     genes = profile.genes
     raw = profile.means(profile.raw)
     control, perturbed = raw[0], _pooled(profile, profile.raw)
@@ -203,7 +204,8 @@ def shrunk_shift(control: np.ndarray, perturbed: np.ndarray, theta_fit: np.ndarr
                  profile: Profile) -> np.ndarray:
     """(G,) perturbed − control mean, each shrunk by its sampling noise (positive-part
     James–Stein per gene: × max(0, 1 − v/shift²), v the NB variance of the difference of
-    the two sample means), so a twin does not add its own noise on top of the screen's."""
+    the two sample means), so a twin does not add its own noise on top of the screen's.
+    """
     n_control, n_perturbed = profile.n_cells[0], profile.n_cells[1:].sum()
     noise = ((control + control ** 2 / theta_fit) / n_control
              + (perturbed + perturbed ** 2 / theta_fit) / n_perturbed)
@@ -216,7 +218,8 @@ def shrunk_shift(control: np.ndarray, perturbed: np.ndarray, theta_fit: np.ndarr
 def between_groups(profile: Profile, theta_fit: np.ndarray) -> np.ndarray:
     """(G,) the variance of the groups' mean counts (control, each perturbation) around the
     overall mean, less their sampling noise, over the mean squared: what the shift and the
-    effects add to an intercept-only fit's 1/θ."""
+    effects add to an intercept-only fit's 1/θ.
+    """
     means, n = profile.means(profile.raw), profile.group_sizes().astype(float)
     overall = (means * n[:, None]).sum(axis=0) / n.sum()
     spread = (n[:, None] * (means - overall) ** 2).sum(axis=0) / n.sum()
@@ -228,7 +231,8 @@ def between_groups(profile: Profile, theta_fit: np.ndarray) -> np.ndarray:
 def _size_factor_free(theta_fit: np.ndarray, sigma: float, between: np.ndarray
                       ) -> np.ndarray:
     """The NB size given the size factor and the group: 1/θ = (1/θ_fit − between + 1) /
-    exp(σ²) − 1 (module doc)."""
+    exp(σ²) − 1 (module doc).
+    """
     inverse = (np.maximum(1 / theta_fit - between, 0.0) + 1) / np.exp(sigma ** 2) - 1
     return 1 / np.maximum(inverse, 1 / MAX_THETA)
 

@@ -37,7 +37,8 @@ def chunk_rows(n_genes: int) -> int:
 @dataclass
 class H5adCounts:
     """An open h5ad file: its `labels` (cells,) str, `genes` (G,) str and a counts matrix
-    read by row chunks (`chunks`). Close it (or use it as a context manager)."""
+    read by row chunks (`chunks`). Close it (or use it as a context manager).
+    """
 
     path: Path
     labels: np.ndarray
@@ -93,7 +94,8 @@ class H5adCounts:
     def chunks(self, chunk_cells: int | None = None
                ) -> Iterator[tuple[int, sparse.csr_matrix | np.ndarray]]:
         """(first row, rows) of the matrix, `chunk_cells` rows at a time (None:
-        `chunk_rows`), as stored (CSR or dense), in float64."""
+        `chunk_rows`), as stored (CSR or dense), in float64.
+        """
         chunk_cells = chunk_cells or chunk_rows(len(self.genes))
         for start in range(0, self.n_cells, chunk_cells):
             block = self._matrix[start:start + chunk_cells]
@@ -114,7 +116,8 @@ class H5adCounts:
 
 def log_normalised(block: sparse.csr_matrix) -> sparse.csr_matrix:
     """log1p(10⁴ · count / cell total) of each row, as the simulator normalises its cells
-    (a cell with no counts stays 0)."""
+    (a cell with no counts stays 0).
+    """
     totals = np.asarray(block.sum(axis=1)).ravel()
     scale = np.divide(NORMALISATION_TOTAL, totals, out=np.zeros_like(totals),
                       where=totals > 0)

@@ -41,7 +41,8 @@ def read_predictions(spec: str, genes: np.ndarray, label_key: str = "label",
                      layer: str | None = None, chunk_cells: int | None = None
                      ) -> tuple[str, pd.DataFrame]:
     """(name, profiles): one row per predicted perturbation (index: its label), one column
-    per gene of `genes`, in that order."""
+    per gene of `genes`, in that order.
+    """
     name, path = prediction_name(spec)
     key = f"predictions[{name}]"
     check(path.is_file(), key, str(path), "an existing file")

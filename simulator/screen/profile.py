@@ -152,7 +152,8 @@ def _rows(labels: np.ndarray, control_label: str, names: np.ndarray, seed: int
 def choose_perturbations(labels: np.ndarray, control_label: str, label_key: str,
                          max_perturbations: int | None, seed: int) -> np.ndarray:
     """The perturbations profiled: those with at least MIN_CELLS cells, at most
-    `max_perturbations` of them drawn at random (`streams.compare_stream`), sorted."""
+    `max_perturbations` of them drawn at random (`streams.compare_stream`), sorted.
+    """
     sizes = perturbation_sizes(labels, control_label, label_key)
     names = sizes[sizes >= MIN_CELLS].index.to_numpy(str)
     if len(names) < 2:
@@ -172,7 +173,8 @@ def profile_h5ad(path: str | Path, label_key: str, control_label: str, *,
                  ) -> tuple[Profile, tuple[sparse.csr_matrix, np.ndarray] | None]:
     """The profile of the screen at `path` (h5ad of raw counts), and the raw counts of up to
     `fit_cells` of its profiled cells drawn at random with whether each is a control cell
-    (for the dispersion fit; None when 0)."""
+    (for the dispersion fit; None when 0).
+    """
     with H5adCounts.open(path, label_key, layer) as counts:
         names = choose_perturbations(counts.labels, control_label, label_key,
                                      max_perturbations, seed)
@@ -192,7 +194,8 @@ def twin_chunks(params: SimulationParams, priors: GenePriors, seed: int,
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """A twin's control and truth cells, drawn tile by tile (the cells `simulate_counts`
     draws for these arguments), as (counts, group) chunks: group 0 control, k + 1 for
-    perturbation k."""
+    perturbation k.
+    """
     params = replace(params, n_replicate_cells=0)
     model = trial_model(params, priors, seed, direction=direction)
     block, groups, held = [], [], 0
@@ -213,7 +216,8 @@ def profile_twin(params: SimulationParams, priors: GenePriors, seed: int,
                  direction: np.ndarray | None = None, fit_cells: int = 0
                  ) -> tuple[Profile, tuple[sparse.csr_matrix, np.ndarray] | None]:
     """The profile of a simulated twin, its perturbations halved as a screen's are, and a
-    sample of its cells as `profile_h5ad` gives one."""
+    sample of its cells as `profile_h5ad` gives one.
+    """
     names = np.array([f"P{k:05d}" for k in range(params.n_perturbations)])
     n0, nk = params.n_control_cells, params.n_cells_per_perturbation
     labels = np.concatenate([np.full(n0, "control"), np.repeat(names, nk)])

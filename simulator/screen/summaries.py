@@ -129,7 +129,8 @@ def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each perturbation's cells (row indices, perturbation k's in `cells_of[k]`) split at
     random into its truth half and its replicate half, each in random order; the truth
-    gets the odd cell."""
+    gets the odd cell.
+    """
     halves = []
     for k, cells in enumerate(cells_of):
         cells = streams.split_stream(seed, k, repeat).permutation(cells)
@@ -140,7 +141,8 @@ def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
 
 def group_rows(n_cells: int, *parts: Sequence[np.ndarray]) -> np.ndarray:
     """(n_cells,) row of each cell: the cell sets of `parts` numbered in order (a part is a
-    list of cell sets, one row each), -1 for cells in none."""
+    list of cell sets, one row each), -1 for cells in none.
+    """
     rows = np.full(n_cells, -1, dtype=np.int32)
     row = 0
     for part in parts:
