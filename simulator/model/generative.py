@@ -44,7 +44,24 @@ GROUP_KINDS = {CONTROL: "control", TRUTH: "truth", REPLICATE: "replicate"}
 def log_normalise(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``log1p(1e4 * count / cell total)`` per cell (rows); a cell with total 0 uses 1.
 
-    counts : (cells, genes). Writes into `out` (float64, same shape) when given.
+    Parameters
+    ----------
+    counts : (cells, genes) array
+        Raw counts, dense.
+    out : (cells, genes) float64 array, optional
+        Written in place and returned when given.
+
+    Returns
+    -------
+    (cells, genes) float64 array
+        Log1p-normalised values: the scale of every summary of `SimulatedDataset`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_normalise(np.array([[1, 3], [0, 0]])).round(3)
+    array([[7.824, 8.923],
+           [0.   , 0.   ]])
     """
     totals = counts.sum(axis=1, dtype=np.float64)
     totals[totals == 0] = 1.0
@@ -53,7 +70,25 @@ def log_normalise(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
 
 
 def perturbation_names(n_perturbations: int) -> np.ndarray:
-    """``P0000``, ``P0001``, ... (zero-padded to sort in order)."""
+    """``P0000``, ``P0001``, ...: the names of a trial's perturbations, in order.
+
+    Parameters
+    ----------
+    n_perturbations : int
+        Number of perturbations K.
+
+    Returns
+    -------
+    (K,) str array
+        Zero-padded to at least four digits, so that the names sort in order.
+
+    Examples
+    --------
+    >>> perturbation_names(3)
+    array(['P0000', 'P0001', 'P0002'], dtype='<U5')
+    >>> perturbation_names(12000)[-1]
+    np.str_('P11999')
+    """
     width = max(4, len(str(n_perturbations - 1)))
     return np.array([f"P{k:0{width}d}" for k in range(n_perturbations)])
 

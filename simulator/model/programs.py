@@ -41,8 +41,27 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ProgramParams:
-    """Knobs of the program effect model (config keys ``effects.<name>``), validated on
-    construction. The paper's `deg_fraction` and `effect_size` keep their meaning.
+    """Knobs of the program effect model (config keys ``effects.<name>``), validated.
+
+    The paper's `deg_fraction` and `effect_size` keep their meaning; `PROGRAM_KNOBS`
+    declares each field.
+
+    Parameters
+    ----------
+    n_programs : int in [1, 256]
+        Gene programs r: the dimension of each perturbation's latent vector and features.
+    program_size : float in (0, 1]
+        Share of genes each program loads (its sparsity).
+    private_fraction : float in [0, 1]
+        Share of the affected genes that are private coin flips, which no feature
+        predicts (1 = the paper's effects).
+    feature_noise : float in [0, 1]
+        Share of each feature's variance that is noise: 0 = the latent vector, 1 = noise.
+
+    Examples
+    --------
+    >>> ProgramParams.from_mapping({"n_programs": 2})
+    ProgramParams(n_programs=2, program_size=0.1, private_fraction=0.2, feature_noise=0.2)
     """
 
     n_programs: int = knob(
@@ -66,6 +85,7 @@ class ProgramParams:
             PROGRAM_KNOBS[f.name].validate(f.name, getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name (a plain dict)."""
         return asdict(self)
 
     @classmethod
@@ -75,6 +95,7 @@ class ProgramParams:
 
 
 PROGRAM_KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(ProgramParams)}
+"""The `Knob` of each `ProgramParams` field, by field name, in declaration order."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,8 +164,36 @@ def simulate_programs(params: SimulationParams, programs: ProgramParams,
                       priors: GenePriors | None = None, seed: int = 0,
                       n_threads: int | None = None
                       ) -> tuple[SimulatedDataset, ProgramEffects]:
-    """A trial of the program effect model: its summaries (as `simulate`) and its effects
-    (the features a model sees are ``effects.features``, (K, r)).
+    """Simulate a trial of the program effect model: its summaries and its effects.
+
+    Parameters
+    ----------
+    params : SimulationParams
+        The trial: genes, cells, `deg_fraction` and `effect_size`.
+    programs : ProgramParams
+        The program effect model.
+    priors : GenePriors, optional
+        Gene priors; the shipped default when None.
+    seed : int >= 0
+        Trial seed.
+    n_threads : int, optional
+        Worker threads, as for `simulate`; None = all cores.
+
+    Returns
+    -------
+    dataset : SimulatedDataset
+        The trial's summaries, as `simulate` gives them for these effects.
+    effects : ProgramEffects
+        Its effects: ``direction`` (K, G) int8 and the ``features`` (K, r) a model sees.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> dataset, effects = simulate_programs(params, ProgramParams(n_programs=2), seed=1)
+    >>> dataset.perturbation_means.shape, effects.features.shape, effects.direction.dtype
+    ((3, 50), (3, 2), dtype('int8'))
     """
     effects = program_effects(params, programs, seed)
     dataset = simulate(params, priors, seed, n_threads=n_threads, direction=effects.direction)

@@ -121,6 +121,7 @@ def simulate(
     Parameters
     ----------
     params : SimulationParams
+        The trial: genes, cells and effects.
     priors : GenePriors, optional
         Gene priors; the shipped default when None.
     seed : int >= 0
@@ -144,6 +145,17 @@ def simulate(
         control mean and variance (G,), per-perturbation means, variances and replicate
         means (K, G), the pooled mean (G,), the true affected genes, DEG calls and weights
         (K, G).
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> dataset = simulate(params, seed=1)
+    >>> dataset.control_mean.shape, dataset.perturbation_means.shape
+    ((50,), (3, 50))
+    >>> round(float(dataset.control_mean.mean()), 4), int(dataset.affected.sum())
+    (2.8185, 7)
     """
     check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
           "an integer >= 1")
