@@ -25,9 +25,36 @@ log = logging.getLogger(__name__)
 class ScreenLevels:
     """A screen's cells as the study uses them, and the levels it will score.
 
-    names : (K,) perturbations with at least MIN_CELLS cells, sorted
-    cells : K arrays of each perturbation's cell rows; control : the control cells' rows
-    levels : factor -> the levels kept (bin numbers for binned factors)
+    Attributes
+    ----------
+    n_cells : int
+        Cells of the screen.
+    genes : (G,) str
+        Gene names.
+    names : (K,) str
+        Perturbations with at least `MIN_CELLS` cells, sorted.
+    cells : list of K int arrays
+        Each perturbation's cell rows.
+    control : int array
+        The control cells' rows.
+    levels : dict of str to tuple
+        Factor -> the levels kept (bin numbers for binned factors).
+    repeats : int
+        Seeded subsamples per level.
+    n_dropped : int
+        Perturbations with fewer than `MIN_CELLS` cells, left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator.screen import Design, Factors
+    >>> labels = np.repeat(["control", "A", "B", "C"], [30, 20, 20, 3])
+    >>> factors = Factors(n_p=[5], n0=[10, 100], k=[], degs=0, effect=0, control_bias=[],
+    ...                   n_genes=[], library_size=0)
+    >>> levels = plan_levels(labels, np.array(["g0", "g1"]), "control", "label",
+    ...                      Design(factors, repeats=2))
+    >>> levels.names.tolist(), levels.sizes.tolist(), levels.levels, levels.n_views
+    (['A', 'B'], [20, 20], {'n_p': (5,), 'n0': (10,)}, 6)
     """
 
     n_cells: int
@@ -41,13 +68,16 @@ class ScreenLevels:
 
     @property
     def n_views(self) -> int:
+        """Views scored: each repeat's base regime and each level."""
         return self.repeats * (1 + sum(len(v) for v in self.levels.values()))
 
     @property
     def sizes(self) -> np.ndarray:
+        """(K,) int: the cells of each perturbation."""
         return np.array([len(c) for c in self.cells])
 
     def describe(self) -> str:
+        """One line: the perturbations, their cells, control cells, genes and views."""
         sizes = self.sizes
         dropped = (f" ({self.n_dropped} with fewer than {MIN_CELLS} cells left out)"
                    if self.n_dropped else "")
