@@ -100,9 +100,11 @@ PROGRAM_KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(Pro
 
 @dataclass(frozen=True, eq=False)
 class ProgramEffects:
-    """One trial's program effects: direction (K, G) int8 (what `simulate` draws from),
-    program_direction (K, G) int8 (the part programs set), latent (K, r), features (K, r),
-    loadings (r, G) and the score threshold tau.
+    """One trial's program effects.
+
+    direction (K, G) int8 (what `simulate` draws from), program_direction (K, G) int8 (the
+    part programs set), latent (K, r), features (K, r), loadings (r, G) and the score
+    threshold tau.
     """
 
     direction: np.ndarray
@@ -114,8 +116,10 @@ class ProgramEffects:
 
 
 def program_threshold(loadings: np.ndarray, share: float) -> float:
-    """Tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I): genes loaded
-    by no program are never affected, so tau = 0 when `share` reaches their complement.
+    """Tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I).
+
+    Genes loaded by no program are never affected, so tau = 0 when `share` reaches their
+    complement.
     """
     scale = np.sqrt((loadings ** 2).sum(axis=0))
     scale = scale[scale > 0]
@@ -134,9 +138,10 @@ def program_threshold(loadings: np.ndarray, share: float) -> float:
 
 def program_effects(params: SimulationParams, programs: ProgramParams,
                     seed: int) -> ProgramEffects:
-    """Every perturbation's affected genes, directions and features, from the trial seed
-    (`simulator.streams`: programs (10,), latent (11, k), feature noise (12, k), private
-    effects (13, k)), so perturbation k's draws do not depend on how many there are.
+    """Every perturbation's affected genes, directions and features, from the trial seed.
+
+    Streams (`simulator.streams`): programs (11,), latent (12, k), feature noise (13, k),
+    private effects (14, k), so perturbation k's draws do not depend on how many there are.
     """
     n_pert, n_genes, r = params.n_perturbations, params.n_genes, programs.n_programs
     rng = streams.program_stream(seed)

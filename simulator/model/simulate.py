@@ -54,8 +54,9 @@ def _blocks(all_tiles: Iterator[Tile], block_cells: int) -> Iterator[list[Tile]]
 
 def _summaries(model: TrialModel, params: SimulationParams, block_cells: int,
                n_threads: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Every group's per-gene mean and population variance of the normalised counts:
-    (groups, G) each, rows control, each perturbation's truth, then its replicate.
+    """Every group's per-gene mean and population variance of the normalised counts.
+
+    (groups, G) each; rows: control, each perturbation's truth, then its replicate.
     """
     n_pert, n_genes = params.n_perturbations, params.n_genes
     # One row per group: control, then each perturbation's truth, then its replicate. A
