@@ -1,6 +1,7 @@
-"""A screen's regime: every knob of `SimulationParams` (and of `ProgramParams`, where the
-screen shows shared structure) that its raw counts determine, each by a documented
-estimator (`estimate_params`, `estimate_from_profile`).
+"""A screen's regime: every simulation knob its raw counts determine, each estimated.
+
+The knobs of `SimulationParams` (and of `ProgramParams`, where the screen shows shared
+structure), each by a documented estimator (`estimate_params`, `estimate_from_profile`).
 
 - **Cells**: n₀ the control cells, k the perturbations with at least MIN_CELLS cells (at
   most `max_perturbations` of them, drawn at random), nk the median of their cells.
@@ -155,8 +156,9 @@ def estimate_params(path: str | Path, label_key: str, control_label: str, *,
 def estimate_from_profile(profile: Profile, sample: tuple | None, *,
                           priors: GenePriors | None = None, seed: int = 0,
                           alpha: float = 0.05) -> ScreenEstimate:
-    """`estimate_params` on a screen's profile and the raw counts of its `sample` cells (the
-    dispersion fit's; unused when `priors` is given).
+    """`estimate_params` on a screen's profile and the raw counts of its `sample` cells.
+
+    The sample is the dispersion fit's; unused when `priors` is given.
     """
     genes = profile.genes
     raw = profile.means(profile.raw)
@@ -221,9 +223,11 @@ def _matching(priors: GenePriors, genes: np.ndarray) -> GenePriors:
 
 def shrunk_shift(control: np.ndarray, perturbed: np.ndarray, theta_fit: np.ndarray,
                  profile: Profile) -> np.ndarray:
-    """(G,) perturbed − control mean, each shrunk by its sampling noise (positive-part
-    James–Stein per gene: × max(0, 1 − v/shift²), v the NB variance of the difference of
-    the two sample means), so a twin does not add its own noise on top of the screen's.
+    """(G,) perturbed − control mean, each shrunk by its sampling noise.
+
+    Positive-part James–Stein per gene: × max(0, 1 − v/shift²), v the NB variance of the
+    difference of the two sample means, so a twin does not add its own noise on top of the
+    screen's.
     """
     n_control, n_perturbed = profile.n_cells[0], profile.n_cells[1:].sum()
     noise = ((control + control ** 2 / theta_fit) / n_control
@@ -235,9 +239,10 @@ def shrunk_shift(control: np.ndarray, perturbed: np.ndarray, theta_fit: np.ndarr
 
 
 def between_groups(profile: Profile, theta_fit: np.ndarray) -> np.ndarray:
-    """(G,) the variance of the groups' mean counts (control, each perturbation) around the
-    overall mean, less their sampling noise, over the mean squared: what the shift and the
-    effects add to an intercept-only fit's 1/θ.
+    """(G,) what the shift and the effects add to an intercept-only fit's 1/θ.
+
+    The variance of the groups' mean counts (control, each perturbation) around the overall
+    mean, less their sampling noise, over the mean squared.
     """
     means, n = profile.means(profile.raw), profile.group_sizes().astype(float)
     overall = (means * n[:, None]).sum(axis=0) / n.sum()
@@ -249,8 +254,9 @@ def between_groups(profile: Profile, theta_fit: np.ndarray) -> np.ndarray:
 
 def _size_factor_free(theta_fit: np.ndarray, sigma: float, between: np.ndarray
                       ) -> np.ndarray:
-    """The NB size given the size factor and the group: 1/θ = (1/θ_fit − between + 1) /
-    exp(σ²) − 1 (module doc).
+    """The NB size given the size factor and the group.
+
+    1/θ = (1/θ_fit − between + 1) / exp(σ²) − 1 (module doc).
     """
     inverse = (np.maximum(1 / theta_fit - between, 0.0) + 1) / np.exp(sigma ** 2) - 1
     return 1 / np.maximum(inverse, 1 / MAX_THETA)

@@ -1,7 +1,8 @@
-"""Which levels of a `Design` a screen can supply, decided from its labels before any count
-is read: levels beyond the screen are left out with one warning line, a factor left with
-no level (or fewer than two perturbations for a level) is a one-line error saying what the
-screen has.
+"""Which levels of a `Design` a screen can supply, decided from its labels alone.
+
+No count is read: levels beyond the screen are left out with one warning line, a factor
+left with no level (or fewer than two perturbations for a level) is a one-line error saying
+what the screen has.
 """
 
 from __future__ import annotations
@@ -133,8 +134,9 @@ def _within(factor: str, wanted: tuple, limit: int, what: str) -> tuple:
 
 
 def _cells_per_perturbation(wanted: tuple, sizes: pd.Series) -> tuple:
-    """The levels n_p at least 2 perturbations supply (n_p cells in each half: 2·n_p
-    cells); perturbations too small for a kept level are left out of it.
+    """The levels n_p at least 2 perturbations supply (n_p cells in each half: 2·n_p cells).
+
+    Perturbations too small for a kept level are left out of it.
     """
     enough = {level: int((sizes // 2 >= level).sum()) for level in wanted}
     kept = tuple(level for level in wanted if enough[level] >= 2)
@@ -165,9 +167,11 @@ def _check_bins(factor: str, bins: int, n_perturbations: int) -> None:
 
 def depth_bins(depth: np.ndarray, levels: ScreenLevels, bins: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells in quantile bins of their depth (total count): each cell's bin 0..B-1 (-1 for
-    cells of neither control nor a kept perturbation), the bins' edges (B+1,), and per bin
-    which perturbations have >= MIN_CELLS cells in it ((B, K) bool).
+    """Cells in quantile bins of their depth (total count).
+
+    Returns each cell's bin 0..B-1 (-1 for cells of neither control nor a kept
+    perturbation), the bins' edges (B+1,), and per bin which perturbations have
+    >= MIN_CELLS cells in it ((B, K) bool).
     """
     used = np.concatenate([levels.control, *levels.cells])
     edges = np.quantile(depth[used], np.linspace(0, 1, bins + 1))

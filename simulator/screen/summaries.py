@@ -173,8 +173,9 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
 
 def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each perturbation's cells (row indices, perturbation k's in `cells_of[k]`) split at
-    random into its truth half and its replicate half, each in random order; the truth
+    """Each perturbation's cells split at random into its truth and its replicate half.
+
+    Row indices, perturbation k's in `cells_of[k]`; each half in random order; the truth
     gets the odd cell.
     """
     halves = []
@@ -186,8 +187,9 @@ def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
 
 
 def group_rows(n_cells: int, *parts: Sequence[np.ndarray]) -> np.ndarray:
-    """(n_cells,) row of each cell: the cell sets of `parts` numbered in order (a part is a
-    list of cell sets, one row each), -1 for cells in none.
+    """(n_cells,) row of each cell: the cell sets of `parts` numbered in order.
+
+    A part is a list of cell sets, one row each; -1 for cells in none.
     """
     rows = np.full(n_cells, -1, dtype=np.int32)
     row = 0
