@@ -51,7 +51,7 @@ def read_counts(path: str | Path, label_key: str = "label",
     labels_path : str or Path, optional
         CSV of per-cell labels; NPZ only (required for a ``scipy.sparse.save_npz`` file).
     layer : str, optional
-        h5ad only: read ``layers[layer]`` instead of ``X`` (e.g. raw ``counts``).
+        Read ``layers[layer]`` instead of ``X`` (e.g. raw ``counts``); h5ad only.
 
     Returns
     -------

@@ -85,8 +85,12 @@ class Knob:
         Drawn on a log axis, trends against log10.
     kind : str
         "int", "float" or "choice".
-    low, high, low_open, high_open, choices
-        Bounds (open or closed) or allowed values.
+    low, high : float or None
+        Bounds; None for none.
+    low_open, high_open : bool
+        Whether a bound is open (excluded).
+    choices : tuple of str
+        Allowed values of a "choice" knob.
     nullable : bool
         None is allowed (and means what `meaning` says).
     paper_sweep : str

@@ -64,7 +64,7 @@ class Factors:
         Quantile bins of the perturbations by their number of DEGs, by the mean
         ``|delta|`` of their DEGs.
     control_bias : tuple of float >= 0
-        β values: the control mean moved to ``a + β (c - a)``.
+        Values of β: the control mean moved to ``a + β (c - a)``.
     n_genes : tuple of int >= 2
         Genes kept.
     library_size : int, 0 or 2..20

@@ -77,11 +77,19 @@ class ScreenEstimate:
 
     Examples
     --------
-    `estimate_params` returns one; its parameters and priors simulate the screen's regime:
+    What `estimate_params` returns for a simulated screen of 5 perturbations:
 
-    >>> from simulator import ScreenEstimate
-    >>> sorted(field.name for field in ScreenEstimate.__dataclass_fields__.values())
-    ['details', 'params', 'priors', 'programs', 'structure', 'test']
+    >>> import os, tempfile
+    >>> from simulator import SimulationParams, estimate_params, simulate_counts
+    >>> truth = SimulationParams(n_genes=100, n_control_cells=100, n_cells_per_perturbation=20,
+    ...                          n_perturbations=5, n_replicate_cells=0, deg_fraction=0.1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.h5ad")
+    >>> simulate_counts(truth, seed=1).to_anndata().write_h5ad(path)
+    >>> estimate = estimate_params(path, "perturbation", "control")
+    >>> estimate.test.z.shape, estimate.structure.private_fraction, estimate.programs
+    ((5, 100), 1.0, None)
+    >>> sorted(estimate.details)
+    ['called_share', 'power', 'priors', 'shift_size', 'tested_entries', 'z_crit']
     """
 
     params: SimulationParams

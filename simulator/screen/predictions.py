@@ -52,9 +52,9 @@ def read_predictions(spec: str, genes: np.ndarray, label_key: str = "label",
     label_key : str
         The perturbation label column of a table, or of ``obs`` in h5ad.
     layer : str, optional
-        h5ad only: read ``layers[layer]`` instead of ``X``.
+        Read ``layers[layer]`` instead of ``X``; h5ad only.
     chunk_cells : int, optional
-        h5ad only: rows read at a time.
+        Rows read at a time; h5ad only.
 
     Returns
     -------
