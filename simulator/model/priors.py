@@ -189,7 +189,8 @@ class GenePriors:
         Examples
         --------
         >>> import numpy as np
-        >>> counts = np.random.default_rng(0).poisson(3.0, (40, 5))
+        >>> from simulator import streams
+        >>> counts = streams.stream(0).poisson(3.0, (40, 5))
         >>> priors = GenePriors.fit(counts, is_control=np.arange(40) < 10)
         >>> priors.mu_control.round(2), priors.theta.round(1)
         (array([2.5, 2.2, 4.7, 2.8, 3.7]), array([   41.7, 10000. , 10000. , 10000. , 10000. ]))
