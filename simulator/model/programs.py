@@ -62,6 +62,8 @@ class ProgramParams:
     --------
     >>> ProgramParams.from_mapping({"n_programs": 2})
     ProgramParams(n_programs=2, program_size=0.1, private_fraction=0.2, feature_noise=0.2)
+    >>> PROGRAM_KNOBS["n_programs"].symbol, PROGRAM_KNOBS["n_programs"].high
+    ('r', 256)
     """
 
     n_programs: int = knob(

@@ -56,6 +56,8 @@ class ScreenLevels:
     ...                      Design(factors, repeats=2))
     >>> levels.names.tolist(), levels.sizes.tolist(), levels.levels, levels.n_views
     (['A', 'B'], [20, 20], {'n_p': (5,), 'n0': (10,)}, 6)
+    >>> levels.n_dropped, MIN_CELLS  # C's 3 cells are too few
+    (1, 4)
     """
 
     n_cells: int

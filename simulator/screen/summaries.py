@@ -61,7 +61,19 @@ class Screen:
 
     Examples
     --------
-    See `summarise_screen`.
+    A simulated screen's 3 perturbations, each of 20 cells, halved:
+
+    >>> import os, tempfile
+    >>> from simulator import SimulationParams, simulate_counts
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.h5ad")
+    >>> simulate_counts(params, seed=1).to_anndata().write_h5ad(path)
+    >>> screen = summarise_screen(path, "target", "control")
+    >>> screen.n_control_cells, screen.truth_cells.tolist(), screen.replicate_cells.tolist()
+    (20, [10, 10, 10], [10, 10, 10])
+    >>> screen.dataset.params is None, screen.n_dropped
+    (True, 0)
     """
 
     dataset: SimulatedDataset
