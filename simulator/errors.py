@@ -26,6 +26,30 @@ class ValidationError(ValueError):
     ``ranges.control_bias.low``); the apps re-key it to the config path a user types
     (``sim.n_genes``) with `prefixed`. `where`, when set, leads the message (e.g. which
     sweep trial). Errors about no single key have `key` None.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line; opens with `key` when there is one.
+    key : str, optional
+        The parameter the error is about, as the caller spelled it.
+    where : str
+        Context that leads the message (e.g. ``trial 3``); empty for none.
+
+    Attributes
+    ----------
+    detail : str
+        `message`, without `where`.
+    key : str or None
+    where : str
+
+    Examples
+    --------
+    >>> error = ValidationError.about("n_genes", 1, "an integer >= 2")
+    >>> str(error.prefixed("sim."))
+    'sim.n_genes must be an integer >= 2 (got 1)'
+    >>> str(error.located("trial 3"))
+    'trial 3: n_genes must be an integer >= 2 (got 1)'
     """
 
     def __init__(self, message: str, key: str | None = None, where: str = ""):

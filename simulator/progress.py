@@ -39,8 +39,11 @@ class _Lines:
 
 def progress_bar(total: int, desc: str, unit: str, *, iterable: Iterable | None = None,
                  enabled: bool = True, stream: TextIO | None = None) -> tqdm:
-    """A tqdm bar over `total` units (or over `iterable`) on `stream` (stderr): drawn on a
-    terminal, logged as lines elsewhere (module docstring), silent when not `enabled`."""
+    """A tqdm bar over `total` units (or over `iterable`) on `stream` (default stderr).
+
+    Drawn on a terminal, logged as lines elsewhere (module docstring), silent when not
+    `enabled`.
+    """
     stream = sys.stderr if stream is None else stream
     if not enabled:
         return tqdm(iterable, total=total, disable=True)

@@ -65,8 +65,11 @@ SECONDS_PER_M_SCORED = 0.296
 
 @dataclass(frozen=True)
 class Estimate:
-    """A job's peak memory (bytes) and run time: `cpu_seconds` of work on `cores` cores,
-    never faster than its longest single piece (`longest_seconds`)."""
+    """A job's peak memory (bytes) and run time.
+
+    The run time is `cpu_seconds` of work on `cores` cores, never faster than its longest
+    single piece (`longest_seconds`).
+    """
 
     memory: float
     cpu_seconds: float
@@ -75,9 +78,11 @@ class Estimate:
 
     @property
     def seconds(self) -> float:
+        """Wall-clock seconds: the work spread over the cores, or the longest piece."""
         return max(self.cpu_seconds / self.cores, self.longest_seconds)
 
     def describe(self) -> str:
+        """One line: the estimated peak memory and time."""
         on = f" on {self.cores} cores" if self.cores > 1 else ""
         return (f"estimated peak memory {format_bytes(self.memory)}, time "
                 f"{format_seconds(self.seconds)}{on}")
@@ -113,10 +118,12 @@ STUDY_SUM_BYTES = 32  # per row x gene summarised by a study: sums and squares, 
 
 def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpec,
                  n_threads: int | None = None) -> float:
-    """Peak memory (bytes) of `simulator.sweep.run_study`: one repeat's summaries of every
-    cell grouping (`simulator.screen.accumulate`), a dense chunk of the counts, the dataset
-    of all perturbations (their DEGs are every view's affected genes) and the largest view
-    scored, plus the tables of every view."""
+    """Peak memory (bytes) of `simulator.sweep.run_study`.
+
+    One repeat's summaries of every cell grouping (`simulator.screen.accumulate`), a dense
+    chunk of the counts, the dataset of all perturbations (their DEGs are every view's
+    affected genes) and the largest view scored, plus the tables of every view.
+    """
     genes, perts = len(levels.genes), len(levels.names)
     base = min(perts, design.n_perturbations or perts)
     view_rows = 1 + 2 * base
@@ -136,8 +143,7 @@ def study_memory(levels: ScreenLevels, design: Design, evaluation: EvaluationSpe
 
 
 def sweep_parent_memory(n_trials: int, n_scores: int) -> float:
-    """Peak memory (bytes) of a sweep's own process: its trial list and the tables its
-    figures read."""
+    """Peak memory (bytes) of a sweep's own process: its trials and its figures' tables."""
     return PROCESS_BYTES + n_trials * (TRIAL_RECORD_BYTES + n_scores * REPORT_ROW_BYTES)
 
 
@@ -177,9 +183,12 @@ def estimate_trial(params: SimulationParams, evaluation: EvaluationSpec,
 
 def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
                    n_workers: int, processes: bool, local: bool = True) -> Estimate:
-    """A sweep of single-threaded trials on `n_workers` workers: the parent's memory, plus
-    (when the workers are `local`) the `n_workers` largest trials at once, each in its own
-    process (`processes`) or sharing the parent's; time with perfect packing."""
+    """A sweep of single-threaded trials on `n_workers` workers.
+
+    Memory: the parent's, plus (when the workers are `local`) the `n_workers` largest trials
+    at once, each in its own process (`processes`) or sharing the parent's. Time: with
+    perfect packing.
+    """
     scores = {rep: n_scores(evaluation, rep) for rep in (False, True)}
     memory = sweep_parent_memory(len(trials), scores[True])
     largest = sorted((trial_memory(p.n_genes, p.n_perturbations, p.replicate_cells > 0,
@@ -194,8 +203,10 @@ def estimate_sweep(trials: list[SimulationParams], evaluation: EvaluationSpec,
 
 
 def available_memory() -> float | None:
-    """Bytes the machine can give now: MemAvailable, capped by a cgroup limit, or None
-    where the platform does not say."""
+    """Bytes the machine can give now: MemAvailable, capped by a cgroup limit.
+
+    None where the platform does not say.
+    """
     available = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -229,6 +240,7 @@ def check_memory(estimate: float, what: str, force: bool,
 
 
 def format_bytes(n_bytes: float) -> str:
+    """``1.5 GB``: three significant digits in kB, MB, GB or TB (powers of 1000)."""
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if n_bytes >= size:
             return f"{n_bytes / size:.3g} {unit}"
@@ -236,6 +248,7 @@ def format_bytes(n_bytes: float) -> str:
 
 
 def format_seconds(seconds: float) -> str:
+    """``under a second``, ``12 s``, ``4.5 min``, ``11 h``, ``1.2 days``."""
     if seconds < 60:
         return f"{max(seconds, 1):.0f} s" if seconds >= 1 else "under a second"
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):

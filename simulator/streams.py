@@ -87,10 +87,12 @@ def stream(seed: int, *key: int) -> np.random.Generator:
 
 
 def gene_stream(seed: int) -> np.random.Generator:
+    """The prior's genes a trial simulates: key ``(0,)``."""
     return stream(seed, GENES)
 
 
 def effect_stream(seed: int, perturbation: int) -> np.random.Generator:
+    """Perturbation `perturbation`'s affected genes and directions: key ``(1, k)``."""
     return stream(seed, EFFECTS, perturbation)
 
 
@@ -101,42 +103,52 @@ def cell_keys(seed: int, kind: int, group: int, tile: int) -> np.ndarray:
 
 
 def shuffle_stream(seed: int) -> np.random.Generator:
+    """The `shuffled` predictor's derangement: key ``(7,)``."""
     return stream(seed, SHUFFLE)
 
 
 def program_stream(seed: int) -> np.random.Generator:
+    """The gene programs' genes and loadings: key ``(11,)``."""
     return stream(seed, PROGRAMS)
 
 
 def latent_stream(seed: int, perturbation: int) -> np.random.Generator:
+    """Perturbation `perturbation`'s latent vector: key ``(12, k)``."""
     return stream(seed, LATENT, perturbation)
 
 
 def feature_noise_stream(seed: int, perturbation: int) -> np.random.Generator:
+    """The noise of perturbation `perturbation`'s features: key ``(13, k)``."""
     return stream(seed, FEATURE_NOISE, perturbation)
 
 
 def private_effect_stream(seed: int, perturbation: int) -> np.random.Generator:
+    """Perturbation `perturbation`'s private effects: key ``(14, k)``."""
     return stream(seed, PRIVATE_EFFECTS, perturbation)
 
 
 def training_split_stream(seed: int) -> np.random.Generator:
+    """Which perturbations a model is trained on: key ``(15,)``."""
     return stream(seed, TRAINING_SPLIT)
 
 
 def model_stream(seed: int, model: int) -> np.random.Generator:
+    """Model `model`'s initial parameters: key ``(16, m)``."""
     return stream(seed, MODEL, model)
 
 
 def split_stream(seed: int, perturbation: int, repeat: int = 0) -> np.random.Generator:
+    """A screen perturbation's truth / replicate halves: ``(8, k)``, ``(8, k, r)`` if r > 0."""
     return stream(seed, SPLIT, perturbation, *((repeat,) if repeat else ()))
 
 
 def subsample_stream(seed: int, repeat: int, part: int) -> np.random.Generator:
+    """What repeat `repeat` of a study subsamples (`part`): key ``(9, r, part)``."""
     return stream(seed, SUBSAMPLE, repeat, part)
 
 
 def compare_stream(seed: int, part: int, *more: int) -> np.random.Generator:
+    """Estimating and comparing a screen's regime: key ``(17, part, ...)``."""
     return stream(seed, COMPARE, part, *more)
 
 
@@ -153,6 +165,7 @@ def trial_seed(sweep_seed: int, index: int) -> int:
 
 
 def trial_parameter_stream(sweep_seed: int, index: int) -> np.random.Generator:
+    """Sweep trial `index`'s parameters: key ``(1, i)`` of the sweep seed."""
     return stream(sweep_seed, TRIAL_PARAMETERS, index)
 
 

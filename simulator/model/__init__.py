@@ -1,6 +1,6 @@
 """The model stage: gene priors (estimate) and the negative-binomial simulator (simulate).
 
-    from simulator.model import GenePriors, SimulationParams, simulate
+from simulator.model import GenePriors, SimulationParams, simulate
 """
 
 from simulator.model.cells import SimulatedCounts, simulate_counts

@@ -41,9 +41,24 @@ class SimulatedCounts:
         ``group`` (control / truth / replicate), ``perturbation`` (``control`` for
         control cells), ``size_factor`` (the cell's library size factor).
     genes : (G,) str
+        Gene names, in simulation order.
     direction : (K, G) int8
         +1 / -1 for genes each perturbation scales up / down, 0 elsewhere.
-    params, seed
+    params : SimulationParams
+        The trial's parameters.
+    seed : int
+        The trial's seed.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate_counts
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> cells = simulate_counts(params, seed=1)
+    >>> cells.counts.shape, cells.counts.dtype, cells.direction.shape
+    ((80, 50), dtype('int64'), (3, 50))
+    >>> cells.obs["group"].value_counts().to_dict()
+    {'truth': 30, 'replicate': 30, 'control': 20}
     """
 
     counts: np.ndarray
@@ -54,12 +69,30 @@ class SimulatedCounts:
     seed: int
 
     def to_anndata(self) -> Any:
-        """An `anndata.AnnData` with counts in X, cell labels in obs, the prior in var and
-        each perturbation's effect directions in ``varm["direction"]`` (genes x perturbations).
+        """The cells as an `anndata.AnnData` (needs the optional extra ``anndata``).
 
+        Counts are in X, cell labels in obs, gene names in var and each perturbation's
+        effect directions in ``varm["direction"]`` (genes x perturbations).
         ``obs["perturbation"]`` labels replicate cells ``<name>_replicate`` so that grouping
         by it never mixes them into the truth; ``obs["target"]`` is the perturbation of
-        every cell (``control`` for control cells), replicate or not."""
+        every cell (``control`` for control cells), replicate or not.
+
+        Returns
+        -------
+        anndata.AnnData
+            (cells, G) int64 counts; ``uns["simulation"]`` holds the seed and parameters.
+
+        Examples
+        --------
+        >>> from simulator import SimulationParams, simulate_counts
+        >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+        ...                           n_cells_per_perturbation=10, n_perturbations=3)
+        >>> adata = simulate_counts(params, seed=1).to_anndata()
+        >>> adata.shape, adata.varm["direction"].shape
+        ((80, 50), (50, 3))
+        >>> list(adata.obs["perturbation"].cat.categories)[:3]
+        ['control', 'P0000', 'P0001']
+        """
         try:
             import anndata
         except ImportError as error:
@@ -103,6 +136,7 @@ def simulate_counts(
     Parameters
     ----------
     params : SimulationParams
+        The trial: genes, cells and effects.
     priors : GenePriors, optional
         Gene priors; the shipped default when None.
     seed : int >= 0
@@ -115,8 +149,22 @@ def simulate_counts(
     Returns
     -------
     SimulatedCounts
-        Raw counts (cells x genes, int) with each cell's group, and the trial's
-        affected genes; ``to_anndata()`` gives an AnnData.
+        Raw counts ``(n_cells, G)`` int64 with each cell's group, and the trial's
+        effect directions ``(K, G)``; ``to_anndata()`` gives an AnnData.
+
+    Examples
+    --------
+    The cells `simulate` summarises, for the same parameters and seed:
+
+    >>> import numpy as np
+    >>> from simulator import SimulationParams, simulate, simulate_counts
+    >>> from simulator.model import log_normalise
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> cells = simulate_counts(params, seed=1)
+    >>> control = cells.counts[(cells.obs["group"] == "control").to_numpy()]
+    >>> np.allclose(log_normalise(control).mean(axis=0), simulate(params, seed=1).control_mean)
+    True
     """
     n_entries = params.n_cells * params.n_genes
     if n_entries > max_entries:

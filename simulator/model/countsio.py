@@ -44,19 +44,34 @@ def read_counts(path: str | Path, label_key: str = "label",
 
     Parameters
     ----------
-    path : NPZ, CSV (optionally gzipped) or h5ad file (see the module docstring).
+    path : str or Path
+        NPZ, CSV (optionally gzipped) or h5ad file (see the module docstring).
     label_key : str
         The label column of a CSV (counts or labels file) or of ``obs`` in h5ad.
-    labels_path : optional
+    labels_path : str or Path, optional
         CSV of per-cell labels; NPZ only (required for a ``scipy.sparse.save_npz`` file).
     layer : str, optional
-        h5ad only: read ``layers[layer]`` instead of ``X`` (e.g. raw ``counts``).
+        Read ``layers[layer]`` instead of ``X`` (e.g. raw ``counts``); h5ad only.
 
     Returns
     -------
-    counts : (cells, genes) dense array or scipy.sparse matrix, as stored
+    counts : (cells, genes) array or scipy.sparse matrix
+        Raw counts, dense or sparse as stored.
     labels : (cells,) str
+        Each cell's label (e.g. ``control`` or its perturbation).
     genes : (genes,) str
+        Gene names.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.npz")
+    >>> np.savez(path, counts=np.eye(3, 4, dtype=np.int64),
+    ...          labels=np.array(["control", "P0", "P0"]))
+    >>> counts, labels, genes = read_counts(path)
+    >>> counts.shape, labels.tolist(), genes.tolist()
+    ((3, 4), ['control', 'P0', 'P0'], ['gene0', 'gene1', 'gene2', 'gene3'])
     """
     path = Path(path)
     check(path.is_file(), "counts", str(path), "an existing file")

@@ -23,9 +23,10 @@ class SimulatedDataset:
 
     Attributes
     ----------
-    params, seed
-        What produced it; for a real screen `params` is None and `seed` the seed of its
-        truth / replicate split.
+    params : SimulationParams or None
+        The trial's parameters; None for a real screen.
+    seed : int
+        The trial's seed; for a real screen the seed of its truth / replicate split.
     genes : (G,) str
         Gene names, in simulation order.
     perturbations : (K,) str
@@ -50,6 +51,17 @@ class SimulatedDataset:
     mu_control, mu_perturbed_base, theta : (G,) float64, or None for a real screen
         The prior of the simulated genes: control mean count, the biased perturbed
         baseline ``max(0, mu_control + beta (mu_perturbed - mu_control))``, NB size.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> dataset = simulate(params, seed=1)
+    >>> dataset.n_perturbations, dataset.n_genes, dataset.perturbation_means.shape
+    (3, 50, (3, 50))
+    >>> dataset.has_replicate, dataset.weights.dtype
+    (True, dtype('float64'))
     """
 
     params: SimulationParams | None
@@ -73,12 +85,15 @@ class SimulatedDataset:
 
     @property
     def n_genes(self) -> int:
+        """Number of genes G."""
         return len(self.genes)
 
     @property
     def n_perturbations(self) -> int:
+        """Number of perturbations K."""
         return len(self.perturbations)
 
     @property
     def has_replicate(self) -> bool:
+        """Whether the technical replicate's summaries are present."""
         return self.replicate_means is not None

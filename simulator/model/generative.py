@@ -44,7 +44,24 @@ GROUP_KINDS = {CONTROL: "control", TRUTH: "truth", REPLICATE: "replicate"}
 def log_normalise(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``log1p(1e4 * count / cell total)`` per cell (rows); a cell with total 0 uses 1.
 
-    counts : (cells, genes). Writes into `out` (float64, same shape) when given.
+    Parameters
+    ----------
+    counts : (cells, genes) array
+        Raw counts, dense.
+    out : (cells, genes) float64 array, optional
+        Written in place and returned when given.
+
+    Returns
+    -------
+    (cells, genes) float64 array
+        Log1p-normalised values: the scale of every summary of `SimulatedDataset`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_normalise(np.array([[1, 3], [0, 0]])).round(3)
+    array([[7.824, 8.923],
+           [0.   , 0.   ]])
     """
     totals = counts.sum(axis=1, dtype=np.float64)
     totals[totals == 0] = 1.0
@@ -53,7 +70,25 @@ def log_normalise(counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
 
 
 def perturbation_names(n_perturbations: int) -> np.ndarray:
-    """``P0000``, ``P0001``, ... (zero-padded to sort in order)."""
+    """``P0000``, ``P0001``, ...: the names of a trial's perturbations, in order.
+
+    Parameters
+    ----------
+    n_perturbations : int
+        Number of perturbations K.
+
+    Returns
+    -------
+    (K,) str array
+        Zero-padded to at least four digits, so that the names sort in order.
+
+    Examples
+    --------
+    >>> perturbation_names(3)
+    array(['P0000', 'P0001', 'P0002'], dtype='<U5')
+    >>> perturbation_names(12000)[-1]
+    np.str_('P11999')
+    """
     width = max(4, len(str(n_perturbations - 1)))
     return np.array([f"P{k:0{width}d}" for k in range(n_perturbations)])
 
@@ -128,8 +163,10 @@ class TrialModel:
 
     def summarise(self, block: list[Tile], rows: np.ndarray, out_mean: np.ndarray,
                   out_m2: np.ndarray) -> None:
-        """Write each tile's per-gene mean and sum of squared deviations of the cells'
-        normalised values into row rows[t] of out_mean, out_m2 ((rows, G) arrays)."""
+        """Write each tile's per-gene mean and sum of squared deviations, row by row.
+
+        Of the cells' normalised values, into row rows[t] of out_mean, out_m2 ((rows, G)).
+        """
         keys = np.array([self.keys(t) for t in block], dtype=np.uint64)
         sampler.summarise_tiles(
             keys, np.array([t.kind for t in block], np.int64),
@@ -142,8 +179,11 @@ MAX_MEAN = 1e12  # the largest NB mean (counts per cell) the sampler is asked to
 
 
 def _check_drawable(params: SimulationParams, means: np.ndarray) -> None:
-    """Refuse parameters whose gene means (at a size factor 8 σ_l above μ_l) exceed
-    MAX_MEAN, naming the parameter that inflates them, before any cell is drawn."""
+    """Refuse parameters whose gene means exceed MAX_MEAN, before any cell is drawn.
+
+    The means at a size factor 8 σ_l above μ_l; the error names the parameter that
+    inflates them.
+    """
     top = np.exp(params.library_size_log_mean + 8 * params.library_size_log_sd)
     with np.errstate(over="ignore", invalid="ignore"):
         largest = np.nan_to_num(means.max(axis=1), nan=np.inf) * top
@@ -159,29 +199,34 @@ def _check_drawable(params: SimulationParams, means: np.ndarray) -> None:
 
 
 def size_factor_grid(params: SimulationParams) -> np.ndarray:
-    """Increasing size factors spanning mu_l ± GRID_SPAN_SD σ_l, evenly on the log scale
-    (cells above the grid are drawn directly); one point when σ_l = 0."""
+    """Increasing size factors spanning mu_l ± GRID_SPAN_SD σ_l, evenly on the log scale.
+
+    Cells above the grid are drawn directly; one point when σ_l = 0.
+    """
     mu, sd = params.library_size_log_mean, params.library_size_log_sd
     span = GRID_SPAN_SD * sd
     return np.exp(np.linspace(mu - span, mu + span, GRID_POINTS if sd > 0 else 1))
 
 
 def check_prior_genes(n_genes: int, priors: GenePriors, where: str = "") -> None:
-    """Refuse more genes than the prior holds (``n_genes must be at most 8192, the prior's
-    genes``), before any estimate of time or memory speaks of them; `where` ends the rule
-    (e.g. ``, in every trial``)."""
+    """Refuse more genes than the prior holds, before any estimate speaks of them.
+
+    ``n_genes must be at most 8192, the prior's genes``; `where` ends the rule (e.g.
+    ``, in every trial``).
+    """
     check(n_genes <= priors.n_genes, "n_genes", n_genes,
           f"at most {priors.n_genes}, the prior's genes{where}")
 
 
 def trial_model(params: SimulationParams, priors: GenePriors, seed: int,
                 n_threads: int = 1, direction: np.ndarray | None = None) -> TrialModel:
-    """Choose the genes and every perturbation's effects and tabulate the sampler's laws
-    (on `n_threads` threads); validates the seed and that the prior holds enough genes.
+    """Choose the genes and every perturbation's effects; tabulate the sampler's laws.
 
-    direction : (K, G) int8 in {-1, 0, 1}, optional: the perturbations' effects chosen by
-        another effect model (`simulator.model.programs`) in place of the paper's
-        independent coin flips; their fold change is `effect_size` all the same.
+    The tables are made on `n_threads` threads; the seed is validated and the prior must
+    hold enough genes. `direction` ((K, G) int8 in {-1, 0, 1}, optional): the
+    perturbations' effects chosen by another effect model (`simulator.model.programs`) in
+    place of the paper's independent coin flips; their fold change is `effect_size` all
+    the same.
     """
     check(is_integer(seed) and seed >= 0, "seed", seed, "an integer >= 0")
     check_prior_genes(params.n_genes, priors)

@@ -28,11 +28,41 @@ __all__ = [
 
 
 class DegMode(StrEnum):
+    """How a trial calls its differentially expressed genes (`SimulationParams.deg_mode`).
+
+    Attributes
+    ----------
+    PAPER : str
+        ``"paper"``: the ``|affected|`` smallest Welch p-values, n = nk for both groups.
+    BH : str
+        ``"bh"``: Benjamini-Hochberg adjusted p < `SimulationParams.alpha`, true cell counts.
+
+    Examples
+    --------
+    >>> DegMode("bh") is DegMode.BH, DegMode.PAPER == "paper"
+    (True, True)
+    """
+
     PAPER = "paper"  # the |affected| smallest Welch p-values, n = nk for both groups
     BH = "bh"  # Benjamini-Hochberg adjusted p < alpha, true cell counts
 
 
 class WeightMode(StrEnum):
+    """How a trial weights genes (`SimulationParams.weight_mode`).
+
+    Attributes
+    ----------
+    PAPER : str
+        ``"paper"``: scanpy's ``t-test_overestim_var`` of each perturbation against the rest.
+    WELCH_TRUE_N : str
+        ``"welch_true_n"``: Welch's t with the rest's true cell count.
+
+    Examples
+    --------
+    >>> [str(mode) for mode in WeightMode]
+    ['paper', 'welch_true_n']
+    """
+
     PAPER = "paper"  # scanpy's t-test_overestim_var against the rest
     WELCH_TRUE_N = "welch_true_n"  # Welch's t with the rest's true cell count
 
@@ -55,12 +85,26 @@ class Knob:
         Drawn on a log axis, trends against log10.
     kind : str
         "int", "float" or "choice".
-    low, high, low_open, high_open, choices
-        Bounds (open or closed) or allowed values.
+    low, high : float or None
+        Bounds; None for none.
+    low_open, high_open : bool
+        Whether a bound is open (excluded).
+    choices : tuple of str
+        Allowed values of a "choice" knob.
     nullable : bool
         None is allowed (and means what `meaning` says).
     paper_sweep : str
         The paper's sweep range, for the parameter table.
+
+    Examples
+    --------
+    >>> effect_size = KNOBS["effect_size"]
+    >>> effect_size.text, effect_size.unit, effect_size.low_open
+    ('effect size f', 'fold change', True)
+    >>> effect_size.validate("effect_size", 0.0)
+    Traceback (most recent call last):
+    ...
+    simulator.errors.ValidationError: effect_size must be > 0 (got 0.0)
     """
 
     meaning: str
@@ -81,6 +125,7 @@ class Knob:
 
     @property
     def integer(self) -> bool:
+        """Whether the parameter takes whole numbers only (``kind == "int"``)."""
         return self.kind == "int"
 
     @property
@@ -112,7 +157,47 @@ class SimulationParams:
     """Parameters of one simulated trial, validated on construction.
 
     Defaults give a trial that simulates in about a second and still shows the
-    control-bias artefact. `KNOBS` documents each field (units, bounds, paper symbol).
+    control-bias artefact. `KNOBS` declares each field (meaning, unit, bounds, paper
+    symbol); a value outside its bounds raises `ValidationError` naming the field.
+
+    Parameters
+    ----------
+    n_genes : int >= 2
+        Genes G simulated: a random subset, without replacement, of the prior's genes.
+    n_control_cells : int >= 2
+        Control cells n0.
+    n_cells_per_perturbation : int >= 2
+        Truth cells nk of each perturbation.
+    n_perturbations : int >= 2
+        Perturbations K.
+    deg_fraction : float in [0, 1]
+        Probability that a gene is affected by a perturbation.
+    effect_size : float > 0
+        Fold change f of an affected gene: x f or / f, each with probability 1/2.
+    control_bias : float >= 0
+        Scales the control-vs-perturbed shift of the prior: 0 = an unbiased control,
+        1 = the prior's shift.
+    library_size_log_mean, library_size_log_sd : float
+        Log-mean and log-sd of the per-cell size factor (log-normal).
+    n_replicate_cells : int >= 0 or None
+        Cells of the independent technical replicate per perturbation; None = nk, 0 = off.
+    deg_mode : {"paper", "bh"}
+        DEG calling (`DegMode`).
+    alpha : float in (0, 1)
+        FDR level of ``deg_mode="bh"``.
+    weight_mode : {"paper", "welch_true_n"}
+        Gene weights (`WeightMode`).
+
+    Examples
+    --------
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> params.replicate_cells, params.n_cells
+    (10, 80)
+    >>> SimulationParams(n_genes=1)
+    Traceback (most recent call last):
+    ...
+    simulator.errors.ValidationError: n_genes must be an integer >= 2 (got 1)
     """
 
     n_genes: int = knob(
@@ -186,6 +271,7 @@ class SimulationParams:
         return self.n_control_cells + self.n_perturbations * per_perturbation
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name (a plain dict, e.g. for a results table)."""
         return asdict(self)
 
     @classmethod
@@ -196,9 +282,11 @@ class SimulationParams:
 
 def from_mapping(cls: type, knobs: dict[str, Knob], mapping: Any, what: str,
                  allowed: Any = None) -> Any:
-    """``cls(**mapping)`` for a parameter class declared with `knobs`: a key outside
-    `allowed` (default: the knobs) is an error naming it, not ignored; Hydra hands YAML
-    floats written as ints (e.g. effect_size: 2) as int, so float knobs accept them."""
+    """``cls(**mapping)`` for a parameter class declared with `knobs`.
+
+    A key outside `allowed` (default: the knobs) is an error naming it, not ignored; Hydra
+    hands YAML floats written as ints (e.g. effect_size: 2) as int, so float knobs accept them.
+    """
     data = dict(mapping)
     allowed = set(knobs if allowed is None else allowed)
     unknown = sorted(set(data) - allowed)
@@ -212,6 +300,7 @@ def from_mapping(cls: type, knobs: dict[str, Knob], mapping: Any, what: str,
 
 
 KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(SimulationParams)}
+"""The `Knob` of each `SimulationParams` field, by field name, in declaration order."""
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SimulationParams)
                             if f.default is not MISSING}
 # Parameters a sweep can vary along a numeric axis (figures, filters, trends).

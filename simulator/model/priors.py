@@ -36,15 +36,27 @@ class GenePriors:
     The arrays are copied and made read-only, so a prior (e.g. the cached default) can
     be shared safely.
 
-    Attributes
+    Parameters
     ----------
     genes : (G,) str, unique, non-empty
+        Gene names.
     mu_control : (G,) float64 >= 0
         Mean count per control cell (UMIs per cell).
     mu_perturbed : (G,) float64 >= 0
         Mean count per cell over all perturbed cells pooled.
     theta : (G,) float64 > 0
         Negative-binomial size: variance = mu + mu² / theta.
+
+    Examples
+    --------
+    >>> priors = GenePriors(["a", "b"], [1.0, 2.0], [1.5, 2.0], [10.0, 5.0])
+    >>> priors, priors.n_genes
+    (GenePriors(n_genes=2, first gene 'a'), 2)
+    >>> GenePriors.default().subset([0, 1, 2]).to_frame().round(3)
+         gene  mu_control  mu_perturbed  theta
+    0  G00001       2.717         2.707  4.340
+    1  G00002       0.009         0.009  0.093
+    2  G00003       0.373         0.373  2.424
     """
 
     genes: np.ndarray
@@ -154,7 +166,8 @@ class GenePriors:
 
         Parameters
         ----------
-        counts : (cells, genes) non-negative whole numbers, dense or any scipy.sparse.
+        counts : (cells, genes) array or scipy.sparse matrix
+            Raw counts: non-negative whole numbers.
         is_control : (cells,) bool
             True for control cells; needs at least one control and one perturbed cell.
         genes : (genes,) str, optional
@@ -172,6 +185,15 @@ class GenePriors:
             for both groups. The control shift then adds p(1 - p)(mu_perturbed - mu_control)²
             to the variance (p: share of control cells), e.g. ~1% of mu² for a 35% shift
             with 10% control cells, which lowers theta a little for shifted genes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from simulator import streams
+        >>> counts = streams.stream(0).poisson(3.0, (40, 5))
+        >>> priors = GenePriors.fit(counts, is_control=np.arange(40) < 10)
+        >>> priors.mu_control.round(2), priors.theta.round(1)
+        (array([2.5, 2.2, 4.7, 2.8, 3.7]), array([   41.7, 10000. , 10000. , 10000. , 10000. ]))
         """
         counts = as_count_matrix(counts)
         n_cells, n_genes = counts.shape

@@ -41,8 +41,30 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ProgramParams:
-    """Knobs of the program effect model (config keys ``effects.<name>``), validated on
-    construction. The paper's `deg_fraction` and `effect_size` keep their meaning."""
+    """Knobs of the program effect model (config keys ``effects.<name>``), validated.
+
+    The paper's `deg_fraction` and `effect_size` keep their meaning; `PROGRAM_KNOBS`
+    declares each field.
+
+    Parameters
+    ----------
+    n_programs : int in [1, 256]
+        Gene programs r: the dimension of each perturbation's latent vector and features.
+    program_size : float in (0, 1]
+        Share of genes each program loads (its sparsity).
+    private_fraction : float in [0, 1]
+        Share of the affected genes that are private coin flips, which no feature
+        predicts (1 = the paper's effects).
+    feature_noise : float in [0, 1]
+        Share of each feature's variance that is noise: 0 = the latent vector, 1 = noise.
+
+    Examples
+    --------
+    >>> ProgramParams.from_mapping({"n_programs": 2})
+    ProgramParams(n_programs=2, program_size=0.1, private_fraction=0.2, feature_noise=0.2)
+    >>> PROGRAM_KNOBS["n_programs"].symbol, PROGRAM_KNOBS["n_programs"].high
+    ('r', 256)
+    """
 
     n_programs: int = knob(
         8, meaning="gene programs: the dimension r of each perturbation's latent vector and "
@@ -65,6 +87,7 @@ class ProgramParams:
             PROGRAM_KNOBS[f.name].validate(f.name, getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name (a plain dict)."""
         return asdict(self)
 
     @classmethod
@@ -74,13 +97,17 @@ class ProgramParams:
 
 
 PROGRAM_KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(ProgramParams)}
+"""The `Knob` of each `ProgramParams` field, by field name, in declaration order."""
 
 
 @dataclass(frozen=True, eq=False)
 class ProgramEffects:
-    """One trial's program effects: direction (K, G) int8 (what `simulate` draws from),
-    program_direction (K, G) int8 (the part programs set), latent (K, r), features (K, r),
-    loadings (r, G) and the score threshold tau."""
+    """One trial's program effects.
+
+    direction (K, G) int8 (what `simulate` draws from), program_direction (K, G) int8 (the
+    part programs set), latent (K, r), features (K, r), loadings (r, G) and the score
+    threshold tau.
+    """
 
     direction: np.ndarray
     program_direction: np.ndarray
@@ -91,8 +118,11 @@ class ProgramEffects:
 
 
 def program_threshold(loadings: np.ndarray, share: float) -> float:
-    """tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I): genes loaded
-    by no program are never affected, so tau = 0 when `share` reaches their complement."""
+    """Tau with mean over genes of P(|z · L_g| > tau) = `share`, z ~ N(0, I).
+
+    Genes loaded by no program are never affected, so tau = 0 when `share` reaches their
+    complement.
+    """
     scale = np.sqrt((loadings ** 2).sum(axis=0))
     scale = scale[scale > 0]
     reachable = len(scale) / loadings.shape[1]
@@ -110,9 +140,11 @@ def program_threshold(loadings: np.ndarray, share: float) -> float:
 
 def program_effects(params: SimulationParams, programs: ProgramParams,
                     seed: int) -> ProgramEffects:
-    """Every perturbation's affected genes, directions and features, from the trial seed
-    (`simulator.streams`: programs (10,), latent (11, k), feature noise (12, k), private
-    effects (13, k)), so perturbation k's draws do not depend on how many there are."""
+    """Every perturbation's affected genes, directions and features, from the trial seed.
+
+    Streams (`simulator.streams`): programs (11,), latent (12, k), feature noise (13, k),
+    private effects (14, k), so perturbation k's draws do not depend on how many there are.
+    """
     n_pert, n_genes, r = params.n_perturbations, params.n_genes, programs.n_programs
     rng = streams.program_stream(seed)
     member = rng.random((r, n_genes)) < programs.program_size
@@ -139,8 +171,37 @@ def simulate_programs(params: SimulationParams, programs: ProgramParams,
                       priors: GenePriors | None = None, seed: int = 0,
                       n_threads: int | None = None
                       ) -> tuple[SimulatedDataset, ProgramEffects]:
-    """A trial of the program effect model: its summaries (as `simulate`) and its effects
-    (the features a model sees are ``effects.features``, (K, r))."""
+    """Simulate a trial of the program effect model: its summaries and its effects.
+
+    Parameters
+    ----------
+    params : SimulationParams
+        The trial: genes, cells, `deg_fraction` and `effect_size`.
+    programs : ProgramParams
+        The program effect model.
+    priors : GenePriors, optional
+        Gene priors; the shipped default when None.
+    seed : int >= 0
+        Trial seed.
+    n_threads : int, optional
+        Worker threads, as for `simulate`; None = all cores.
+
+    Returns
+    -------
+    dataset : SimulatedDataset
+        The trial's summaries, as `simulate` gives them for these effects.
+    effects : ProgramEffects
+        Its effects: ``direction`` (K, G) int8 and the ``features`` (K, r) a model sees.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> dataset, effects = simulate_programs(params, ProgramParams(n_programs=2), seed=1)
+    >>> dataset.perturbation_means.shape, effects.features.shape, effects.direction.dtype
+    ((3, 50), (3, 2), dtype('int8'))
+    """
     effects = program_effects(params, programs, seed)
     dataset = simulate(params, priors, seed, n_threads=n_threads, direction=effects.direction)
     return dataset, effects

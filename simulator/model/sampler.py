@@ -57,11 +57,11 @@ def _p0(m: float, theta: float) -> float:
 
 @numba.njit(inline="always")
 def _walk(target: float, q: float, theta: float) -> int:
-    """The least y >= 1 with F(y) > u, given u >= P(Y = 0) = p0 and target = u / p0:
-    F(y) = p0 · (1 + r1 + r1 r2 + ...), r_y = (y - 1 + theta) / y · q.
+    """The least y >= 1 with F(y) > u, given u >= P(Y = 0) = p0 and target = u / p0.
 
-    Steps go CHUNK at a time without a branch (the count of partial sums still at or
-    below the target locates y in the chunk), so the loop's exit is rarely mispredicted.
+    F(y) = p0 · (1 + r1 + r1 r2 + ...), r_y = (y - 1 + theta) / y · q. Steps go CHUNK at a
+    time without a branch (the count of partial sums still at or below the target locates
+    y in the chunk), so the loop's exit is rarely mispredicted.
     """
     shift = theta - 1.0
     term, total, y0 = 1.0, 1.0, 0
@@ -81,9 +81,12 @@ def _walk(target: float, q: float, theta: float) -> int:
 
 @numba.njit(inline="always")
 def _levels(u: float, levels: np.ndarray, g: int) -> int:
-    """Y >= 1 from its tabulated distribution function (levels[g]: round(F(y) * QUANTUM),
-    y < LEVELS): the number of levels at or below u, when every level is clearly on one
-    side of u; 0 when Y >= LEVELS or a level is within SLACK of u (then walk)."""
+    """Y >= 1 from its tabulated distribution function, or 0 when it cannot tell (walk).
+
+    levels[g]: round(F(y) * QUANTUM), y < LEVELS. Y is the number of levels at or below u
+    when every level is clearly on one side of u; 0 when Y >= LEVELS or a level is within
+    SLACK of u.
+    """
     v = u * QUANTUM
     surely, maybe = 0, 0
     for y in range(LEVELS):  # branch-free: the levels increase with y
@@ -95,8 +98,7 @@ def _levels(u: float, levels: np.ndarray, g: int) -> int:
 @numba.njit(inline="always")
 def _draw(u: float, m: float, theta: float, gamma: np.ndarray, g: int,
           stream: np.ndarray) -> int:
-    """One NB(m, theta) count without tables: inversion at u for small means (P(X = 0)
-    computed), else Gamma-Poisson (gamma[g]: the shape's `gamma_constants`)."""
+    """One NB(m, theta) count, untabulated: inversion (small m) or Gamma-Poisson (gamma[g])."""
     if m <= LARGE_MEAN:
         p0 = _p0(m, theta)
         return 0 if u < p0 else _walk(u / p0, m / (m + theta), theta)
@@ -112,9 +114,11 @@ def _mixture(scale: float, d: float, c: float, inverse: float, stream: np.ndarra
 @numba.njit
 def _thin(y: int, keep: float, log_keep: float, powers: np.ndarray,
           stream: np.ndarray) -> int:
-    """Binomial(y, keep) given that not all y are kept (when y < POWERS; otherwise
-    unconditioned): by inversion of the binomial down from y - 1, or by geometric skips
-    over the removed ones when keep^y underflows."""
+    """Binomial(y, keep), given that not all y are kept if y < POWERS (else unconditioned).
+
+    By inversion of the binomial down from y - 1, or by geometric skips over the removed
+    ones when keep^y underflows.
+    """
     mass = powers[y] if y < len(powers) else math.exp(y * log_keep)  # P(X = y)
     if y >= len(powers):
         w = next_uniform(stream)
@@ -244,13 +248,12 @@ def _size_factors(n: int, log_mean: float, log_sd: float, stream: np.ndarray) ->
 @numba.njit
 def _accumulate(n: int, total: float, genes: np.ndarray, counts: np.ndarray,
                 logs: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> None:
-    """Add one cell's log1p(1e4 x / total) of its non-zeros to the per-gene sums; the
-    logs of counts up to the cell's largest are tabulated first when that is cheaper."""
+    """Add one cell's log1p(1e4 x / total) of its non-zeros to the per-gene sums and squares."""
     scale = NORMALISATION_TOTAL / total
     largest = 0
     for i in range(n):
         largest = max(largest, counts[i])
-    size = min(largest + 1, len(logs), n // 2 + 32)
+    size = min(largest + 1, len(logs), n // 2 + 32)  # tabulate the logs when it is cheaper
     for x in range(1, size):
         logs[x] = math.log1p(x * scale)
     for i in range(n):
@@ -268,9 +271,9 @@ def summarise_tiles(keys: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
                     gamma: np.ndarray, direction: np.ndarray, affected_start: np.ndarray,
                     affected_genes: np.ndarray, out_mean: np.ndarray, out_m2: np.ndarray
                     ) -> None:
-    """Draw the tiles and write each one's per-gene mean and sum of squared deviations of
-    log1p(1e4 x / cell total) into row rows[t] of out_mean, out_m2.
+    """Draw the tiles; write each one's per-gene mean and sum of squared deviations.
 
+    Of log1p(1e4 x / cell total), into row rows[t] of out_mean, out_m2.
     keys : (T, 2) uint64, each tile's entry key and sequential key
     kinds, groups, sizes : (T,) tile kind (0 control, else perturbed), perturbation, cells
     grid, zero, ratio, levels, means : the size-factor grid and tables (`tables`);
@@ -315,8 +318,7 @@ def summarise_tiles(keys: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
 @numba.njit(nogil=True, cache=True)
 def merge_tiles(count: np.ndarray, mean: np.ndarray, m2: np.ndarray, groups: np.ndarray,
                 sizes: np.ndarray, tile_mean: np.ndarray, tile_m2: np.ndarray) -> None:
-    """Fold tiles (in order) into running per-group counts, means and sums of squared
-    deviations (Chan, Golub & LeVeque's pairwise update); groups index rows of mean, m2."""
+    """Fold tiles in order into per-group counts, means, m2 (Chan, Golub & LeVeque's update)."""
     for t in range(len(groups)):
         group, n = groups[t], sizes[t]
         n_old = count[group]
@@ -338,8 +340,7 @@ def count_tile(keys: np.ndarray, kind: int, group: int, n_cells: int, log_mean: 
                levels: np.ndarray, means: np.ndarray, theta: np.ndarray, gamma: np.ndarray,
                direction: np.ndarray, affected_start: np.ndarray,
                affected_genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The size factors (n,) and counts (n, G) of one tile: the cells `summarise_tiles`
-    reduces, kept (keys: (2,) uint64)."""
+    """Size factors (n,) and counts (n, G) of one tile: the cells `summarise_tiles` reduces."""
     n_genes = len(theta)
     uniforms = np.empty(n_genes)
     genes = np.empty(n_genes, np.int64)
@@ -394,13 +395,12 @@ def _fill_tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, first: 
 
 def tables(grid: np.ndarray, means: np.ndarray, theta: np.ndarray, n_threads: int = 1
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each grid value L and gene mean mu of each kind (means: (kinds, G)), the law of
-    Y ~ NB(m = L·mu, theta): P(Y = 0), q = m / (m + theta) and its distribution function
-    at y < LEVELS, quantised. P(Y = 0) is -1 for genes whose mean at the top of the grid
-    exceeds LARGE_MEAN (drawn directly). Genes are split over `n_threads` threads.
+    """Y ~ NB(m = L·mu, theta)'s law for each grid value L and gene mean mu of each kind.
 
-    Returns zero, ratio: (kinds, len(grid), G) float64; levels: (kinds, len(grid), G,
-    LEVELS) uint16.
+    means: (kinds, G). The law: P(Y = 0), q = m / (m + theta) and the distribution function
+    at y < LEVELS, quantised; P(Y = 0) is -1 for genes whose mean at the top of the grid
+    exceeds LARGE_MEAN (drawn directly). Genes are split over `n_threads` threads. Returns
+    zero, ratio: (kinds, len(grid), G) float64; levels: (kinds, len(grid), G, LEVELS) uint16.
     """
     shape = (means.shape[0], len(grid), means.shape[1])
     zero, ratio = np.empty(shape), np.empty(shape)

@@ -54,8 +54,10 @@ def _blocks(all_tiles: Iterator[Tile], block_cells: int) -> Iterator[list[Tile]]
 
 def _summaries(model: TrialModel, params: SimulationParams, block_cells: int,
                n_threads: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Every group's per-gene mean and population variance of the normalised counts:
-    (groups, G) each, rows control, each perturbation's truth, then its replicate."""
+    """Every group's per-gene mean and population variance of the normalised counts.
+
+    (groups, G) each; rows: control, each perturbation's truth, then its replicate.
+    """
     n_pert, n_genes = params.n_perturbations, params.n_genes
     # One row per group: control, then each perturbation's truth, then its replicate. A
     # group of one tile is written in place; the tiles of larger groups are merged in order.
@@ -120,6 +122,7 @@ def simulate(
     Parameters
     ----------
     params : SimulationParams
+        The trial: genes, cells and effects.
     priors : GenePriors, optional
         Gene priors; the shipped default when None.
     seed : int >= 0
@@ -143,6 +146,17 @@ def simulate(
         control mean and variance (G,), per-perturbation means, variances and replicate
         means (K, G), the pooled mean (G,), the true affected genes, DEG calls and weights
         (K, G).
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> dataset = simulate(params, seed=1)
+    >>> dataset.control_mean.shape, dataset.perturbation_means.shape
+    ((50,), (3, 50))
+    >>> round(float(dataset.control_mean.mean()), 4), int(dataset.affected.sum())
+    (2.8185, 7)
     """
     check(isinstance(block_cells, int) and block_cells >= 1, "block_cells", block_cells,
           "an integer >= 1")

@@ -1,5 +1,6 @@
-"""Exact random variates in compiled code: counter-based uniforms, normals, gammas and
-Poisson counts, all drawn from SplitMix64 streams.
+"""Exact random variates in compiled code, all drawn from SplitMix64 streams.
+
+Counter-based uniforms, normals, gammas and Poisson counts.
 
 A stream's state is a one-element uint64 array (`bits` advances it); a counter-based
 uniform is SplitMix64's output function applied to key + n·GOLDEN, the n-th output of the
@@ -32,8 +33,10 @@ _TO_UNIT = 2.0**-53
 
 def _ziggurat_tables(n_layers: int = 128, right: float = 3.442619855899,
                      area: float = 9.91256303526217e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Layer edges x and acceptance ratios x[i+1]/x[i] of the normal ziggurat
-    (Marsaglia & Tsang 2000, in Doornik's 2005 formulation)."""
+    """Layer edges x and acceptance ratios x[i+1]/x[i] of the normal ziggurat.
+
+    Marsaglia & Tsang (2000), in Doornik's 2005 formulation.
+    """
     x = np.zeros(n_layers + 1)
     f = math.exp(-0.5 * right * right)
     x[0], x[1] = area / f, right
@@ -76,8 +79,10 @@ def next_uniform(stream: np.ndarray) -> float:
 
 @numba.njit
 def normal(stream: np.ndarray) -> float:
-    """A standard normal by the ziggurat: one 64-bit draw (layer from the low 7 bits, the
-    position from the top 53) in about 99% of calls."""
+    """A standard normal by the ziggurat: one 64-bit draw in about 99% of calls.
+
+    The layer comes from the draw's low 7 bits, the position from its top 53.
+    """
     while True:
         z = bits(stream)
         i = int(z & np.uint64(127))
@@ -97,8 +102,10 @@ def normal(stream: np.ndarray) -> float:
 
 
 def gamma_constants(shape: np.ndarray) -> np.ndarray:
-    """Per shape, what `gamma_variate` needs: (d, c, 1/shape if shape < 1 else 0), with
-    d = s - 1/3 and c = 1/sqrt(9 d) for s = shape (or shape + 1 below 1)."""
+    """Per shape, what `gamma_variate` needs: (d, c, 1/shape if shape < 1 else 0).
+
+    d = s - 1/3 and c = 1/sqrt(9 d) for s = shape (or shape + 1 below 1).
+    """
     boosted = np.where(shape < 1.0, shape + 1.0, shape)
     d = boosted - 1.0 / 3.0
     return np.stack([d, 1.0 / np.sqrt(9.0 * d), np.where(shape < 1.0, 1.0 / shape, 0.0)],
@@ -107,8 +114,10 @@ def gamma_constants(shape: np.ndarray) -> np.ndarray:
 
 @numba.njit
 def gamma_variate(d: float, c: float, inverse: float, stream: np.ndarray) -> float:
-    """Gamma(shape, 1) by Marsaglia & Tsang (2000), from `gamma_constants` of the shape;
-    a shape below 1 through Gamma(shape + 1) · U^(1/shape)."""
+    """Gamma(shape, 1) by Marsaglia & Tsang (2000), from `gamma_constants` of the shape.
+
+    A shape below 1 through Gamma(shape + 1) · U^(1/shape).
+    """
     boost = next_uniform(stream) ** inverse if inverse > 0.0 else 1.0
     while True:
         x = normal(stream)

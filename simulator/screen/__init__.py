@@ -1,7 +1,8 @@
-"""Real screens: an h5ad of raw counts summarised like a simulated trial, and a model's
-predictions for it, so every predictor, metric and calibration applies unchanged; and the
-design of the real-data stress test (`Design`, `Factors`; `simulator.sweep.run_study`
-scores it).
+"""Real screens: summarised like a simulated trial, and the real-data stress test's design.
+
+An h5ad of raw counts is summarised like a simulated trial, and a model's predictions for
+it are read, so every predictor, metric and calibration applies unchanged; `Design` and
+`Factors` declare the real-data stress test (`simulator.sweep.run_study` scores it).
 
     from simulator.screen import summarise_screen, read_predictions, Design, Factors
 """

@@ -25,14 +25,18 @@ __all__ = ["Grouping", "Moments", "accumulate", "cell_totals"]
 
 @dataclass(frozen=True)
 class Grouping:
-    """Which row each cell adds to: `rows` (n_cells,) int, -1 for cells left out, values in
-    [0, n_rows); `genes` the column indices kept and normalised over (None: all)."""
+    """Which row each cell adds to, and which genes are kept.
+
+    `rows` (n_cells,) int, -1 for cells left out, values in [0, n_rows); `genes` the column
+    indices kept and normalised over (None: all).
+    """
 
     rows: np.ndarray
     n_rows: int
     genes: np.ndarray | None = None
 
     def n_genes(self, n_all: int) -> int:
+        """Genes kept, of the file's `n_all`."""
         return n_all if self.genes is None else len(self.genes)
 
 

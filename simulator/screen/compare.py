@@ -1,5 +1,6 @@
-"""A screen against its simulated twins, panel by panel, each panel a statistic and a
-distance, flagged where the screen departs from its twin beyond what twins differ by.
+"""A screen against its simulated twins, panel by panel: a statistic and a distance each.
+
+A panel is flagged where the screen departs from its twin beyond what twins differ by.
 
 Panels (`PANELS`; every one computed alike on the screen and on each twin):
 
@@ -79,9 +80,12 @@ PROGRAM_TWIN_OFFSET = 1_000_000  # twin indices of the effects=programs family
 
 @dataclass(frozen=True)
 class PanelData:
-    """One object's panel statistics: `values` panel -> sorted 1-D sample (KS panels) or
-    (bins,) curve over BIN_EDGES (trend panels, NaN where a bin has < MIN_BIN genes), and
-    the gene `mean`, `variance` (G,) behind the scatter panels."""
+    """One object's panel statistics (a screen's or a twin's).
+
+    `values`: panel -> sorted 1-D sample (KS panels) or (bins,) curve over BIN_EDGES (trend
+    panels, NaN where a bin has < MIN_BIN genes); the gene `mean`, `variance` (G,) behind
+    the scatter panels.
+    """
 
     values: dict[str, np.ndarray]
     mean: np.ndarray
@@ -149,8 +153,10 @@ def distance(panel: str, a: PanelData, b: PanelData) -> float:
 
 @dataclass(frozen=True)
 class TwinCheck:
-    """The screen's first twin (`twin`, its panels) and the distances (m + 1, panels):
-    row 0 the screen to its twin, row i twin i to the twin of twin i (module doc)."""
+    """The screen's first twin (`twin`, its panels) and the distances (m + 1, panels).
+
+    Row 0: the screen to its twin; row i: twin i to the twin of twin i (module doc).
+    """
 
     twin: PanelData
     distances: np.ndarray
@@ -167,9 +173,12 @@ def _twin(estimate: ScreenEstimate, seed: int, programs: ProgramParams | None,
 def check_twins(screen: PanelData, estimate: ScreenEstimate, seed: int, n_twins: int,
                 alpha: float, fit_cells: int, programs: ProgramParams | None = None
                 ) -> TwinCheck:
-    """Twins of the estimated regime (seeds `streams.twin_seed`; the paper's effects, or
-    the program model's given `programs`), each estimated again the way the screen was and
-    compared with a twin of its own, and the screen compared with the first twin."""
+    """Twins of the estimated regime, each compared with a twin of its own re-estimate.
+
+    Seeds `streams.twin_seed`; the paper's effects, or the program model's given
+    `programs`. Each twin is estimated again the way the screen was and compared with a
+    twin of its own; the screen is compared with the first twin.
+    """
     offset = 0 if programs is None else PROGRAM_TWIN_OFFSET
     given = estimate.priors if estimate.details.get("priors") == "given" else None
     theta = estimate.priors.theta
@@ -194,10 +203,13 @@ def check_twins(screen: PanelData, estimate: ScreenEstimate, seed: int, n_twins:
 
 
 def flag_panels(check: TwinCheck) -> pd.DataFrame:
-    """One row per panel: `distance` (screen to its twin), `twin_low`, `twin_high` (the range
-    of a twin's distance to its own twin), `scaled` (the screen's distance over the median
-    over all rows), `threshold` (the largest scaled distance of any twin, any panel) and
-    `flagged` (module doc)."""
+    """One row per panel: the screen's distance, the twins' range, and the flag.
+
+    Columns: `distance` (screen to its twin), `twin_low`, `twin_high` (the range of a
+    twin's distance to its own twin), `scaled` (the screen's distance over the median over
+    all rows), `threshold` (the largest scaled distance of any twin, any panel) and
+    `flagged` (module doc).
+    """
     d = check.distances
     norm = np.nanmedian(d, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

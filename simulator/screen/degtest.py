@@ -37,8 +37,11 @@ MAX_ENTRIES = 1_000_000  # tested entries the power integrals average over (even
 
 @dataclass(frozen=True)
 class DegTest:
-    """The test's result: z, calls, log fold changes (K, G) (NaN / False where untested),
-    `tested` (K, G), baseline b (G,), `depth` s (K,), cells n (K,), theta (G,), z_crit."""
+    """The DEG test's result, per perturbation and gene.
+
+    z, calls, log fold changes (K, G) (NaN / False where untested), `tested` (K, G),
+    baseline b (G,), `depth` s (K,), cells n (K,), theta (G,), z_crit.
+    """
 
     z: np.ndarray
     calls: np.ndarray
@@ -95,8 +98,10 @@ def deg_test(profile: Profile, theta: np.ndarray, alpha: float) -> DegTest:
 
 def _benjamini_hochberg(z: np.ndarray, tested: np.ndarray, alpha: float
                         ) -> tuple[np.ndarray, float]:
-    """Calls at FDR `alpha` over the tested entries and the smallest |z| called (with no
-    call: the first step's threshold, alpha / 2N)."""
+    """Calls at FDR `alpha` over the tested entries, and the smallest |z| called.
+
+    With no call, the threshold is the first step's, alpha / 2N.
+    """
     size = np.abs(z[tested])
     n_tests = max(len(size), 1)
     order = np.sort(size)[::-1]
@@ -112,8 +117,11 @@ def _benjamini_hochberg(z: np.ndarray, tested: np.ndarray, alpha: float
 
 
 def call_moments(test: DegTest, fold: float) -> tuple[float, float]:
-    """(chance an affected tested entry is called, mean over them of |z| 1{called}) at fold
-    change `fold`, up or down with probability ½ each (module doc)."""
+    """The power and the call moment of an affected tested entry at fold change `fold`.
+
+    (chance it is called, mean of |z| 1{called}), up or down with probability ½ each
+    (module doc).
+    """
     rows, cols = np.nonzero(test.tested)
     step = max(1, len(rows) // MAX_ENTRIES)
     rows, cols = rows[::step], cols[::step]

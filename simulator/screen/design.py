@@ -52,9 +52,30 @@ LABEL_OF = {BASE: "the screen's own regime", "n_p": "truth cells per perturbatio
 class Factors:
     """The levels of each factor; an empty list (a bin count of 0) turns it off.
 
-    n_p, n0, k, n_genes : counts (distinct integers >= 1, or >= 2 for k)
-    control_bias : β values (finite, >= 0)
-    degs, effect, library_size : numbers of quantile bins (0 or >= 2)
+    Parameters
+    ----------
+    n_p : tuple of int >= 1
+        Truth cells per perturbation (the replicate gets as many).
+    n0 : tuple of int >= 2
+        Control cells.
+    k : tuple of int >= 2
+        Perturbations.
+    degs, effect : int, 0 or 2..20
+        Quantile bins of the perturbations by their number of DEGs, by the mean
+        ``|delta|`` of their DEGs.
+    control_bias : tuple of float >= 0
+        Values of β: the control mean moved to ``a + β (c - a)``.
+    n_genes : tuple of int >= 2
+        Genes kept.
+    library_size : int, 0 or 2..20
+        Quantile bins of the cells by their depth (total counts).
+
+    Examples
+    --------
+    >>> factors = Factors(n_p=[10, 5], n0=[10], k=[], degs=0, effect=3, control_bias=[1.0],
+    ...                   n_genes=[], library_size=0)
+    >>> factors.n_p, factors.active, factors.levels("effect")
+    ((5, 10), ['n_p', 'n0', 'effect', 'control_bias'], (1, 2, 3))
     """
 
     n_p: tuple[int, ...] = (5, 10, 20, 50)
@@ -90,6 +111,7 @@ class Factors:
 
     @property
     def active(self) -> list[str]:
+        """The factors with at least one level, in declaration order."""
         return [f.name for f in fields(self) if self.levels(f.name)]
 
 
@@ -97,8 +119,10 @@ class Factors:
 class Design:
     """The whole real-data stress test: factors, repeats, the base regime and the DEG calls.
 
-    Attributes
+    Parameters
     ----------
+    factors : Factors
+        The levels of each factor.
     repeats : int
         Seeded subsamples per level (>= 1).
     n_perturbations : int or None
@@ -108,6 +132,15 @@ class Design:
         Seeds every split and subsample (`simulator.streams`).
     alpha : float
         FDR level of the DEG calls (Welch t vs control, Benjamini-Hochberg).
+
+    Examples
+    --------
+    >>> Design(repeats=2, n_perturbations=None).factors.levels("n0")
+    (10, 30, 100, 300, 1000)
+    >>> Design(repeats=0)
+    Traceback (most recent call last):
+    ...
+    simulator.errors.ValidationError: repeats must be an integer in [1, 100] (got 0)
     """
 
     factors: Factors = Factors()

@@ -36,8 +36,33 @@ def chunk_rows(n_genes: int) -> int:
 
 @dataclass
 class H5adCounts:
-    """An open h5ad file: its `labels` (cells,) str, `genes` (G,) str and a counts matrix
-    read by row chunks (`chunks`). Close it (or use it as a context manager)."""
+    """An open h5ad file of counts, read by row chunks (`chunks`).
+
+    Close it, or use it as a context manager. Open one with `open`.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    labels : (cells,) str
+        Each cell's label, ``obs[label_key]``.
+    genes : (G,) str
+        Gene names, ``var_names``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from simulator import SimulationParams, simulate_counts
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.h5ad")
+    >>> simulate_counts(params, seed=1).to_anndata().write_h5ad(path)
+    >>> with H5adCounts.open(path, "target") as counts:
+    ...     shapes = [(start, rows.shape) for start, rows in counts.chunks(32)]
+    ...     n_cells = counts.n_cells
+    >>> n_cells, shapes
+    (80, [(0, (32, 50)), (32, (32, 50)), (64, (16, 50))])
+    """
 
     path: Path
     labels: np.ndarray
@@ -88,12 +113,16 @@ class H5adCounts:
 
     @property
     def n_cells(self) -> int:
+        """Number of cells (rows)."""
         return len(self.labels)
 
     def chunks(self, chunk_cells: int | None = None
                ) -> Iterator[tuple[int, sparse.csr_matrix | np.ndarray]]:
-        """(first row, rows) of the matrix, `chunk_cells` rows at a time (None:
-        `chunk_rows`), as stored (CSR or dense), in float64."""
+        """Yield (first row, rows) of the matrix, `chunk_cells` rows at a time.
+
+        The rows come as stored (CSR or dense), in float64; `chunk_cells` None reads
+        `chunk_rows` rows at a time.
+        """
         chunk_cells = chunk_cells or chunk_rows(len(self.genes))
         for start in range(0, self.n_cells, chunk_cells):
             block = self._matrix[start:start + chunk_cells]
@@ -103,6 +132,7 @@ class H5adCounts:
                 yield start, np.asarray(block, dtype=np.float64)
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()
 
     def __enter__(self) -> H5adCounts:
@@ -113,8 +143,10 @@ class H5adCounts:
 
 
 def log_normalised(block: sparse.csr_matrix) -> sparse.csr_matrix:
-    """log1p(10⁴ · count / cell total) of each row, as the simulator normalises its cells
-    (a cell with no counts stays 0)."""
+    """log1p(10⁴ · count / cell total) of each row, as the simulator normalises its cells.
+
+    A cell with no counts stays 0.
+    """
     totals = np.asarray(block.sum(axis=1)).ravel()
     scale = np.divide(NORMALISATION_TOTAL, totals, out=np.zeros_like(totals),
                       where=totals > 0)

@@ -1,7 +1,9 @@
-"""Which levels of a `Design` a screen can supply, decided from its labels before any count
-is read: levels beyond the screen are left out with one warning line, a factor left with
-no level (or fewer than two perturbations for a level) is a one-line error saying what the
-screen has."""
+"""Which levels of a `Design` a screen can supply, decided from its labels alone.
+
+No count is read: levels beyond the screen are left out with one warning line, a factor
+left with no level (or fewer than two perturbations for a level) is a one-line error saying
+what the screen has.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +26,38 @@ log = logging.getLogger(__name__)
 class ScreenLevels:
     """A screen's cells as the study uses them, and the levels it will score.
 
-    names : (K,) perturbations with at least MIN_CELLS cells, sorted
-    cells : K arrays of each perturbation's cell rows; control : the control cells' rows
-    levels : factor -> the levels kept (bin numbers for binned factors)
+    Attributes
+    ----------
+    n_cells : int
+        Cells of the screen.
+    genes : (G,) str
+        Gene names.
+    names : (K,) str
+        Perturbations with at least `MIN_CELLS` cells, sorted.
+    cells : list of K int arrays
+        Each perturbation's cell rows.
+    control : int array
+        The control cells' rows.
+    levels : dict of str to tuple
+        Factor -> the levels kept (bin numbers for binned factors).
+    repeats : int
+        Seeded subsamples per level.
+    n_dropped : int
+        Perturbations with fewer than `MIN_CELLS` cells, left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator.screen import Design, Factors
+    >>> labels = np.repeat(["control", "A", "B", "C"], [30, 20, 20, 3])
+    >>> factors = Factors(n_p=[5], n0=[10, 100], k=[], degs=0, effect=0, control_bias=[],
+    ...                   n_genes=[], library_size=0)
+    >>> levels = plan_levels(labels, np.array(["g0", "g1"]), "control", "label",
+    ...                      Design(factors, repeats=2))
+    >>> levels.names.tolist(), levels.sizes.tolist(), levels.levels, levels.n_views
+    (['A', 'B'], [20, 20], {'n_p': (5,), 'n0': (10,)}, 6)
+    >>> levels.n_dropped, MIN_CELLS  # C's 3 cells are too few
+    (1, 4)
     """
 
     n_cells: int
@@ -40,13 +71,16 @@ class ScreenLevels:
 
     @property
     def n_views(self) -> int:
+        """Views scored: each repeat's base regime and each level."""
         return self.repeats * (1 + sum(len(v) for v in self.levels.values()))
 
     @property
     def sizes(self) -> np.ndarray:
+        """(K,) int: the cells of each perturbation."""
         return np.array([len(c) for c in self.cells])
 
     def describe(self) -> str:
+        """One line: the perturbations, their cells, control cells, genes and views."""
         sizes = self.sizes
         dropped = (f" ({self.n_dropped} with fewer than {MIN_CELLS} cells left out)"
                    if self.n_dropped else "")
@@ -102,8 +136,10 @@ def _within(factor: str, wanted: tuple, limit: int, what: str) -> tuple:
 
 
 def _cells_per_perturbation(wanted: tuple, sizes: pd.Series) -> tuple:
-    """The levels n_p at least 2 perturbations supply (n_p cells in each half: 2·n_p
-    cells); perturbations too small for a kept level are left out of it."""
+    """The levels n_p at least 2 perturbations supply (n_p cells in each half: 2·n_p cells).
+
+    Perturbations too small for a kept level are left out of it.
+    """
     enough = {level: int((sizes // 2 >= level).sum()) for level in wanted}
     kept = tuple(level for level in wanted if enough[level] >= 2)
     largest = int(sizes.max()) // 2
@@ -133,9 +169,12 @@ def _check_bins(factor: str, bins: int, n_perturbations: int) -> None:
 
 def depth_bins(depth: np.ndarray, levels: ScreenLevels, bins: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cells in quantile bins of their depth (total count): each cell's bin 0..B-1 (-1 for
-    cells of neither control nor a kept perturbation), the bins' edges (B+1,), and per bin
-    which perturbations have >= MIN_CELLS cells in it ((B, K) bool)."""
+    """Cells in quantile bins of their depth (total count).
+
+    Returns each cell's bin 0..B-1 (-1 for cells of neither control nor a kept
+    perturbation), the bins' edges (B+1,), and per bin which perturbations have
+    >= MIN_CELLS cells in it ((B, K) bool).
+    """
     used = np.concatenate([levels.control, *levels.cells])
     edges = np.quantile(depth[used], np.linspace(0, 1, bins + 1))
     cell_bin = np.full(levels.n_cells, -1)

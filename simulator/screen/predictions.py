@@ -40,8 +40,41 @@ def prediction_name(spec: str) -> tuple[str, Path]:
 def read_predictions(spec: str, genes: np.ndarray, label_key: str = "label",
                      layer: str | None = None, chunk_cells: int | None = None
                      ) -> tuple[str, pd.DataFrame]:
-    """(name, profiles): one row per predicted perturbation (index: its label), one column
-    per gene of `genes`, in that order."""
+    """Read a model's predictions for a screen, aligned to its genes.
+
+    Parameters
+    ----------
+    spec : str
+        ``name:path`` or ``path`` (named by the file's stem): a table of profiles
+        (``.csv``, ``.csv.gz``, ``.parquet``) or predicted cells (``.h5ad``; module docstring).
+    genes : (G,) str
+        The screen's genes; each must be predicted.
+    label_key : str
+        The perturbation label column of a table, or of ``obs`` in h5ad.
+    layer : str, optional
+        Read ``layers[layer]`` instead of ``X``; h5ad only.
+    chunk_cells : int, optional
+        Rows read at a time; h5ad only.
+
+    Returns
+    -------
+    name : str
+        The predictor's name.
+    profiles : DataFrame, (perturbations, G) float
+        One row per predicted perturbation (index: its label), one column per gene of
+        `genes` in that order, log1p-normalised.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.csv")
+    >>> pd.DataFrame({"label": ["P0", "P1"], "g0": [0.5, 1.0], "g1": [2.0, 0.0],
+    ...               "extra": [1.0, 1.0]}).to_csv(path, index=False)
+    >>> name, profiles = read_predictions(f"mine:{path}", genes=["g1", "g0"])
+    >>> name, profiles.shape, profiles.loc["P0"].tolist()
+    ('mine', (2, 2), [2.0, 0.5])
+    """
     name, path = prediction_name(spec)
     key = f"predictions[{name}]"
     check(path.is_file(), key, str(path), "an existing file")

@@ -1,5 +1,6 @@
-"""A screen's profile: what estimating its regime and comparing it with a twin read, in one
-streamed pass over its cells (an h5ad file, or a simulated twin's tiles).
+"""A screen's profile: what estimating its regime and comparing it with a twin read.
+
+It is made in one streamed pass over the cells (an h5ad file, or a simulated twin's tiles).
 
 Cells are grouped as control (row 0) and each perturbation's two halves (rows 1..K: half
 A, rows K+1..2K: half B; `split_halves`, so the two halves' noise is independent). Per
@@ -59,6 +60,7 @@ class Profile:
 
     @property
     def n_perturbations(self) -> int:
+        """Number of perturbations profiled K."""
         return len(self.names)
 
     def merged(self, sums: np.ndarray) -> np.ndarray:
@@ -151,8 +153,10 @@ def _rows(labels: np.ndarray, control_label: str, names: np.ndarray, seed: int
 
 def choose_perturbations(labels: np.ndarray, control_label: str, label_key: str,
                          max_perturbations: int | None, seed: int) -> np.ndarray:
-    """The perturbations profiled: those with at least MIN_CELLS cells, at most
-    `max_perturbations` of them drawn at random (`streams.compare_stream`), sorted."""
+    """The perturbations profiled, sorted: those with at least MIN_CELLS cells.
+
+    At most `max_perturbations` of them, drawn at random (`streams.compare_stream`).
+    """
     sizes = perturbation_sizes(labels, control_label, label_key)
     names = sizes[sizes >= MIN_CELLS].index.to_numpy(str)
     if len(names) < 2:
@@ -170,9 +174,11 @@ def profile_h5ad(path: str | Path, label_key: str, control_label: str, *,
                  layer: str | None = None, seed: int = 0, max_perturbations: int | None = None,
                  fit_cells: int = 0, chunk_cells: int | None = None
                  ) -> tuple[Profile, tuple[sparse.csr_matrix, np.ndarray] | None]:
-    """The profile of the screen at `path` (h5ad of raw counts), and the raw counts of up to
-    `fit_cells` of its profiled cells drawn at random with whether each is a control cell
-    (for the dispersion fit; None when 0)."""
+    """The profile of the screen at `path` (h5ad of raw counts), and a sample of its cells.
+
+    The sample: the raw counts of up to `fit_cells` of its profiled cells drawn at random,
+    with whether each is a control cell (for the dispersion fit; None when 0).
+    """
     with H5adCounts.open(path, label_key, layer) as counts:
         names = choose_perturbations(counts.labels, control_label, label_key,
                                      max_perturbations, seed)
@@ -190,9 +196,11 @@ def profile_h5ad(path: str | Path, label_key: str, control_label: str, *,
 def twin_chunks(params: SimulationParams, priors: GenePriors, seed: int,
                 direction: np.ndarray | None = None
                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """A twin's control and truth cells, drawn tile by tile (the cells `simulate_counts`
-    draws for these arguments), as (counts, group) chunks: group 0 control, k + 1 for
-    perturbation k."""
+    """A twin's control and truth cells, drawn tile by tile, as (counts, group) chunks.
+
+    The cells `simulate_counts` draws for these arguments; group 0 control, k + 1 for
+    perturbation k.
+    """
     params = replace(params, n_replicate_cells=0)
     model = trial_model(params, priors, seed, direction=direction)
     block, groups, held = [], [], 0
@@ -212,8 +220,10 @@ def twin_chunks(params: SimulationParams, priors: GenePriors, seed: int,
 def profile_twin(params: SimulationParams, priors: GenePriors, seed: int,
                  direction: np.ndarray | None = None, fit_cells: int = 0
                  ) -> tuple[Profile, tuple[sparse.csr_matrix, np.ndarray] | None]:
-    """The profile of a simulated twin, its perturbations halved as a screen's are, and a
-    sample of its cells as `profile_h5ad` gives one."""
+    """The profile of a simulated twin, its perturbations halved as a screen's are.
+
+    With a sample of its cells, as `profile_h5ad` gives one.
+    """
     names = np.array([f"P{k:05d}" for k in range(params.n_perturbations)])
     n0, nk = params.n_control_cells, params.n_cells_per_perturbation
     labels = np.concatenate([np.full(n0, "control"), np.repeat(names, nk)])

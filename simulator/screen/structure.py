@@ -51,10 +51,13 @@ MAX_PRIVATE = 0.9  # above: no shared structure worth a program model
 
 @dataclass(frozen=True)
 class Structure:
-    """`top_share` of the effects' variance in the `n_components` largest components, the
+    """A screen's shared structure: how much of its effects' variance a few components hold.
+
+    `top_share` of the effects' variance in the `n_components` largest components, the
     paper model's draws of it (`null_shares`), the program model's share at each private
     fraction of PRIVATE_GRID (`curve`), the estimated `private_fraction` (1: none shared)
-    and the `ProgramParams` it implies (None when no structure is found)."""
+    and the `ProgramParams` it implies (None when no structure is found).
+    """
 
     top_share: float
     null_shares: np.ndarray
@@ -65,8 +68,11 @@ class Structure:
 
 
 def half_scores(profile: Profile, test: DegTest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Z_A, Z_B (K, genes) z-scores of each half against the baseline, centred over
-    perturbations, and the genes used (tested in at least half of the perturbations)."""
+    """Z_A, Z_B (K, genes): z-scores of each half against the baseline, and the genes used.
+
+    The z-scores are centred over perturbations; the genes are those tested in at least
+    half of the perturbations.
+    """
     k = profile.n_perturbations
     genes = np.flatnonzero(test.tested.mean(axis=0) >= 0.5)
     scores = []
@@ -81,8 +87,11 @@ def half_scores(profile: Profile, test: DegTest) -> tuple[np.ndarray, np.ndarray
 
 
 def top_share(a: np.ndarray, b: np.ndarray, r: int | None = None) -> tuple[float, np.ndarray]:
-    """(share of the noise-free Gram's trace in its r largest eigenvalues, the eigenvalues
-    in decreasing order); NaN share when the trace is not positive."""
+    """The share of the noise-free Gram's trace in its r largest eigenvalues.
+
+    Returns (share, the eigenvalues in decreasing order); NaN share when the trace is not
+    positive.
+    """
     gram = (a @ b.T + b @ a.T) / 2
     values = np.linalg.eigvalsh(gram)[::-1]
     total = values.sum()
@@ -147,8 +156,10 @@ def shared_structure(profile: Profile, test: DegTest, deg_fraction: float,
 
 
 def shift_cosines(profile: Profile) -> np.ndarray:
-    """(K,) Systema's diagnostic: cosine of each perturbation's shift from the control
-    (mean log1p CP10k) to the average perturbation's shift."""
+    """(K,) Systema's diagnostic: each perturbation's shift's cosine to the average shift.
+
+    Shifts from the control, of the mean log1p CP10k.
+    """
     logged = profile.means(profile.logged)
     shifts = logged[1:] - logged[0]
     average = shifts.mean(axis=0)
@@ -157,8 +168,11 @@ def shift_cosines(profile: Profile) -> np.ndarray:
 
 
 def pairwise_cosines(profile: Profile, max_perturbations: int = 200) -> np.ndarray:
-    """Cosines between the deltas (mean log1p CP10k minus the all-perturbation mean) of
-    every pair of the first `max_perturbations` perturbations (upper triangle)."""
+    """Cosines between the deltas of every pair of the first `max_perturbations`.
+
+    Deltas: mean log1p CP10k minus the all-perturbation mean; the pairs of the upper
+    triangle.
+    """
     logged = profile.means(profile.logged)[1:1 + max_perturbations]
     deltas = logged - logged.mean(axis=0)
     norms = np.linalg.norm(deltas, axis=1)

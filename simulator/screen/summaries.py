@@ -40,20 +40,50 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MIN_CELLS = 4  # a perturbation needs two cells in each half for a variance
+MIN_CELLS = 4
+"""Fewest cells a perturbation needs: two in each half (truth, replicate) for a variance."""
 
 
 @dataclass(frozen=True)
 class Screen:
-    """A real screen summarised: the `dataset` and how many cells each part holds."""
+    """A real screen summarised: the `dataset` and how many cells each part holds.
+
+    Attributes
+    ----------
+    dataset : SimulatedDataset
+        The summaries (``params`` None), on the simulator's log1p-normalised scale.
+    n_control_cells : int
+        Control cells.
+    truth_cells, replicate_cells : (K,) int64
+        Cells of each perturbation's truth half and of its replicate half.
+    n_dropped : int
+        Perturbations with fewer than `MIN_CELLS` cells, left out.
+
+    Examples
+    --------
+    A simulated screen's 3 perturbations, each of 20 cells, halved:
+
+    >>> import os, tempfile
+    >>> from simulator import SimulationParams, simulate_counts
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.h5ad")
+    >>> simulate_counts(params, seed=1).to_anndata().write_h5ad(path)
+    >>> screen = summarise_screen(path, "target", "control")
+    >>> screen.n_control_cells, screen.truth_cells.tolist(), screen.replicate_cells.tolist()
+    (20, [10, 10, 10], [10, 10, 10])
+    >>> screen.dataset.params is None, screen.n_dropped
+    (True, 0)
+    """
 
     dataset: SimulatedDataset
     n_control_cells: int
-    truth_cells: np.ndarray  # (K,) cells of each perturbation's truth half
-    replicate_cells: np.ndarray  # (K,) cells of its replicate half
-    n_dropped: int  # perturbations with fewer than MIN_CELLS cells, left out
+    truth_cells: np.ndarray
+    replicate_cells: np.ndarray
+    n_dropped: int
 
     def describe(self) -> str:
+        """One line: the perturbations, their halves' cells, control cells and genes."""
         data = self.dataset
         dropped = (f"; {self.n_dropped} perturbations with fewer than {MIN_CELLS} cells left "
                    "out" if self.n_dropped else "")
@@ -84,13 +114,41 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
 
     Parameters
     ----------
-    label_key, control_label : the ``obs`` column naming each cell's perturbation, and
-        its value for control cells
-    layer : read ``layers[layer]`` instead of ``X`` (the raw counts)
-    seed : the truth / replicate split (`streams.split_stream`)
-    alpha : FDR level of the DEG calls
-    perturbations : only these labels (e.g. those a model predicts); default all with at
-        least MIN_CELLS cells
+    path : str or Path
+        The screen: an h5ad of raw counts, cells x genes, read in row chunks.
+    label_key, control_label : str
+        The ``obs`` column naming each cell's perturbation, and its value for control cells.
+    layer : str, optional
+        Read ``layers[layer]`` instead of ``X`` (the raw counts).
+    seed : int
+        Seeds the truth / replicate split (`streams.split_stream`).
+    alpha : float in (0, 1)
+        FDR level of the DEG calls.
+    perturbations : sequence of str, optional
+        Only these labels (e.g. those a model predicts); default all with at least
+        `MIN_CELLS` cells.
+    chunk_cells : int, optional
+        Rows read at a time.
+
+    Returns
+    -------
+    Screen
+        ``dataset``: per-group means and variances (G,) and (K, G) of the log1p-normalised
+        counts, DEG calls and weights (K, G); and the cells of each part.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from simulator import SimulationParams, simulate_counts
+    >>> params = SimulationParams(n_genes=50, n_control_cells=20,
+    ...                           n_cells_per_perturbation=10, n_perturbations=3)
+    >>> path = os.path.join(tempfile.mkdtemp(), "screen.h5ad")
+    >>> simulate_counts(params, seed=1).to_anndata().write_h5ad(path)
+    >>> screen = summarise_screen(path, "target", "control", seed=0)
+    >>> screen.describe()
+    '3 perturbations (truth halves of 10–10 cells, median 10), 20 control cells, 50 genes'
+    >>> screen.dataset.perturbation_means.shape, screen.dataset.has_replicate
+    ((3, 50), True)
     """
     with H5adCounts.open(path, label_key, layer) as counts:
         sizes = perturbation_sizes(counts.labels, control_label, label_key)
@@ -127,9 +185,11 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
 
 def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each perturbation's cells (row indices, perturbation k's in `cells_of[k]`) split at
-    random into its truth half and its replicate half, each in random order; the truth
-    gets the odd cell."""
+    """Each perturbation's cells split at random into its truth and its replicate half.
+
+    Row indices, perturbation k's in `cells_of[k]`; each half in random order; the truth
+    gets the odd cell.
+    """
     halves = []
     for k, cells in enumerate(cells_of):
         cells = streams.split_stream(seed, k, repeat).permutation(cells)
@@ -139,8 +199,10 @@ def split_halves(cells_of: Sequence[np.ndarray], seed: int, repeat: int = 0
 
 
 def group_rows(n_cells: int, *parts: Sequence[np.ndarray]) -> np.ndarray:
-    """(n_cells,) row of each cell: the cell sets of `parts` numbered in order (a part is a
-    list of cell sets, one row each), -1 for cells in none."""
+    """(n_cells,) row of each cell: the cell sets of `parts` numbered in order.
+
+    A part is a list of cell sets, one row each; -1 for cells in none.
+    """
     rows = np.full(n_cells, -1, dtype=np.int32)
     row = 0
     for part in parts:
