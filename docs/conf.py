@@ -74,3 +74,29 @@ html_theme_options = {
 }
 html_sidebars = {"changelog": []}
 copybutton_prompt_text = "$ "
+
+
+def _home_attribute_doc(app, what, name, obj, options, lines):
+    """A constant's page shows the docstring under its assignment in its home module.
+
+    autosummary documents a re-exported constant from the package's ``__init__``, where it
+    is only imported: without this, its page is empty or shows its type's docstring.
+    """
+    if what != "data" or not name.startswith("simulator."):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    package, _, attribute = name.rpartition(".")
+    module = importlib.import_module(package)
+    homes = [package] if not hasattr(module, "__path__") else [
+        f"{package}.{path.stem}" for path in sorted(Path(module.__path__[0]).glob("*.py"))]
+    for home in homes:
+        docs = ModuleAnalyzer.for_module(home).find_attr_docs().get(("", attribute))
+        if docs:
+            lines[:] = list(docs)
+            return
+
+
+def setup(app):
+    """Connect the constants' docstrings."""
+    app.connect("autodoc-process-docstring", _home_attribute_doc)
