@@ -135,7 +135,8 @@ def prefers(first, second, higher_is_better):
 
 def relative_score(value, negative, positive):
     """Where a score falls between the baselines: 0 = negative, 1 = positive baseline,
-    NaN where they coincide. Direction-free (it follows the baselines' orientation)."""
+    NaN where they coincide. Direction-free (it follows the baselines' orientation).
+    """
     value, negative, positive = (np.asarray(x, float) for x in (value, negative, positive))
     span = positive - negative
     with np.errstate(all="ignore"):
@@ -161,7 +162,8 @@ def ladder_tau(median_scores: Mapping[str, float], higher_is_better: bool) -> fl
 
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
     """Kendall's tau-b of two short vectors, by counting pairs: the arithmetic of
-    `scipy.stats.kendalltau` without its overhead (a ladder has five points)."""
+    `scipy.stats.kendalltau` without its overhead (a ladder has five points).
+    """
     upper = np.triu_indices(len(x), 1)
     dx = np.sign(np.subtract.outer(x, x)[upper])
     dy = np.sign(np.subtract.outer(y, y)[upper])
@@ -193,7 +195,8 @@ def _which(names: np.ndarray) -> str:
 
 def _medians(values: np.ndarray) -> np.ndarray:
     """Median over the last axis ignoring NaN (NaN where none is defined): np.median of
-    the defined values, bit for bit."""
+    the defined values, bit for bit.
+    """
     ordered = np.sort(values, axis=-1)  # NaN last
     n = (~np.isnan(values)).sum(axis=-1)
     low = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
@@ -235,7 +238,8 @@ class Calibration(NamedTuple):
 
 def _labels(column: pd.Series) -> pd.Series:
     """A label column as a categorical of strings (a string per row would cost ~60 bytes;
-    a code costs one or two)."""
+    a code costs one or two).
+    """
     column = column.astype("category")
     used = column.cat.remove_unused_categories()
     return used.cat.rename_categories([str(c) for c in used.cat.categories])
@@ -344,7 +348,8 @@ def score_card(summary: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
     """One row per metric and predictor: `summarize`'s median (`value`), `mean` and
     `n_valid`, the predictor's `drf` (the replicate's from the verdicts, every other
     predictor's from the placement; NaN for the control and mean baselines) and the
-    metric's `verdict` on this dataset."""
+    metric's `verdict` on this dataset.
+    """
     placed = calibration.placement[["predictor", "metric", "drf"]]
     replicate = calibration.verdicts[["metric", "drf"]].assign(predictor="replicate")
     drf = pd.concat([placed, replicate], ignore_index=True)

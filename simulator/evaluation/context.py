@@ -29,7 +29,7 @@ _NONE = np.empty(0, np.int64)  # `Context.subset_genes` of all genes
 
 
 def rounding_aware_delta(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """values − reference, entries within rounding of their operands set to exactly 0.
+    """Values − reference, entries within rounding of their operands set to exactly 0.
 
     |v − r| <= ROUNDING_RTOL · max(|v|, |r|) is a difference no prediction means: a float32
     copy of the reference, or the same mean summed in another order.
@@ -56,7 +56,8 @@ class Cache:
     """Values computed once and shared by threads. A value is computed outside the lock,
     by the first thread asking for it; others asking for the same key wait for it, and
     nobody waits for other keys (computations may nest). `n_threads`: how many threads a
-    large shared computation may use (the others would wait for it)."""
+    large shared computation may use (the others would wait for it).
+    """
 
     def __init__(self, n_threads: int = 1) -> None:
         self.n_threads = n_threads
@@ -111,7 +112,8 @@ class Context:
     def from_dataset(cls, dataset: SimulatedDataset, rows: slice,
                      shared: Cache | None = None) -> Context:
         """The context of `rows`; `shared` caches what every block of one evaluation
-        reuses (quantities of all the truth)."""
+        reuses (quantities of all the truth).
+        """
         return cls(shared=shared or Cache(),
                    truth=dataset.perturbation_means[rows], control=dataset.control_mean,
                    pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
@@ -136,7 +138,8 @@ class Context:
 
     def subset_genes(self, genes: str) -> tuple[np.ndarray, np.ndarray]:
         """Each row's genes in the subset, CSR: (genes, starts (n + 1,)); both empty for
-        all genes (`kernels.subset_moments` reads them)."""
+        all genes (`kernels.subset_moments` reads them).
+        """
         mask = self.mask(genes)
         if mask is None:
             return _NONE, _NONE
@@ -183,7 +186,7 @@ class PredictionBlock:
 
     @cached_property
     def error(self) -> np.ndarray:
-        """p − t (= Δt − Δp negated, for either reference)."""
+        """The error p − t (= Δt − Δp negated, for either reference)."""
         return self.pred - self.context.truth
 
     @cached_property

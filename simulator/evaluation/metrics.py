@@ -57,7 +57,7 @@ _EPS = np.finfo(float).eps
 # ---- row-wise building blocks ----
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator where the denominator is > 0, else NaN."""
+    """Numerator / denominator where the denominator is > 0, else NaN."""
     ok = denominator > 0
     return np.where(ok, numerator / np.where(ok, denominator, 1.0), np.nan)
 
@@ -79,7 +79,8 @@ def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
 
 def _moments(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str | None) -> np.ndarray:
     """`row_moments` of x, y over a gene subset (0/1 weights: from the subset's genes
-    only, the same bits) or, when genes is None, weighted by the context's gene weights."""
+    only, the same bits) or, when genes is None, weighted by the context's gene weights.
+    """
     if genes is None:
         return row_moments(x, y, ctx.weights)
     return subset_moments(x, y, *ctx.subset_genes(genes))
@@ -168,7 +169,8 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
     `l1_distances`, computed as cheaply as that allows: once for a constant prediction,
     from the shared distances of the replicate for its rows (replicate, shuffled), from
     the mean's for predictions that differ from it at a few genes (niche), else in single
-    precision with an error bound (`kernels.count_farther`)."""
+    precision with an error bound (`kernels.count_farther`).
+    """
     ctx = b.context
     truth, n_other = ctx.all_truth, np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
     if b.constant:  # one prediction: its distances to every truth, once per evaluation
@@ -201,7 +203,8 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
 def _sparse_l1(pred: np.ndarray, changed: np.ndarray, ctx: Context, truth: np.ndarray,
                truth_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """L1 distances of predictions that equal the pooled mean a but at a few genes S:
-    d(p, t) = d(a, t) - Σ_S |a - t| + Σ_S |p - t|, with a bound on its rounding."""
+    d(p, t) = d(a, t) - Σ_S |a - t| + Σ_S |p - t|, with a bound on its rounding.
+    """
     mean = ctx.pooled_mean
     mean_distance = ctx.shared.get("l1_mean", lambda: l1_distances(mean[None, :], truth)[0])
     rows, genes = np.nonzero(changed)

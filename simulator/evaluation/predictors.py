@@ -180,7 +180,8 @@ def _niche(dataset: SimulatedDataset, rows: slice, n: int) -> np.ndarray:
 
 def _niche_cells(cells: np.ndarray, dataset: SimulatedDataset, n: int) -> np.ndarray:
     """Each replicate cell's values on its perturbation's n top-weighted genes, the mean
-    elsewhere."""
+    elsewhere.
+    """
     top = top_genes(dataset.weights, n)
     niche = np.broadcast_to(dataset.pooled_mean, cells.shape).copy()
     for k in range(len(niche)):
@@ -243,7 +244,8 @@ def needs_replicate(name: str) -> bool:
 
 def collapse_weight(name: str) -> float | None:
     """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder
-    (other built-in predictors and a user's own predictions)."""
+    (other built-in predictors and a user's own predictions).
+    """
     if not is_predictor_name(name):
         return None
     family, value = parse(name)
@@ -284,7 +286,8 @@ class PredictorSpec:
     @property
     def niche_predictor(self) -> str:
         """The niche predictor a report's niche trial compares with the mean baseline:
-        ``niche_<n>`` for the first of `niche_sizes` (`NICHE_SIZE` when there is none)."""
+        ``niche_<n>`` for the first of `niche_sizes` (`NICHE_SIZE` when there is none).
+        """
         return FAMILIES["niche"].member((*self.niche_sizes, NICHE_SIZE)[0])
 
     def expand(self, has_replicate: bool = True) -> list[str]:
@@ -343,7 +346,8 @@ def predict(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray:
 
 def replicate_rows(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray | None:
     """The replicate rows a predictor's rows copy (replicate: the same; shuffled: its
-    derangement), or None: lets distances to the replicate be computed once and shared."""
+    derangement), or None: lets distances to the replicate be computed once and shared.
+    """
     if not is_predictor_name(name) or not dataset.has_replicate:
         return None
     copies = parse(name)[0].copies_replicate

@@ -274,7 +274,8 @@ def _trial_cells(spec: EvaluationSpec, dataset: SimulatedDataset,
 def _with_providers(per_perturbation: pd.DataFrame, cells: vcc.TrialCells,
                     errors: dict[str, str] | None) -> pd.DataFrame:
     """`per_perturbation` and the providers' metrics of every predictor in it (label
-    columns as strings); a provider that fails is recorded in `errors` when given."""
+    columns as strings); a provider that fails is recorded in `errors` when given.
+    """
     predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
     try:
         provided = vcc.score_cells(cells, predictors, errors)
@@ -337,7 +338,8 @@ def _score_summaries(dataset: SimulatedDataset, builtin: list[str],
 def _run_blocks(dataset: SimulatedDataset, n_predictors: int, block_rows: int,
                 n_threads: int, score: Callable[[int, slice, Context], None]) -> None:
     """Call ``score(predictor, rows, context)`` for every predictor and block of rows on
-    `n_threads` threads, two blocks in flight at a time (their truth sides shared)."""
+    `n_threads` threads, two blocks in flight at a time (their truth sides shared).
+    """
     n_pert = dataset.n_perturbations
     shared = Cache(n_threads)
     with ThreadPoolExecutor(n_threads) as pool:

@@ -119,7 +119,8 @@ def check_size(params: SimulationParams) -> None:
 
 class TrialCells:
     """A trial's cells by group, normalised: control (n0, G), each perturbation's truth
-    and replicate cells ((K, n_k, G) and (K, n_r, G)), and what the predictors make of them."""
+    and replicate cells ((K, n_k, G) and (K, n_r, G)), and what the predictors make of them.
+    """
 
     def __init__(self, counts: SimulatedCounts, dataset: SimulatedDataset):
         values = log_normalise(counts.counts.astype(np.float64))
@@ -144,7 +145,8 @@ class TrialCells:
 
     def _mean_cells(self) -> np.ndarray:
         """n_k cells per perturbation drawn at random (with replacement) from all
-        perturbed truth cells pooled."""
+        perturbed truth cells pooled.
+        """
         pooled = self.truth.reshape(-1, self.truth.shape[2])
         rng = streams.stream(self.dataset.seed, streams.MEAN_CELLS)
         return pooled[rng.integers(0, len(pooled), self.truth.shape[:2])]
@@ -152,7 +154,8 @@ class TrialCells:
     def _mean_vcc(self) -> np.ndarray:
         """cell-eval's mean baseline (`build_base_mean_adata`): the mean of the K
         perturbation means and the control mean, computed here in float64 (cell-eval's
-        own polars group-by sums in a thread-dependent order)."""
+        own polars group-by sums in a thread-dependent order).
+        """
         data = self.dataset
         profile = ((data.perturbation_means.sum(axis=0) + data.control_mean)
                    / (data.n_perturbations + 1))
@@ -185,7 +188,8 @@ class TrialCells:
 def _cache_compiled() -> None:
     """Cache cell-eval's compiled rank-sum tests (numba-mwu compiles them in every
     process, about 4 s; a sweep worker then loads them instead). Best effort: a failure
-    only costs the compile."""
+    only costs the compile.
+    """
     import numba
 
     try:

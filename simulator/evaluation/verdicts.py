@@ -39,7 +39,8 @@ SHARE_THRESHOLDS = (REWARDS_COLLAPSE_SHARE, CALIBRATED_MAX_COLLAPSE_SHARE, SWEEP
 def share_text(share: float) -> str:
     """A share as a whole percentage, or with one decimal where rounding would put it on
     the other side of a verdict threshold (19.7% is not "20%" next to a "from 20%" rule);
-    "n/a" for NaN."""
+    "n/a" for NaN.
+    """
     if np.isnan(share):
         return "n/a"
     rounded = round(share * 100) / 100
@@ -62,7 +63,8 @@ class Verdict(StrEnum):
 def ladder_holds(tau: float) -> bool:
     """The ladder condition (tau >= CALIBRATED_MIN_TAU: collapse scores worse, step by
     step); not required when no blend was scored (tau NaN). Verdicts, summary.md and the
-    collapse-ladder figure all apply this one rule."""
+    collapse-ladder figure all apply this one rule.
+    """
     return bool(np.isnan(tau) or tau >= CALIBRATED_MIN_TAU)
 
 

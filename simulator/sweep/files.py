@@ -30,7 +30,8 @@ __all__ = [
 def atomic_write_parquet(frame: pd.DataFrame, path: Path,
                          metadata: Mapping[str, str] | None = None) -> None:
     """Write `frame` to `path` so readers see the old file or the whole new one, never a
-    part; `metadata` goes into the file's schema (read back by `read_metadata`)."""
+    part; `metadata` goes into the file's schema (read back by `read_metadata`).
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if metadata:
         table = table.replace_schema_metadata(
@@ -53,7 +54,8 @@ def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
     files' in order of first appearance, types unified (a column absent or all null in one
     file is null there: None in a text column, NaN in a number column), as `pandas.concat`
     of the frames gives; the files' own metadata is not copied. Files without rows are
-    skipped; when none has rows, `path` holds an empty table."""
+    skipped; when none has rows, `path` holds an empty table.
+    """
     nonempty, target = [], None
     for part in paths:  # a file's metadata object is large: one at a time
         metadata = pq.read_metadata(part)

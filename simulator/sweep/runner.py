@@ -81,7 +81,8 @@ def _share(priors: GenePriors, evaluation: EvaluationSpec) -> None:
 
 def work(trial: Trial, priors: GenePriors, evaluation: Any) -> Outcome:
     """A trial's outcome: `run_trial` for an `EvaluationSpec`; a task with its own
-    ``run_trial(trial, priors)`` (a training sweep's, `simulator.training.sweep`) runs that."""
+    ``run_trial(trial, priors)`` (a training sweep's, `simulator.training.sweep`) runs that.
+    """
     own = getattr(evaluation, "run_trial", None)
     return own(trial, priors) if own is not None else run_trial(trial, priors, evaluation)
 
@@ -95,7 +96,8 @@ def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: Evaluati
           scheduler_address: str | None, client: Any = None
           ) -> Iterator[tuple[Submit, Restart, int]]:
     """(submit(trial) -> future, restart(n_workers=...), capacity) on `backend`; futures
-    raise `WorkerLost` when the worker running them died."""
+    raise `WorkerLost` when the worker running them died.
+    """
     if backend == Backend.THREADING:
         with ThreadPoolExecutor(n_workers) as threads:
             yield (lambda t: _Watched(threads.submit(work, t, priors, evaluation)),
@@ -267,7 +269,8 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
 def _isolate(suspects: list[tuple[Trial, str]], submit: Submit, restart: Restart,
              record: Callable[[Outcome], None]) -> None:
     """Run each trial that was running when a worker died alone in a fresh single-worker
-    pool: the one that kills its worker again is recorded as failed, the others finish."""
+    pool: the one that kills its worker again is recorded as failed, the others finish.
+    """
     for trial, reason in sorted(suspects, key=lambda s: s[0].index):
         restart(1)
         try:

@@ -154,7 +154,8 @@ def tasks_of(trials: Sequence[Trial], spec: SlurmSpec) -> list[list[Trial]]:
 def task_estimates(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
                    spec: SlurmSpec) -> tuple[float, float]:
     """(memory in bytes, wall seconds) of the array's largest and longest task, its trials
-    on `spec.cpus_per_task` worker processes (`simulator.resources.estimate_sweep`)."""
+    on `spec.cpus_per_task` worker processes (`simulator.resources.estimate_sweep`).
+    """
     memory, seconds = 0.0, 0.0
     for chunk in chunks:
         estimate = estimate_sweep([t.params for t in chunk], evaluation, spec.cpus_per_task,
@@ -251,7 +252,8 @@ def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
                  store: SweepStore, spec: SlurmSpec) -> int:
     """Run `trials` as Slurm array tasks (module docstring) and wait until each is written;
     returns the number that failed entirely. Trials held by a live task of an earlier run
-    are waited for, not submitted again."""
+    are waited for, not submitted again.
+    """
     require_slurm()
     record = JobRecord(store)
     live = _ask_until_answered(record)
@@ -297,7 +299,8 @@ def _record_ended(ended: list[int], by_index: dict[int, Trial], holders: dict[in
                   store: SweepStore, reasons: dict[str, str]) -> set[int]:
     """Record as failed each trial of `ended` (its task left the queue) that its task did
     not write with success (a trial written since the sweep looked counts as written);
-    `reasons` caches why each task ended. Returns the trials now on disk."""
+    `reasons` caches why each task ended. Returns the trials now on disk.
+    """
     for i in ended:
         if store.succeeded(i):
             continue

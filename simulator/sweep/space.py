@@ -171,7 +171,8 @@ def count_trials(kind: str, *, n_trials: int | None = None,
                  grid: Mapping[str, Sequence[Any]] | None = None, repeats: int = 1,
                  **_: Any) -> int:
     """How many trials `make_trials` would build (checked before building them: a sweep
-    too large for memory is refused first). Other keywords are ignored."""
+    too large for memory is refused first). Other keywords are ignored.
+    """
     check_choice(kind, "kind", SweepKind)
     if kind == SweepKind.RANDOM:
         check(is_integer(n_trials) and n_trials >= 1, "n_trials", n_trials, "an integer >= 1")

@@ -66,7 +66,8 @@ def _now() -> str:
 
 class SweepStore:
     """The output directory of one sweep configuration; `open` it before use (it locks the
-    directory until `close`, or use it as a context manager)."""
+    directory until `close`, or use it as a context manager).
+    """
 
     def __init__(self, out_dir: str | os.PathLike, config_fingerprint: str):
         self.out_dir = Path(out_dir)
@@ -275,7 +276,8 @@ class SweepStore:
 
     def merge(self, indices: Iterable[int], summary: dict[str, Any]) -> tuple[Path, Path]:
         """Concatenate the trials (in index order) into results.parquet and calibration.parquet,
-        one trial file in memory at a time (`atomic_concat_parquet`)."""
+        one trial file in memory at a time (`atomic_concat_parquet`).
+        """
         order = sorted(indices)
         outputs = []
         for suffix, name in (("", RESULTS), (".calibration", CALIBRATION)):
@@ -293,7 +295,8 @@ class SweepStore:
 
     def outcomes(self) -> tuple[int, int, int]:
         """(trials all ok, trials with some failed metrics, trials failed entirely) in the
-        merged results.parquet."""
+        merged results.parquet.
+        """
         status = read_parquet(self.out_dir / RESULTS, columns=["trial", "status"])
         if status.empty:
             return 0, 0, 0

@@ -87,7 +87,8 @@ class View:
 class StudyTables:
     """`run_study`'s results (view x predictor x metric) and calibration (view x metric),
     each with the sweep's columns plus ``factor``, ``level``, ``level_label`` and
-    ``repeat``, and the levels scored."""
+    ``repeat``, and the levels scored.
+    """
 
     results: pd.DataFrame
     calibration: pd.DataFrame
@@ -147,7 +148,8 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
 
 class _Saved:
     """The views of a study already in its store (none without one): `done` (indices not to
-    score again), `starts` (repeat -> its first view's index) and where new views go."""
+    score again), `starts` (repeat -> its first view's index) and where new views go.
+    """
 
     def __init__(self, store: SweepStore | None, seed: int):
         self.store, self.done, self.starts = store, set(), {}
@@ -194,7 +196,8 @@ def view_parameters(data: ViewData | None, design: Design) -> dict:
     """The sweep's parameter columns measured on a view: genes, control cells, median truth
     and replicate cells, perturbations, the share of genes called DEGs, the effect size as
     exp(mean |truth − control| over DEGs), β (1: the data's own control). Library size has
-    no counterpart on a screen (NaN); NaN everywhere for a view that failed."""
+    no counterpart on a screen (NaN); NaN everywhere for a view that failed.
+    """
     nan = float("nan")
     measured = dict.fromkeys(("n_genes", "n_control_cells", "n_cells_per_perturbation",
                               "n_perturbations", "deg_fraction", "effect_size"), nan)
@@ -298,7 +301,8 @@ class RepeatPlan:
               genes: np.ndarray | None = None, beta: float = 1.0) -> ViewData:
         """The view of perturbations `chosen` (their truth and replicate summaries given),
         on `genes` (None: all), with the control mean moved to pooled + β (control − pooled)
-        (clipped at 0, as the simulator's biased baseline is)."""
+        (clipped at 0, as the simulator's biased baseline is).
+        """
         control_mean, n_control = control.mean[0], int(control.n[0])
         if beta != 1.0:
             pooled = truth.mean.mean(axis=0)
@@ -375,7 +379,8 @@ class RepeatPlan:
         mean |truth − control| over their DEGs (`effect`; those without DEGs left out), ties
         broken in the repeat's order; each bin the same number of them (the smallest bin's,
         at most `n_perturbations`); with its label. None (one warning) when fewer than two
-        perturbations per bin qualify in this repeat."""
+        perturbations per bin qualify in this repeat.
+        """
         n_bins = getattr(self.design.factors, factor)
         degs = everything.deg_mask
         if factor == "degs":

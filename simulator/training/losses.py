@@ -99,7 +99,8 @@ LOSS_KEYS = ("_target_", "name")
 
 def resolve_losses(names: Any, user: Mapping[str, Any] | None = None) -> list[Loss]:
     """The losses to train with: built-in names (``mse``, ``wmse``) then the user loss
-    ``{_target_: module.function, name: ...}``; names must be unique."""
+    ``{_target_: module.function, name: ...}``; names must be unique.
+    """
     check(isinstance(names, list | tuple) and all(isinstance(n, str) for n in names),
           "losses", names, f"a list of names from {BUILTIN_LOSSES}")
     for name in names:

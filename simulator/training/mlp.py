@@ -21,7 +21,8 @@ INSTALL = 'pip install -e ".[mlp]"'
 
 def autograd_modules() -> tuple:
     """(autograd.numpy, autograd.grad, threadpoolctl.threadpool_limits), or a one-line
-    error naming the install command."""
+    error naming the install command.
+    """
     try:
         import autograd.numpy as anp
         from autograd import grad

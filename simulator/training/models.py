@@ -43,7 +43,8 @@ class Model(Protocol):
 def gene_normalised(weights: np.ndarray) -> np.ndarray:
     """Weights scaled per gene to mean 1 over perturbations (0 where a gene has none), so a
     penalty means the same under every loss: only how a gene's perturbations are weighted
-    against each other changes a per-gene fit."""
+    against each other changes a per-gene fit.
+    """
     total = weights.sum(axis=0)
     scale = np.divide(len(weights), total, out=np.zeros_like(total), where=total > 0)
     return weights * scale
@@ -53,7 +54,8 @@ class WeightedRidge:
     """Per gene g: argmin_b Σ_k w_kg (y_kg − ȳ_g − b·[1, x_k])² + α ‖b₁:‖², in closed
     form, with ȳ the unweighted training mean and w normalised per gene
     (`gene_normalised`). A gene no perturbation weighs is predicted at ȳ_g. The intercept
-    carries a 1e-9 penalty, which keeps the solve defined and changes nothing else."""
+    carries a 1e-9 penalty, which keeps the solve defined and changes nothing else.
+    """
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = alpha
@@ -79,7 +81,8 @@ class WeightedRidge:
 class NearestNeighbours:
     """The k training perturbations nearest in feature space (Euclidean; ties to the lower
     index), averaged per gene with the loss's weights; where they weigh a gene 0, the
-    plain mean of the neighbours."""
+    plain mean of the neighbours.
+    """
 
     def __init__(self, k: int = 10):
         self.k = k
@@ -111,7 +114,8 @@ def construct(target: str, kwargs: Mapping[str, Any]) -> Any:
 @dataclass(frozen=True)
 class UserModel:
     """A user's model: its `name` and `build()`, a fresh instance per fit (picklable when
-    `build` is a partial of a module-level function, as `user_model` makes it)."""
+    `build` is a partial of a module-level function, as `user_model` makes it).
+    """
 
     name: str
     target: str

@@ -1,5 +1,6 @@
 """`TrainParams`: what is trained, on which perturbations, with what settings; validated on
-construction like `SimulationParams` (every knob declared once, one-line errors)."""
+construction like `SimulationParams` (every knob declared once, one-line errors).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ BUILTIN_MODELS = ("ridge", "knn", "mlp")
 class TrainParams:
     """Training settings (config keys of ``experiments.train``); models and losses are
     lists of names, the user's model and loss are their config entries (or None; the
-    model may be given as a `UserModel`)."""
+    model may be given as a `UserModel`).
+    """
 
     train_fraction: float = knob(
         0.7, meaning="share of perturbations trained on (a seeded subset); the rest are held "
@@ -82,7 +84,8 @@ class TrainParams:
 
     def model_factories(self) -> list[tuple[str, Callable[[int], Any]]]:
         """(name, build(seed)) of each model; the MLP's initial weights come from the
-        `model_stream` of its position, so every loss starts from the same network."""
+        `model_stream` of its position, so every loss starts from the same network.
+        """
         built: list[tuple[str, Callable[[int], Any]]] = []
         for index, name in enumerate(self.models):
             if name == "ridge":
@@ -112,7 +115,8 @@ def split_perturbations(n_perturbations: int, train_fraction: float,
                         seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, held_out) sorted perturbation indices: a seeded permutation
     (`training_split_stream`), its first round(φ K) trained on; at least 2 on each side
-    (the vs-rest weights need two training perturbations)."""
+    (the vs-rest weights need two training perturbations).
+    """
     n_train = round(train_fraction * n_perturbations)
     check(2 <= n_train <= n_perturbations - 2, "train_fraction", train_fraction,
           f"a share leaving at least 2 training and 2 held-out perturbations of "

@@ -41,7 +41,8 @@ FACTORS = (*KNOBS, *PROGRAM_KNOBS, "train_fraction")  # the settings a sweep may
 @dataclass(frozen=True)
 class TrainingPoint(Trial):
     """A training trial: the simulation parameters (`params`) with the program effect
-    model's and the training settings."""
+    model's and the training settings.
+    """
 
     programs: ProgramParams = field(default_factory=ProgramParams)
     train: TrainParams = field(default_factory=TrainParams)
@@ -73,7 +74,8 @@ def training_points(sim: SimulationParams, programs: ProgramParams, train: Train
                     seed: int) -> list[TrainingPoint]:
     """The one-factor design around (sim, programs, train): validated before any work
     (an unknown factor, an empty list or a value its declaration refuses is one line
-    naming ``sweep.grid.<factor>``)."""
+    naming ``sweep.grid.<factor>``).
+    """
     check(is_integer(repeats) and repeats >= 1, "sweep.repeats", repeats, "an integer >= 1")
     settings: list[tuple[str, tuple[SimulationParams, ProgramParams, TrainParams]]] = [
         ("", (sim, programs, train))]
@@ -100,7 +102,8 @@ MLP_SECONDS_PER_UNIT = 1.5e-9  # one Adam step per training perturbation x gene 
 
 def training_seconds(point: TrainingPoint) -> float:
     """Estimated seconds of a trial's training on one core: the MLP's Adam steps, once per
-    loss (the ridge and the neighbours take a fraction of a second)."""
+    loss (the ridge and the neighbours take a fraction of a second).
+    """
     train = point.train
     if "mlp" not in train.models:
         return 0.0
@@ -113,7 +116,8 @@ def training_seconds(point: TrainingPoint) -> float:
 @dataclass(frozen=True)
 class TrainingTask:
     """What every worker runs (`simulator.sweep.runner.work`): one training trial, as tidy
-    tables, never raising (a failure is a "failed" row, as in any sweep)."""
+    tables, never raising (a failure is a "failed" row, as in any sweep).
+    """
 
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
 

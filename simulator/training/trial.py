@@ -46,7 +46,8 @@ RESULT_COLUMNS = ["predictor", "model", "loss", "metric", "value", "mean", "n_va
 
 def held_out(dataset: SimulatedDataset, rows: np.ndarray) -> SimulatedDataset:
     """The dataset restricted to perturbations `rows`; control, pooled mean and genes are the
-    whole trial's (the world the held-out perturbations belong to)."""
+    whole trial's (the world the held-out perturbations belong to).
+    """
     def take(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else a[rows]
 
@@ -79,7 +80,8 @@ class TrainingTrial:
     baselines `mean`, `replicate`, `control` and each trained `<model>_<loss>`);
     per_perturbation : `evaluate`'s table over the held-out perturbations; test : the
     held-out dataset; predictions : name -> (K_test, G); effects : the world's effects;
-    calibration : `calibrate`'s verdicts, one row per metric (the replicate's placement)."""
+    calibration : `calibrate`'s verdicts, one row per metric (the replicate's placement).
+    """
 
     results: pd.DataFrame
     per_perturbation: pd.DataFrame
@@ -93,7 +95,8 @@ def train_and_predict(dataset: SimulatedDataset, features: np.ndarray, train: Tr
                       seed: int) -> tuple[np.ndarray, dict[str, np.ndarray],
                                           dict[str, tuple[str, str]]]:
     """Fit every model with every loss on the training split; return (held-out rows,
-    predictions name -> (K_test, G), name -> (model, loss))."""
+    predictions name -> (K_test, G), name -> (model, loss)).
+    """
     train_rows, test_rows = split_perturbations(dataset.n_perturbations,
                                                 train.train_fraction, seed)
     weight_mode = dataset.params.weight_mode if dataset.params else "paper"
