@@ -20,6 +20,7 @@ trials it already wrote.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import signal
@@ -39,6 +40,8 @@ from simulator.sweep.files import atomic_write_text
 from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_trial
+
+log = logging.getLogger(__name__)  # the apps log INFO to stdout (hydra/job_logging: stdout)
 
 __all__ = [
     "SlurmSpec",
@@ -237,9 +240,9 @@ def submit(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
                               "slurm") from None
     record.add({job.job_id: [t.index for t in chunk] for job, chunk in zip(jobs, chunks,
                                                                          strict=True)})
-    print(f"slurm: submitted {len(trials)} trials as job array {jobs[0].job_id.split('_')[0]} "
-          f"of {n} tasks ({mem_mb} MB, {minutes} min, {spec.cpus_per_task} CPU each); "
-          f"records in {record.folder}", flush=True)
+    log.info("slurm: submitted %d trials as job array %s of %d tasks (%s MB, %s min, %s CPU "
+             "each); records in %s", len(trials), jobs[0].job_id.split("_")[0], n, mem_mb,
+             minutes, spec.cpus_per_task, record.folder)
 
 
 def _flag(name: str, value: Any) -> str:
@@ -260,8 +263,8 @@ def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
     holders = record.holders()
     held = {t.index for t in trials if holders.get(t.index) in live}
     if held:
-        print(f"slurm: {len(held)} trials are still held by the tasks of an earlier run; "
-              "waiting for them", flush=True)
+        log.info("slurm: %d trials are still held by the tasks of an earlier run; waiting for "
+                 "them", len(held))
     fresh = [t for t in trials if t.index not in held]
     if fresh:
         submit(fresh, priors, evaluation, store, spec, record)
@@ -269,8 +272,8 @@ def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
         return _watch(trials, store, record, spec.poll_seconds)
     except KeyboardInterrupt:
         arrays = sorted({task.split("_")[0] for task in record.tasks})
-        print(f"slurm: the tasks run on (scancel {' '.join(arrays)} stops them); rerun the "
-              "same command to collect their trials")
+        log.warning("slurm: the tasks run on (scancel %s stops them); rerun the same command "
+                    "to collect their trials", " ".join(arrays))
         raise
 
 
