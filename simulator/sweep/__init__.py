@@ -1,5 +1,6 @@
-"""The sweep stage: parameter spaces, one trial end to end, parallel runs, crash-safe storage,
-and its real-data counterpart, a screen's views scored like trials (`run_study`).
+"""The sweep stage: parameter spaces, one trial end to end, parallel runs, crash-safe storage.
+
+And its real-data counterpart, a screen's views scored like trials (`run_study`).
 
     from simulator.sweep import make_trials, run_trials, SweepStore, run_study
 """
