@@ -129,8 +129,9 @@ def require_slurm() -> Any:
 
 def run_task(trials: Sequence[Trial], priors: GenePriors, evaluation: Any, out_dir: str,
              config_fingerprint: str, cpus: int) -> int:
-    """The body of one array task: run `trials` not yet written with success and write each
-    into the store at `out_dir`; returns the number that failed entirely.
+    """The body of one array task: run and store the trials not yet written with success.
+
+    Each is written into the store at `out_dir`; returns the number that failed entirely.
 
     The trials run on `cpus` loky worker processes, as on one machine: a trial that kills
     its worker (a crash in native code, the kernel's OOM killer on a node with cgroups) is
@@ -156,8 +157,9 @@ def tasks_of(trials: Sequence[Trial], spec: SlurmSpec) -> list[list[Trial]]:
 
 def task_estimates(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
                    spec: SlurmSpec) -> tuple[float, float]:
-    """(memory in bytes, wall seconds) of the array's largest and longest task, its trials
-    on `spec.cpus_per_task` worker processes (`simulator.resources.estimate_sweep`).
+    """(memory in bytes, wall seconds) of the array's largest and longest task.
+
+    Its trials run on `spec.cpus_per_task` worker processes (`resources.estimate_sweep`).
     """
     memory, seconds = 0.0, 0.0
     for chunk in chunks:
@@ -253,8 +255,9 @@ def _flag(name: str, value: Any) -> str:
 
 def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
                  store: SweepStore, spec: SlurmSpec) -> int:
-    """Run `trials` as Slurm array tasks (module docstring) and wait until each is written;
-    returns the number that failed entirely. Trials held by a live task of an earlier run
+    """Run `trials` as Slurm array tasks (module docstring) and wait until each is written.
+
+    Returns the number that failed entirely. Trials held by a live task of an earlier run
     are waited for, not submitted again.
     """
     require_slurm()
@@ -300,9 +303,10 @@ def _signature(path: Path) -> tuple[int, int] | None:
 
 def _record_ended(ended: list[int], by_index: dict[int, Trial], holders: dict[int, str],
                   store: SweepStore, reasons: dict[str, str]) -> set[int]:
-    """Record as failed each trial of `ended` (its task left the queue) that its task did
-    not write with success (a trial written since the sweep looked counts as written);
-    `reasons` caches why each task ended. Returns the trials now on disk.
+    """Record as failed each trial of `ended` (its task left the queue) not written.
+
+    A trial written with success since the sweep looked counts as written; `reasons`
+    caches why each task ended. Returns the trials now on disk.
     """
     for i in ended:
         if store.succeeded(i):
