@@ -83,9 +83,9 @@ class View:
 
 @dataclass(frozen=True)
 class StudyTables:
-    """`run_study`'s results, calibration (a sweep's columns and the view's) and levels.
+    """`run_study`'s results, calibration and levels (tables: a sweep's and view columns).
 
-    The view's columns: ``factor``, ``level``, ``level_label`` and ``repeat``.
+    The view columns: ``factor``, ``level``, ``level_label`` and ``repeat``.
     """
 
     results: pd.DataFrame
@@ -100,8 +100,7 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
               store: SweepStore | None = None) -> StudyTables:
     """Score every view of `design` on the screen at `path` (h5ad of raw counts).
 
-    Levels the screen cannot supply are refused or left out (`plan_levels`) before any
-    count is read; a view that fails is one failed row, as a failed trial of a sweep.
+    Levels the screen cannot supply are refused or left out first; a failed view is one row.
 
     Parameters
     ----------
@@ -110,36 +109,21 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
         perturbations and the control cells' label in it.
     design, evaluation : Design, EvaluationSpec
         The views (`simulator.screen.design`) and what each scores.
-    layer, chunk_cells, n_threads : str, int, int, optional
-        The counts' layer (None: ``X``), cells read at a time and threads (None: chosen;
-        the results do not depend on them).
-    on_levels : callable, optional
-        Called with the `ScreenLevels` plan before any count is read (to print it).
-    store : SweepStore, optional
-        An open store: a view is written to it once scored, stored views are not scored
-        again and the tables are merged from it (a killed study resumes, same results).
+    layer, chunk_cells, n_threads, on_levels, store : optional
+        The counts' layer (None: ``X``); cells read at a time and threads (the results do
+        not depend on them); a function of the `ScreenLevels` plan, called before any
+        count is read; an open `SweepStore` a view is written to once scored, stored views
+        not scored again (a killed study resumes with the same results).
 
     Returns
     -------
     StudyTables
-        ``results`` (view x predictor x metric rows; `value` in the metric's units),
-        ``calibration`` (view x metric rows) and the ``levels`` scored.
+        ``results`` (view x predictor x metric rows, `value` in the metric's units),
+        ``calibration`` (view x metric) and ``levels``.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from simulator import EvaluationSpec, PredictorSpec, SimulationParams, simulate_counts
-    >>> from simulator.screen.design import Design, Factors
-    >>> cells = simulate_counts(SimulationParams(n_genes=50, n_perturbations=6,
-    ...     n_cells_per_perturbation=20, n_control_cells=30, n_replicate_cells=0), seed=0)
-    >>> path = f"{tempfile.mkdtemp()}/screen.h5ad"
-    >>> cells.to_anndata().write_h5ad(path)
-    >>> off = dict(n0=[], k=[], degs=0, effect=0, control_bias=[], n_genes=[], library_size=0)
-    >>> design = Design(Factors(n_p=[5], **off), repeats=1, n_perturbations=None)
-    >>> spec = EvaluationSpec(PredictorSpec(names=("mean", "replicate")), metrics=("mse",))
-    >>> results = run_study(path, "perturbation", "control", design, spec).results
-    >>> results["factor"].tolist(), results["value"].round(3).tolist()
-    (['base', 'base', 'n_p', 'n_p'], [0.379, 0.847, 0.62, 1.666])
+    `simulator.sweep`'s example scores a small simulated screen written to an h5ad file.
     """
     with H5adCounts.open(path, label_key, layer) as counts:
         levels = plan_levels(counts.labels, counts.genes, control_label, label_key, design)
@@ -178,10 +162,7 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
 
 
 class _Saved:
-    """The views of a study already in its store (none without one), and where new ones go.
-
-    `done`: indices not to score again; `starts`: repeat -> its first view's index.
-    """
+    """The views already in a study's store (`done`; `starts`: repeat -> its first view)."""
 
     def __init__(self, store: SweepStore | None, seed: int):
         self.store, self.done, self.starts = store, set(), {}
@@ -227,9 +208,8 @@ def _score(view: View, index: int, design: Design, evaluation: EvaluationSpec,
 def view_parameters(data: ViewData | None, design: Design) -> dict:
     """The sweep's parameter columns measured on a view (NaN for a view that failed).
 
-    Genes, control cells, median truth and replicate cells, perturbations, the share of
-    genes called DEGs, the effect size as exp(mean |truth − control| over DEGs), β (1: the
-    data's own control). Library size has no counterpart on a screen (NaN).
+    Genes, control cells, median truth and replicate cells, perturbations, DEG share, effect
+    size exp(mean |truth − control| over DEGs), β (1: the data's own); library size NaN.
     """
     nan = float("nan")
     measured = dict.fromkeys(("n_genes", "n_control_cells", "n_cells_per_perturbation",
@@ -334,8 +314,7 @@ class RepeatPlan:
               genes: np.ndarray | None = None, beta: float = 1.0) -> ViewData:
         """The view of perturbations `chosen` on `genes` (None: all), control bias β applied.
 
-        Their truth and replicate summaries are given; the control mean is moved to
-        pooled + β (control − pooled), clipped at 0 as the simulator's biased baseline is.
+        The control mean moves to pooled + β (control − pooled), clipped at 0 (as simulated).
         """
         control_mean, n_control = control.mean[0], int(control.n[0])
         if beta != 1.0:
@@ -411,10 +390,9 @@ class RepeatPlan:
               ) -> list[tuple[np.ndarray, str]] | None:
         """Perturbations in equal quantile bins of their DEG count or effect, with labels.
 
-        Bins of their number of DEGs (`degs`) or of the mean |truth − control| over their
-        DEGs (`effect`; those without DEGs left out), ties broken in the repeat's order, each
-        as large as the smallest (at most `n_perturbations`). None (one warning) when fewer
-        than two perturbations per bin qualify in this repeat.
+        Bins of DEG counts (`degs`) or mean |truth − control| over DEGs (`effect`; none
+        without DEGs), ties in the repeat's order, each as large as the smallest (at most
+        `n_perturbations`); None (one warning) when fewer than two per bin qualify.
         """
         n_bins = getattr(self.design.factors, factor)
         degs = everything.deg_mask
