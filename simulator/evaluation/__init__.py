@@ -4,6 +4,10 @@
 
 Predictors (`predictors`), metrics (`metrics`, `user_metrics`, compiled `kernels`), scoring
 (`score`), calibration between baselines (`calibrate`) and verdicts (`verdicts`).
+
+Registries: `BUILTIN` (dict of str to `Metric`: every built-in metric, by name),
+`PAPER_METRICS` (tuple of str: the nine metrics of the paper's simulation study) and
+`FAMILIES` (dict of str to `Family`: the predictor families, ``control`` to ``shuffled``).
 """
 
 from simulator.evaluation.calibrate import Calibration, calibrate, format_verdicts, score_card

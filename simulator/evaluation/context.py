@@ -1,5 +1,7 @@
-"""What a metric sees: the truth side of a block of perturbations (`Context`), one
-predictor's predictions for it (`PredictionBlock`), and the caches they share.
+"""What a metric sees: the truth side of a block of perturbations, a prediction of it.
+
+The truth side is a `Context`, one predictor's predictions for it a `PredictionBlock`;
+they share caches.
 
 Δ of a vector against a reference treats rounding as zero (`rounding_aware_delta`): an
 entry of v − r within `ROUNDING_RTOL` of max(|v|, |r|) is a difference no prediction means
@@ -29,7 +31,7 @@ _NONE = np.empty(0, np.int64)  # `Context.subset_genes` of all genes
 
 
 def rounding_aware_delta(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """values − reference, entries within rounding of their operands set to exactly 0.
+    """Values − reference, entries within rounding of their operands set to exactly 0.
 
     |v − r| <= ROUNDING_RTOL · max(|v|, |r|) is a difference no prediction means: a float32
     copy of the reference, or the same mean summed in another order.
@@ -53,10 +55,12 @@ def _rounding_aware_delta(values: np.ndarray, reference: np.ndarray, out: np.nda
 
 
 class Cache:
-    """Values computed once and shared by threads. A value is computed outside the lock,
-    by the first thread asking for it; others asking for the same key wait for it, and
-    nobody waits for other keys (computations may nest). `n_threads`: how many threads a
-    large shared computation may use (the others would wait for it)."""
+    """Values computed once and shared by threads.
+
+    A value is computed outside the lock, by the first thread asking for it; others asking
+    for the same key wait for it, and nobody waits for other keys (computations may nest).
+    `n_threads`: how many threads a large shared computation may use (the others wait).
+    """
 
     def __init__(self, n_threads: int = 1) -> None:
         self.n_threads = n_threads
@@ -65,6 +69,7 @@ class Cache:
         self._lock = threading.Lock()
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The value of `key`, from ``compute()`` by the first thread that asks for it."""
         with self._lock:
             if key in self._values:
                 return self._values[key]
@@ -89,10 +94,32 @@ class Cache:
 class Context:
     """The truth side of a block of n perturbations, shared by every predictor.
 
-    truth, weights, deg_mask, affected : (n, G); control, pooled_mean : (G,);
-    all_truth : (K, G) truth of every perturbation (for `discrimination_l1`);
-    rows : (n,) their indices in `all_truth`; perturbations : (n,) their names.
     Quantities derived from the truth are computed once (thread-safe `cached`).
+
+    Parameters
+    ----------
+    truth : (n, G) ndarray
+        The block's perturbation means (normalised log-expression, as every array here).
+    control, pooled_mean : (G,) ndarray
+        The control mean and the pooled mean of every perturbed truth cell.
+    weights : (n, G) ndarray
+        The non-negative gene weights of the weighted metrics (`vs_rest_weights`).
+    deg_mask, affected : (n, G) ndarray of bool
+        The DEG calls and the genes the perturbation truly affects.
+    all_truth : (K, G) ndarray
+        Truth of every perturbation (for `discrimination_l1`).
+    rows, perturbations : (n,) ndarray
+        The block's indices in `all_truth` and its perturbations' names.
+    shared : Cache
+        What every block of one evaluation reuses.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> context = Context.from_dataset(data, slice(0, 2))
+    >>> context.truth.shape, context.rows.tolist(), context.mask("degs").dtype
+    ((2, 50), [0, 1], dtype('bool'))
     """
 
     truth: np.ndarray
@@ -110,8 +137,7 @@ class Context:
     @classmethod
     def from_dataset(cls, dataset: SimulatedDataset, rows: slice,
                      shared: Cache | None = None) -> Context:
-        """The context of `rows`; `shared` caches what every block of one evaluation
-        reuses (quantities of all the truth)."""
+        """The context of `rows`; `shared` caches what all blocks of an evaluation reuse."""
         return cls(shared=shared or Cache(),
                    truth=dataset.perturbation_means[rows], control=dataset.control_mean,
                    pooled_mean=dataset.pooled_mean, weights=dataset.weights[rows],
@@ -121,6 +147,7 @@ class Context:
                    perturbations=dataset.perturbations[rows])
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The block's value of `key`, computed once by ``compute()`` (thread-safe)."""
         return self._cache.get(key, compute)
 
     def mask(self, genes: str) -> np.ndarray | None:
@@ -135,8 +162,10 @@ class Context:
         return self.cached(("weights", genes), lambda: mask.astype(float))
 
     def subset_genes(self, genes: str) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's genes in the subset, CSR: (genes, starts (n + 1,)); both empty for
-        all genes (`kernels.subset_moments` reads them)."""
+        """Each row's genes in the subset, CSR: (genes, starts (n + 1,)).
+
+        Both are empty for all genes (`kernels.subset_moments` reads them).
+        """
         mask = self.mask(genes)
         if mask is None:
             return _NONE, _NONE
@@ -147,6 +176,7 @@ class Context:
         return self.cached(("genes", genes), compute)
 
     def reference(self, which: str) -> np.ndarray:
+        """The (G,) reference of Δ: the control mean (``"control"``) or the pooled mean."""
         return self.control if which == "control" else self.pooled_mean
 
     def truth_delta(self, which: str) -> np.ndarray:
@@ -183,9 +213,10 @@ class PredictionBlock:
 
     @cached_property
     def error(self) -> np.ndarray:
-        """p − t (= Δt − Δp negated, for either reference)."""
+        """The error p − t (= Δt − Δp negated, for either reference)."""
         return self.pred - self.context.truth
 
     @cached_property
     def squared_error(self) -> np.ndarray:
+        """(n, G) squared error (p − t)²."""
         return self.error**2

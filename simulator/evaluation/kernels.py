@@ -27,8 +27,11 @@ __all__ = [
 
 @numba.njit(nogil=True, cache=True)
 def row_moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per row of (n, G) x, y, w -> (n, 9): Σw, Σwx, Σwy, Σwx², Σwy², Σwxy, and
-    Σw(x − x̄)², Σw(y − ȳ)², Σw(x − x̄)(y − ȳ) with x̄ = Σwx / Σw (second pass)."""
+    """Weighted moments per row of (n, G) x, y, w -> (n, 9).
+
+    Σw, Σwx, Σwy, Σwx², Σwy², Σwxy, and Σw(x − x̄)², Σw(y − ȳ)², Σw(x − x̄)(y − ȳ) with
+    x̄ = Σwx / Σw (second pass).
+    """
     n_rows, n_genes = x.shape
     out = np.empty((n_rows, 9))
     for i in range(n_rows):
@@ -57,12 +60,14 @@ def row_moments(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
 @numba.njit(nogil=True, cache=True)
 def subset_moments(x: np.ndarray, y: np.ndarray, genes: np.ndarray,
                    starts: np.ndarray) -> np.ndarray:
-    """`row_moments` with 0/1 weights, from the genes of weight 1 only: row i's are
-    genes[starts[i]:starts[i+1]] (every gene when `starts` is empty), in order.
+    """`row_moments` with 0/1 weights, from the genes of weight 1 only.
+
+    Row i's are genes[starts[i]:starts[i+1]] (every gene when `starts` is empty), in order.
 
     The same bits as `row_moments`: a weight of 1 multiplies exactly, and a gene of weight
     0 adds ±0 (x and y finite) to a sum that started at +0 and so is never -0, which
-    leaves it unchanged. A subset of 5% of the genes costs 5% of the pass."""
+    leaves it unchanged. A subset of 5% of the genes costs 5% of the pass.
+    """
     n_rows, n_genes = x.shape
     every = len(starts) == 0
     out = np.empty((n_rows, 9))
@@ -108,9 +113,12 @@ def average_ranks(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 
 @numba.njit(nogil=True, cache=True)
 def _ranks_of_order(x: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
-    """Average ranks from each row's sorting order: a run of equal values at positions
-    i..j (0-based) gets (i + j) / 2 + 1; NaN equals nothing. A row's values are gathered
-    in sorted order first, so finding the runs reads one contiguous array."""
+    """Average ranks from each row's sorting order.
+
+    A run of equal values at positions i..j (0-based) gets (i + j) / 2 + 1; NaN equals
+    nothing. A row's values are gathered
+    in sorted order first, so finding the runs reads one contiguous array.
+    """
     n_rows, n_genes = x.shape
     values = np.empty(n_genes)
     for r in range(n_rows):
@@ -168,13 +176,15 @@ def _l1_lanes(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> Non
 
 @numba.njit(nogil=True, cache=True)
 def _l1_lanes32(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> None:
-    """`_l1_lanes` in single precision: float32 sums over _CHUNK genes, added in float64
-    (pred_tiles, truth float32; out float64).
+    """`_l1_lanes` in single precision: float32 sums over _CHUNK genes, added in float64.
+
+    pred_tiles and truth are float32, out float64.
 
     Four genes' terms are added together before they join a lane's running sum, which is
     kept in memory: one store per four terms instead of one per term (the store was the
     bottleneck). A chunk's sum still has at most _CHUNK - 1 roundings in some order, all
-    APPROX_ERROR assumes."""
+    APPROX_ERROR assumes.
+    """
     n_tiles, n_genes, _ = pred_tiles.shape
     n_truth = truth.shape[0]
     acc = np.empty((_TRUTH_TILE, _LANES))
@@ -219,8 +229,10 @@ def _l1_lanes32(pred_tiles: np.ndarray, truth: np.ndarray, out: np.ndarray) -> N
 @numba.njit(nogil=True, cache=True)
 def l1_pairs(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray,
              columns: np.ndarray) -> np.ndarray:
-    """Exact L1 distances of pred[rows[i]] to truth[columns[i]], summed in gene order: the
-    bits `l1_distances` gives for those pairs."""
+    """Exact L1 distances of pred[rows[i]] to truth[columns[i]], summed in gene order.
+
+    The bits `l1_distances` gives for those pairs.
+    """
     out = np.empty(len(rows))
     for i in range(len(rows)):
         total = 0.0
@@ -233,12 +245,15 @@ def l1_pairs(pred: np.ndarray, truth: np.ndarray, rows: np.ndarray,
 @numba.njit(nogil=True, cache=True)
 def sparse_l1(pred: np.ndarray, mean: np.ndarray, mean_distance: np.ndarray,
               truth: np.ndarray, genes: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """L1 distances of prediction rows that differ from `mean` only at genes
-    genes[starts[i]:starts[i+1]], from the mean's distances to each truth row.
+    """L1 distances of prediction rows that differ from `mean` at a few genes only.
+
+    Row i differs at genes[starts[i]:starts[i+1]]; its distances are computed from the
+    mean's distances to each truth row.
 
     The changed values, the mean's and four truth rows' at those genes are gathered into
     short contiguous arrays first; each pair's terms are then added in gene order (four
-    truth rows side by side, independent sums), reading only those."""
+    truth rows side by side, independent sums), reading only those.
+    """
     n_changed, n_truth = len(genes), truth.shape[0]
     changed, base = np.empty(n_changed), np.empty(n_changed)
     for i in range(pred.shape[0]):
@@ -283,10 +298,12 @@ def _lane_tiles(pred: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.ndarray:
-    """Single-precision L1 distances of every prediction row to every truth row (float32
-    truth given), within APPROX_ERROR · (norms) of the exact ones: (n, G) -> (n, K).
+    """Single-precision L1 distances of every prediction row to every truth row.
+
+    (n, G) -> (n, K), from float32 truth, within APPROX_ERROR · (norms) of the exact ones.
     Rows are split over `n_threads` threads (the kernel releases the GIL); each row's
-    distances do not depend on the split."""
+    distances do not depend on the split.
+    """
     n_rows = len(pred)
     tiles = _lane_tiles(pred, np.float32)
     out = np.empty((len(tiles) * _LANES, len(truth32)))
@@ -304,10 +321,12 @@ def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.n
 
 def count_farther(approx: np.ndarray, bound: np.ndarray, pred: np.ndarray,
                   truth: np.ndarray, own_rows: np.ndarray) -> np.ndarray:
-    """For each prediction row i, how many truth rows are farther from it than truth
-    own_rows[i] is, by the exact float64 L1 distances of `l1_distances` (a tie is not
-    farther), given distances `approx` within `bound` of them: the pairs the bound cannot
-    decide are summed again exactly."""
+    """For each prediction row i, how many truth rows are farther than truth own_rows[i].
+
+    By the exact float64 L1 distances of `l1_distances` (a tie is not farther), given
+    distances `approx` within `bound` of them: the pairs the bound cannot decide are
+    summed again exactly.
+    """
     n_rows = len(pred)
     own = l1_pairs(pred, truth, np.arange(n_rows), own_rows)
     farther = approx - bound > own[:, None]
@@ -321,17 +340,21 @@ def count_farther(approx: np.ndarray, bound: np.ndarray, pred: np.ndarray,
 
 def approx_bound(approx: np.ndarray, pred_norms: np.ndarray,
                  truth_norms: np.ndarray) -> np.ndarray:
-    """How far `l1_approx` distances may lie from the exact ones (and those from the
-    true sums): APPROX_ERROR · (norms of both rows), plus 1e-12 of the distance."""
+    """How far `l1_approx` distances may lie from the exact ones (and those from the sums).
+
+    APPROX_ERROR · (norms of both rows), plus 1e-12 of the distance.
+    """
     return APPROX_ERROR * (pred_norms[:, None] + truth_norms[None, :]) + 1e-12 * approx
 
 
 def l1_farther(pred: np.ndarray, truth: np.ndarray, own_rows: np.ndarray,
                truth32: np.ndarray | None = None, truth_norms: np.ndarray | None = None
                ) -> np.ndarray:
-    """`count_farther` from single-precision distances: as `l1_distances` decides, at
-    single-precision speed. `truth32`, `truth_norms` (float32 truth and its rows' L1
-    norms) may be passed when reused."""
+    """`count_farther` from single-precision distances, at single-precision speed.
+
+    It decides as `l1_distances` does. `truth32`, `truth_norms` (float32 truth and its rows' L1
+    norms) may be passed when reused.
+    """
     truth32 = truth.astype(np.float32) if truth32 is None else truth32
     truth_norms = np.abs(truth).sum(axis=1) if truth_norms is None else truth_norms
     approx = l1_approx(pred, truth32)

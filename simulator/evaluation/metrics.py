@@ -57,7 +57,7 @@ _EPS = np.finfo(float).eps
 # ---- row-wise building blocks ----
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator where the denominator is > 0, else NaN."""
+    """Numerator / denominator where the denominator is > 0, else NaN."""
     ok = denominator > 0
     return np.where(ok, numerator / np.where(ok, denominator, 1.0), np.nan)
 
@@ -78,8 +78,10 @@ def _spread(total: np.ndarray, mean_sum: np.ndarray, squares: np.ndarray,
 
 
 def _moments(x: np.ndarray, y: np.ndarray, ctx: Context, genes: str | None) -> np.ndarray:
-    """`row_moments` of x, y over a gene subset (0/1 weights: from the subset's genes
-    only, the same bits) or, when genes is None, weighted by the context's gene weights."""
+    """`row_moments` of x, y over a gene subset, or weighted by the gene weights (None).
+
+    A subset's moments are summed over its genes only (0/1 weights, the same bits).
+    """
     if genes is None:
         return row_moments(x, y, ctx.weights)
     return subset_moments(x, y, *ctx.subset_genes(genes))
@@ -163,12 +165,14 @@ SHARED_DISTANCES_MAX_K = 4096
 
 
 def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
-    """Share of the other perturbations j whose truth is farther (L1, all genes) from p
-    than t is; a tie is not farther. Decided by the exact float64 distances of
+    """Share of the other perturbations whose truth is farther (L1, all genes) from p than t.
+
+    A tie is not farther. Decided by the exact float64 distances of
     `l1_distances`, computed as cheaply as that allows: once for a constant prediction,
     from the shared distances of the replicate for its rows (replicate, shuffled), from
     the mean's for predictions that differ from it at a few genes (niche), else in single
-    precision with an error bound (`kernels.count_farther`)."""
+    precision with an error bound (`kernels.count_farther`).
+    """
     ctx = b.context
     truth, n_other = ctx.all_truth, np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
     if b.constant:  # one prediction: its distances to every truth, once per evaluation
@@ -200,8 +204,10 @@ def discrimination_l1(b: PredictionBlock, genes: str) -> np.ndarray:
 
 def _sparse_l1(pred: np.ndarray, changed: np.ndarray, ctx: Context, truth: np.ndarray,
                truth_norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """L1 distances of predictions that equal the pooled mean a but at a few genes S:
-    d(p, t) = d(a, t) - Σ_S |a - t| + Σ_S |p - t|, with a bound on its rounding."""
+    """L1 distances of predictions that equal the pooled mean a but at a few genes S.
+
+    d(p, t) = d(a, t) - Σ_S |a - t| + Σ_S |p - t|, with a bound on its rounding.
+    """
     mean = ctx.pooled_mean
     mean_distance = ctx.shared.get("l1_mean", lambda: l1_distances(mean[None, :], truth)[0])
     rows, genes = np.nonzero(changed)
@@ -249,12 +255,31 @@ MetricFunction = Callable[[PredictionBlock, str], np.ndarray]
 
 @dataclass(frozen=True, eq=False)
 class Metric:
-    """One metric.
+    """One metric: a name, a function of a block of predictions, a direction and a best value.
 
-    name : value of the `metric` column.
-    function : ``(block, genes) -> (n,)`` values for a block of perturbations.
-    higher_is_better, perfect : direction and best attainable value.
-    genes : the gene subset, one of GENE_SETS.
+    Parameters
+    ----------
+    name : str
+        The value of the `metric` column.
+    function : callable
+        ``function(block, genes) -> (n,)`` values for a `PredictionBlock` of n
+        perturbations, in the metric's units.
+    higher_is_better : bool
+        The metric's direction.
+    perfect : float
+        Its best attainable value.
+    genes : {"all", "degs", "affected"}
+        The gene subset it is computed over (`GENE_SETS`).
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> from simulator.evaluation import Context
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> context = Context.from_dataset(data, slice(None))
+    >>> metric = BUILTIN["mse"].restricted_to("degs")
+    >>> metric.name, metric(data.perturbation_means, context).tolist()  # NaN: no DEG
+    ('mse_degs', [nan, 0.0, 0.0, nan])
     """
 
     name: str
@@ -269,6 +294,7 @@ class Metric:
             return np.asarray(self.function(block, self.genes), dtype=float)
 
     def __call__(self, pred: np.ndarray, context: Context) -> np.ndarray:
+        """(n,) values of predictions `pred` (n, G) for the truth side `context`."""
         return self.score(PredictionBlock(pred, context))
 
     def restricted_to(self, genes: str) -> Metric:
@@ -282,6 +308,7 @@ def _declare(name: str, function: MetricFunction, higher_is_better: bool, perfec
     return [base, *(base.restricted_to(s) for s in GENE_SETS[1:] if variants)]
 
 
+#: name -> `Metric` of every built-in metric (the docs' metrics page defines each)
 BUILTIN: dict[str, Metric] = {m.name: m for m in [
     *_declare("mse", mse, False, 0.0, variants=True),
     *_declare("mae", mae, False, 0.0, variants=True),
@@ -299,7 +326,7 @@ BUILTIN: dict[str, Metric] = {m.name: m for m in [
     *_declare("deg_overlap", deg_overlap, True, 1.0),
 ]}
 
-# The nine metrics of the paper's simulation study.
+#: The names of the nine metrics of the paper's simulation study (in `BUILTIN`).
 PAPER_METRICS = tuple(f"{base}{suffix}" for base in ("pearson_delta_ctrl", "mae", "mse")
                       for suffix in ("", "_affected", "_degs"))
 

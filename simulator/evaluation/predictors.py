@@ -179,8 +179,7 @@ def _niche(dataset: SimulatedDataset, rows: slice, n: int) -> np.ndarray:
 
 
 def _niche_cells(cells: np.ndarray, dataset: SimulatedDataset, n: int) -> np.ndarray:
-    """Each replicate cell's values on its perturbation's n top-weighted genes, the mean
-    elsewhere."""
+    """Each replicate cell's values on its perturbation's n top-weighted genes, else the mean."""
     top = top_genes(dataset.weights, n)
     niche = np.broadcast_to(dataset.pooled_mean, cells.shape).copy()
     for k in range(len(niche)):
@@ -188,6 +187,7 @@ def _niche_cells(cells: np.ndarray, dataset: SimulatedDataset, n: int) -> np.nda
     return niche
 
 
+#: name -> `Family` of every built-in predictor family, in the order of the ladder table
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("control", None, False, lambda _: None,
            lambda d, rows, _: _broadcast(d.control_mean, d, rows),
@@ -238,12 +238,15 @@ def is_predictor_name(name: str) -> bool:
 
 
 def needs_replicate(name: str) -> bool:
+    """True when predictor `name` reads the replicate (a ValidationError if unknown)."""
     return parse(name)[0].needs_replicate
 
 
 def collapse_weight(name: str) -> float | None:
-    """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder
-    (other built-in predictors and a user's own predictions)."""
+    """Position on the collapse ladder: replicate 0, blend_a a, mean 1; None off the ladder.
+
+    Off the ladder: the other built-in predictors and a user's own predictions.
+    """
     if not is_predictor_name(name):
         return None
     family, value = parse(name)
@@ -264,6 +267,13 @@ class PredictorSpec:
         Collapse weights a of the ``blend`` family.
     niche_sizes : tuple of int >= 1
         Gene counts n of the ``niche`` family (the paper: 25).
+
+    Examples
+    --------
+    >>> PredictorSpec(names=("mean", "blend", "niche_10"), blend_weights=(0.5,)).expand()
+    ['mean', 'blend_0.5', 'niche_10']
+    >>> PredictorSpec(niche_sizes=(10,)).niche_predictor
+    'niche_10'
     """
 
     names: tuple[str, ...] = tuple(FAMILIES)
@@ -283,8 +293,10 @@ class PredictorSpec:
 
     @property
     def niche_predictor(self) -> str:
-        """The niche predictor a report's niche trial compares with the mean baseline:
-        ``niche_<n>`` for the first of `niche_sizes` (`NICHE_SIZE` when there is none)."""
+        """The niche predictor a report's niche trial compares with the mean baseline.
+
+        ``niche_<n>`` for the first of `niche_sizes` (`NICHE_SIZE` when there is none).
+        """
         return FAMILIES["niche"].member((*self.niche_sizes, NICHE_SIZE)[0])
 
     def expand(self, has_replicate: bool = True) -> list[str]:
@@ -342,8 +354,11 @@ def predict(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray:
 
 
 def replicate_rows(name: str, dataset: SimulatedDataset, rows: slice) -> np.ndarray | None:
-    """The replicate rows a predictor's rows copy (replicate: the same; shuffled: its
-    derangement), or None: lets distances to the replicate be computed once and shared."""
+    """The replicate rows a predictor's rows copy, or None.
+
+    The replicate copies the same rows, shuffled its derangement: their distances to the
+    replicate are computed once and shared.
+    """
     if not is_predictor_name(name) or not dataset.has_replicate:
         return None
     copies = parse(name)[0].copies_replicate

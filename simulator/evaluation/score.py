@@ -49,6 +49,27 @@ class EvaluationSpec:
     """Predictors, built-in metric names and user metrics, bundled (as the apps build them).
 
     ``evaluate(dataset, spec)`` and ``calibrate(per_perturbation, spec)`` accept it.
+
+    Parameters
+    ----------
+    predictors : PredictorSpec
+        The predictors scored (default: every built-in one).
+    metrics : tuple of str, optional
+        Built-in metric names (`BUILTIN`), in output order; None: every built-in metric.
+    user_metrics : tuple of Metric
+        A user's metrics (`user_metric`), scored after the built-in ones.
+    providers : tuple of str
+        Metric providers scored on cells: ``("cell_eval",)`` or none.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> spec = EvaluationSpec(PredictorSpec(names=("mean", "replicate")), metrics=("mse",))
+    >>> [m.name for m in spec.metric_list()]
+    ['mse']
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> evaluate(data, spec).shape
+    (8, 4)
     """
 
     predictors: PredictorSpec = field(default_factory=PredictorSpec)
@@ -273,8 +294,10 @@ def _trial_cells(spec: EvaluationSpec, dataset: SimulatedDataset,
 
 def _with_providers(per_perturbation: pd.DataFrame, cells: vcc.TrialCells,
                     errors: dict[str, str] | None) -> pd.DataFrame:
-    """`per_perturbation` and the providers' metrics of every predictor in it (label
-    columns as strings); a provider that fails is recorded in `errors` when given."""
+    """`per_perturbation` and the providers' metrics of every predictor in it.
+
+    Label columns become strings; a provider that fails is recorded in `errors` when given.
+    """
     predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
     try:
         provided = vcc.score_cells(cells, predictors, errors)
@@ -336,8 +359,10 @@ def _score_summaries(dataset: SimulatedDataset, builtin: list[str],
 
 def _run_blocks(dataset: SimulatedDataset, n_predictors: int, block_rows: int,
                 n_threads: int, score: Callable[[int, slice, Context], None]) -> None:
-    """Call ``score(predictor, rows, context)`` for every predictor and block of rows on
-    `n_threads` threads, two blocks in flight at a time (their truth sides shared)."""
+    """Call ``score(predictor, rows, context)`` for every predictor and block of rows.
+
+    On `n_threads` threads, two blocks in flight at a time (their truth sides shared).
+    """
     n_pert = dataset.n_perturbations
     shared = Cache(n_threads)
     with ThreadPoolExecutor(n_threads) as pool:
@@ -357,11 +382,27 @@ def _run_blocks(dataset: SimulatedDataset, n_predictors: int, block_rows: int,
 def summarize(per_perturbation: pd.DataFrame) -> pd.DataFrame:
     """The per-trial aggregate: one row per predictor and metric.
 
+    Parameters
+    ----------
+    per_perturbation : pandas.DataFrame
+        `evaluate`'s table: `perturbation`, `predictor`, `metric`, `value`.
+
     Returns
     -------
-    DataFrame with columns `predictor`, `metric` (str), `value` (median over
-    perturbations, NaN ignored; NaN if none is defined), `mean` (likewise) and
-    `n_valid` (perturbations with a defined value).
+    pandas.DataFrame
+        Columns `predictor`, `metric` (str), `value` (median over perturbations, NaN
+        ignored; NaN if none is defined; the metric's units), `mean` (likewise) and
+        `n_valid` (perturbations with a defined value): P x M rows.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> summary = summarize(evaluate(data, predictors=["mean", "replicate"], metrics=["mse"]))
+    >>> list(summary.columns), len(summary)
+    (['predictor', 'metric', 'value', 'mean', 'n_valid'], 2)
+    >>> summary["value"].round(3).tolist()
+    [0.093, 0.194]
     """
     grouped = per_perturbation.groupby(["predictor", "metric"], observed=True, sort=False)
     summary = grouped["value"].agg(value="median", mean="mean", n_valid="count").reset_index()

@@ -27,7 +27,28 @@ class UserMetricError(ValidationError):
 
 @dataclass(frozen=True)
 class PerturbationContext:
-    """What a user metric sees besides (pred, truth): 1-D read-only arrays over genes."""
+    """What a user metric sees besides (pred, truth): 1-D read-only arrays over genes.
+
+    Parameters
+    ----------
+    control, pooled_mean : (G,) ndarray
+        The control mean and the pooled mean of every perturbed truth cell (normalised
+        log-expression ``log1p(1e4 * count / total)``).
+    weights : (G,) ndarray
+        The perturbation's non-negative gene weights (those of ``wmse``).
+    deg_mask, affected : (G,) ndarray of bool
+        The perturbation's DEG calls and the genes it truly affects.
+    perturbation : str
+        The perturbation's name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> genes = np.zeros(3)
+    >>> context = PerturbationContext(genes, genes, genes + 1, genes > 0, genes == 0, "p0")
+    >>> context.perturbation, int(context.affected.sum())
+    ('p0', 3)
+    """
 
     control: np.ndarray
     pooled_mean: np.ndarray
@@ -54,12 +75,41 @@ def _as_float(value: Any) -> float:
 def user_metric(function: Callable[[np.ndarray, np.ndarray, PerturbationContext], Any],
                 name: str, higher_is_better: bool, perfect: float,
                 key: str = "user_metric") -> Metric:
-    """Wrap a scalar ``function(pred, truth, context) -> float`` for one perturbation as a
-    `Metric`, evaluated by looping over perturbations.
+    """Wrap a scalar ``function(pred, truth, context) -> float`` as a `Metric`.
 
-    A None, non-numeric or non-finite result is NaN; an exception becomes a
-    `UserMetricError` naming the metric and the perturbation. `key` prefixes the
-    validation messages (e.g. ``metrics.user[0]``).
+    The metric loops over perturbations. A None, non-numeric or non-finite result is NaN;
+    an exception becomes a `UserMetricError` naming the metric and the perturbation.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(pred, truth, context)`` of one perturbation: its (G,) read-only
+        predicted and true profiles and a `PerturbationContext`; returns a float.
+    name : str
+        The metric's name (an identifier, not a built-in metric's).
+    higher_is_better : bool
+        The metric's direction.
+    perfect : float
+        Its best attainable value.
+    key : str
+        Prefix of the validation messages (e.g. ``metrics.user[0]``).
+
+    Returns
+    -------
+    Metric
+        Scored by `evaluate` beside the built-in metrics; values in `function`'s units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator import SimulationParams, simulate, evaluate
+    >>> def max_error(pred, truth, context):
+    ...     return float(np.abs(pred - truth).max())
+    >>> metric = user_metric(max_error, "max_error", higher_is_better=False, perfect=0.0)
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=4), seed=0)
+    >>> table = evaluate(data, predictors=["mean"], metrics=[metric])
+    >>> table["value"].round(2).tolist()
+    [0.55, 1.06, 1.34, 0.85]
     """
     check(callable(function), f"{key}._target_", function, "a function")
     check(isinstance(name, str) and name.isidentifier(), f"{key}.name", name,
@@ -131,8 +181,9 @@ def resolve_function(target: str, key: str = "_target_") -> Callable[..., Any]:
 
 
 def user_metric_from_config(entry: Mapping[str, Any], key: str = "user_metric") -> Metric:
-    """A user metric from its config entry
-    ``{_target_: pkg.module.func, name: ..., higher_is_better: ..., perfect: ...}``.
+    """A user metric from its config entry, ``{_target_, name, higher_is_better, perfect}``.
+
+    ``_target_`` is the dotted path of the function (``pkg.module.func``).
 
     `key` (e.g. ``user[0]``) names the entry in one-line `ValidationError`s.
     """

@@ -118,8 +118,11 @@ def check_size(params: SimulationParams) -> None:
 
 
 class TrialCells:
-    """A trial's cells by group, normalised: control (n0, G), each perturbation's truth
-    and replicate cells ((K, n_k, G) and (K, n_r, G)), and what the predictors make of them."""
+    """A trial's cells by group, normalised, and what the predictors make of them.
+
+    Control (n0, G), each perturbation's truth and replicate cells ((K, n_k, G) and
+    (K, n_r, G)).
+    """
 
     def __init__(self, counts: SimulatedCounts, dataset: SimulatedDataset):
         values = log_normalise(counts.counts.astype(np.float64))
@@ -143,16 +146,17 @@ class TrialCells:
         return family.predict_cells(self.replicate, data, value)
 
     def _mean_cells(self) -> np.ndarray:
-        """n_k cells per perturbation drawn at random (with replacement) from all
-        perturbed truth cells pooled."""
+        """n_k cells per perturbation drawn with replacement from all perturbed truth cells."""
         pooled = self.truth.reshape(-1, self.truth.shape[2])
         rng = streams.stream(self.dataset.seed, streams.MEAN_CELLS)
         return pooled[rng.integers(0, len(pooled), self.truth.shape[:2])]
 
     def _mean_vcc(self) -> np.ndarray:
-        """cell-eval's mean baseline (`build_base_mean_adata`): the mean of the K
-        perturbation means and the control mean, computed here in float64 (cell-eval's
-        own polars group-by sums in a thread-dependent order)."""
+        """Cell-eval's mean baseline (`build_base_mean_adata`), computed in float64.
+
+        The mean of the K perturbation means and the control mean (cell-eval's own polars
+        group-by sums in a thread-dependent order).
+        """
         data = self.dataset
         profile = ((data.perturbation_means.sum(axis=0) + data.control_mean)
                    / (data.n_perturbations + 1))
@@ -183,9 +187,11 @@ class TrialCells:
 
 
 def _cache_compiled() -> None:
-    """Cache cell-eval's compiled rank-sum tests (numba-mwu compiles them in every
-    process, about 4 s; a sweep worker then loads them instead). Best effort: a failure
-    only costs the compile."""
+    """Cache cell-eval's compiled rank-sum tests, which numba-mwu compiles in each process.
+
+    The compile takes about 4 s; a sweep worker then loads them instead. Best effort: a
+    failure only costs the compile.
+    """
     import numba
 
     try:

@@ -37,9 +37,11 @@ SHARE_THRESHOLDS = (REWARDS_COLLAPSE_SHARE, CALIBRATED_MAX_COLLAPSE_SHARE, SWEEP
 
 
 def share_text(share: float) -> str:
-    """A share as a whole percentage, or with one decimal where rounding would put it on
-    the other side of a verdict threshold (19.7% is not "20%" next to a "from 20%" rule);
-    "n/a" for NaN."""
+    """A share as a whole percentage, or with one decimal next to a verdict threshold.
+
+    One decimal where rounding would put it on the other side of a threshold (19.7% is not
+    "20%" next to a "from 20%" rule); "n/a" for NaN.
+    """
     if np.isnan(share):
         return "n/a"
     rounded = round(share * 100) / 100
@@ -49,7 +51,21 @@ def share_text(share: float) -> str:
 
 
 class Verdict(StrEnum):
-    """Verdicts, in the order lists of metrics are printed."""
+    """Verdicts, in the order lists of metrics are printed.
+
+    A member is its text (a `str`); `TRIAL_RULES` and `SWEEP_RULES` state when each holds.
+
+    Attributes
+    ----------
+    REWARDS, PARTIAL, BLIND, CANNOT_SCORE, CALIBRATED, UNDEFINED : Verdict
+        ``"rewards collapse"``, ``"fails in part of the space"`` (sweeps only), ``"blind
+        to collapse"``, ``"cannot score collapse"``, ``"calibrated"``, ``"undefined"``.
+
+    Examples
+    --------
+    >>> Verdict("rewards collapse") is Verdict.REWARDS, str(Verdict.CALIBRATED)
+    (True, 'calibrated')
+    """
 
     REWARDS = "rewards collapse"
     PARTIAL = "fails in part of the space"  # sweeps only
@@ -60,9 +76,11 @@ class Verdict(StrEnum):
 
 
 def ladder_holds(tau: float) -> bool:
-    """The ladder condition (tau >= CALIBRATED_MIN_TAU: collapse scores worse, step by
-    step); not required when no blend was scored (tau NaN). Verdicts, summary.md and the
-    collapse-ladder figure all apply this one rule."""
+    """The ladder condition: tau >= CALIBRATED_MIN_TAU (collapse scores worse step by step).
+
+    Not required when no blend was scored (tau NaN). Verdicts, summary.md and the
+    collapse-ladder figure all apply this one rule.
+    """
     return bool(np.isnan(tau) or tau >= CALIBRATED_MIN_TAU)
 
 

@@ -29,8 +29,10 @@ __all__ = [
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path,
                          metadata: Mapping[str, str] | None = None) -> None:
-    """Write `frame` to `path` so readers see the old file or the whole new one, never a
-    part; `metadata` goes into the file's schema (read back by `read_metadata`)."""
+    """Write `frame` to `path` so readers see the old file or the whole new one, never a part.
+
+    `metadata` goes into the file's schema (read back by `read_metadata`).
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if metadata:
         table = table.replace_schema_metadata(
@@ -48,12 +50,14 @@ ROW_GROUP_ROWS = 1 << 16  # rows buffered per row group of a concatenated file
 
 
 def atomic_concat_parquet(paths: Sequence[Path], path: Path) -> int:
-    """Concatenate the rows of parquet files into `path` (atomically), holding at most about
-    ROW_GROUP_ROWS rows in memory; returns the number of rows. Columns are the union of the
+    """Concatenate the rows of parquet files into `path` atomically; returns the row count.
+
+    At most about ROW_GROUP_ROWS rows are held in memory. Columns are the union of the
     files' in order of first appearance, types unified (a column absent or all null in one
     file is null there: None in a text column, NaN in a number column), as `pandas.concat`
     of the frames gives; the files' own metadata is not copied. Files without rows are
-    skipped; when none has rows, `path` holds an empty table."""
+    skipped; when none has rows, `path` holds an empty table.
+    """
     nonempty, target = [], None
     for part in paths:  # a file's metadata object is large: one at a time
         metadata = pq.read_metadata(part)
@@ -105,6 +109,31 @@ def read_parquet(path: Path, columns: Sequence[str] | None = None,
     which aborts the process ("terminate called without an active exception",
     apache/arrow#34314). The Arrow table is converted buffer by buffer and freed as it goes,
     so the two copies never coexist.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A parquet file (e.g. a sweep's ``results.parquet``).
+    columns : sequence of str, optional
+        The columns to read (those absent from the file are left out); None: all.
+    categories : sequence of str
+        Columns read as categoricals (dictionary-encoded: a code per row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's rows and the columns asked for.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> path = Path(tempfile.mkdtemp()) / "table.parquet"
+    >>> pd.DataFrame({"metric": ["mse", "mae"], "value": [0.5, 0.25]}).to_parquet(path)
+    >>> frame = read_parquet(path, columns=["metric", "absent"], categories=["metric"])
+    >>> list(frame.columns), str(frame["metric"].dtype)
+    (['metric'], 'category')
     """
     if columns is not None:
         present = set(pq.read_schema(path).names)
@@ -119,12 +148,31 @@ def read_parquet(path: Path, columns: Sequence[str] | None = None,
 
 
 def atomic_write_text(text: str, path: Path) -> None:
+    """Write `text` to `path` so readers see the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
 def fingerprint(config: Any) -> str:
-    """SHA-256 of a JSON-serialisable description of everything that determines the results."""
+    """SHA-256 of a JSON-serialisable description of everything that determines the results.
+
+    Parameters
+    ----------
+    config : JSON-serialisable
+        The description (mappings, lists, numbers, strings; other objects by `str`).
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits; the same for equal descriptions, whatever their key order.
+
+    Examples
+    --------
+    >>> fingerprint({"seed": 0, "n_genes": 50}) == fingerprint({"n_genes": 50, "seed": 0})
+    True
+    >>> fingerprint({"seed": 0, "n_genes": 50})[:12]
+    'ac18a5b53a78'
+    """
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -43,6 +43,20 @@ Outcome = tuple[int, Any, Any]  # run_trial's (index, results, calibration)
 
 
 class Backend(StrEnum):
+    """Where a sweep's trials run (`run_trials`' ``backend``; a member is its name).
+
+    Attributes
+    ----------
+    LOKY, THREADING, DASK, SLURM : Backend
+        Worker processes on this machine, threads of this process, a dask.distributed
+        cluster, job-array tasks on a Slurm cluster (`simulator.sweep.slurm`).
+
+    Examples
+    --------
+    >>> Backend("loky") is Backend.LOKY, [str(b) for b in Backend]
+    (True, ['loky', 'threading', 'dask', 'slurm'])
+    """
+
     LOKY = "loky"  # worker processes on this machine
     THREADING = "threading"  # threads of this process
     DASK = "dask"  # a dask.distributed cluster
@@ -80,8 +94,11 @@ def _share(priors: GenePriors, evaluation: EvaluationSpec) -> None:
 
 
 def work(trial: Trial, priors: GenePriors, evaluation: Any) -> Outcome:
-    """A trial's outcome: `run_trial` for an `EvaluationSpec`; a task with its own
-    ``run_trial(trial, priors)`` (a training sweep's, `simulator.training.sweep`) runs that."""
+    """A trial's outcome: `run_trial` for an `EvaluationSpec`, else the task's own.
+
+    A task with its own ``run_trial(trial, priors)`` (a training sweep's,
+    `simulator.training.sweep`) runs that.
+    """
     own = getattr(evaluation, "run_trial", None)
     return own(trial, priors) if own is not None else run_trial(trial, priors, evaluation)
 
@@ -94,8 +111,10 @@ def _run_shared(trial: Trial) -> Outcome:
 def _pool(backend: str, n_workers: int, priors: GenePriors, evaluation: EvaluationSpec,
           scheduler_address: str | None, client: Any = None
           ) -> Iterator[tuple[Submit, Restart, int]]:
-    """(submit(trial) -> future, restart(n_workers=...), capacity) on `backend`; futures
-    raise `WorkerLost` when the worker running them died."""
+    """(submit(trial) -> future, restart(n_workers=...), capacity) on `backend`.
+
+    Futures raise `WorkerLost` when the worker running them died.
+    """
     if backend == Backend.THREADING:
         with ThreadPoolExecutor(n_workers) as threads:
             yield (lambda t: _Watched(threads.submit(work, t, priors, evaluation)),
@@ -152,8 +171,9 @@ DASK_CONNECT_SECONDS = 10
 @contextmanager
 def connect(backend: str, n_jobs: int = -1, scheduler_address: str | None = None
             ) -> Iterator[Any]:
-    """The dask client of a sweep (None for the other backends), connected before anything
-    else: an unreachable scheduler is a one-line error, not a wait after work began.
+    """The dask client of a sweep (None for the other backends), connected before anything.
+
+    An unreachable scheduler is a one-line error, not a wait after work began.
 
     Without `scheduler_address` a local cluster of `n_jobs` single-threaded worker
     processes is started (and shut down on exit).
@@ -210,12 +230,47 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
 
     Trials run single-threaded, in any order, at most one per worker at a time; a
     failing trial is stored as failed and never stops the others (see the module
-    docstring for dead workers). A progress bar shows trials done and failed. Returns the
-    number of trials that failed entirely. KeyboardInterrupt propagates after every
-    finished trial has been written. `client`: a dask client from `connect` (else one is
-    connected here). `evaluation`: the `EvaluationSpec` of every trial, or a task with
-    its own ``run_trial(trial, priors)`` (see `work`). `slurm`: the `SlurmSpec` of
-    ``backend="slurm"``, whose tasks write the trials (`simulator.sweep.slurm`).
+    docstring for dead workers). A progress bar shows trials done and failed.
+    KeyboardInterrupt propagates after every finished trial has been written.
+
+    Parameters
+    ----------
+    trials : sequence of Trial
+        The trials to run (`make_trials`; e.g. those `SweepStore.resume` left).
+    priors : GenePriors
+        The gene prior every trial is simulated from.
+    evaluation : EvaluationSpec or task
+        What every trial scores, or a task with its own ``run_trial(trial, priors)``.
+    store : SweepStore
+        The open store every trial is written to.
+    backend : {"loky", "threading", "dask", "slurm"}
+        Where the trials run (`Backend`).
+    n_jobs : int
+        Workers (-1: every core; not 0).
+    scheduler_address, client : str, dask client, optional
+        The dask scheduler to connect to, or a client from `connect` (``"dask"`` only).
+    slurm : SlurmSpec, optional
+        The tasks' size and resources with ``backend="slurm"`` (`simulator.sweep.slurm`).
+
+    Returns
+    -------
+    int
+        The number of trials that failed entirely.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulator import EvaluationSpec, GenePriors, PredictorSpec, SimulationParams
+    >>> from simulator.sweep import fingerprint, make_trials
+    >>> trials = make_trials(SimulationParams(n_genes=50, n_perturbations=4), "grid", seed=0,
+    ...                      grid={"n_perturbations": [4, 6]})
+    >>> spec = EvaluationSpec(PredictorSpec(names=("mean", "replicate")), metrics=("mse",))
+    >>> store = SweepStore(tempfile.mkdtemp(), fingerprint({"example": 1}))
+    >>> with store.open("seed: 0", version="0.3.0"):
+    ...     run_trials(trials, GenePriors.default(), spec, store, backend="threading", n_jobs=1)
+    0
+    >>> sorted(store.finished())
+    [0, 1]
     """
     validate_backend(backend, n_jobs)
     if backend == Backend.SLURM:
@@ -266,8 +321,10 @@ def run_trials(trials: Sequence[Trial], priors: GenePriors, evaluation: Evaluati
 
 def _isolate(suspects: list[tuple[Trial, str]], submit: Submit, restart: Restart,
              record: Callable[[Outcome], None]) -> None:
-    """Run each trial that was running when a worker died alone in a fresh single-worker
-    pool: the one that kills its worker again is recorded as failed, the others finish."""
+    """Run each trial that was running when a worker died alone in a fresh one-worker pool.
+
+    The one that kills its worker again is recorded as failed, the others finish.
+    """
     for trial, reason in sorted(suspects, key=lambda s: s[0].index):
         restart(1)
         try:

@@ -20,6 +20,7 @@ trials it already wrote.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import signal
@@ -39,6 +40,8 @@ from simulator.sweep.files import atomic_write_text
 from simulator.sweep.space import Trial
 from simulator.sweep.store import SweepStore
 from simulator.sweep.trial import failed_trial
+
+log = logging.getLogger(__name__)  # the apps log INFO to stdout (hydra/job_logging: stdout)
 
 __all__ = [
     "SlurmSpec",
@@ -126,8 +129,9 @@ def require_slurm() -> Any:
 
 def run_task(trials: Sequence[Trial], priors: GenePriors, evaluation: Any, out_dir: str,
              config_fingerprint: str, cpus: int) -> int:
-    """The body of one array task: run `trials` not yet written with success and write each
-    into the store at `out_dir`; returns the number that failed entirely.
+    """The body of one array task: run and store the trials not yet written with success.
+
+    Each is written into the store at `out_dir`; returns the number that failed entirely.
 
     The trials run on `cpus` loky worker processes, as on one machine: a trial that kills
     its worker (a crash in native code, the kernel's OOM killer on a node with cgroups) is
@@ -153,8 +157,10 @@ def tasks_of(trials: Sequence[Trial], spec: SlurmSpec) -> list[list[Trial]]:
 
 def task_estimates(chunks: Sequence[Sequence[Trial]], evaluation: EvaluationSpec,
                    spec: SlurmSpec) -> tuple[float, float]:
-    """(memory in bytes, wall seconds) of the array's largest and longest task, its trials
-    on `spec.cpus_per_task` worker processes (`simulator.resources.estimate_sweep`)."""
+    """(memory in bytes, wall seconds) of the array's largest and longest task.
+
+    Its trials run on `spec.cpus_per_task` worker processes (`resources.estimate_sweep`).
+    """
     memory, seconds = 0.0, 0.0
     for chunk in chunks:
         estimate = estimate_sweep([t.params for t in chunk], evaluation, spec.cpus_per_task,
@@ -236,9 +242,9 @@ def submit(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
                               "slurm") from None
     record.add({job.job_id: [t.index for t in chunk] for job, chunk in zip(jobs, chunks,
                                                                          strict=True)})
-    print(f"slurm: submitted {len(trials)} trials as job array {jobs[0].job_id.split('_')[0]} "
-          f"of {n} tasks ({mem_mb} MB, {minutes} min, {spec.cpus_per_task} CPU each); "
-          f"records in {record.folder}", flush=True)
+    log.info("slurm: submitted %d trials as job array %s of %d tasks (%s MB, %s min, %s CPU "
+             "each); records in %s", len(trials), jobs[0].job_id.split("_")[0], n, mem_mb,
+             minutes, spec.cpus_per_task, record.folder)
 
 
 def _flag(name: str, value: Any) -> str:
@@ -249,17 +255,19 @@ def _flag(name: str, value: Any) -> str:
 
 def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
                  store: SweepStore, spec: SlurmSpec) -> int:
-    """Run `trials` as Slurm array tasks (module docstring) and wait until each is written;
-    returns the number that failed entirely. Trials held by a live task of an earlier run
-    are waited for, not submitted again."""
+    """Run `trials` as Slurm array tasks (module docstring) and wait until each is written.
+
+    Returns the number that failed entirely. Trials held by a live task of an earlier run
+    are waited for, not submitted again.
+    """
     require_slurm()
     record = JobRecord(store)
     live = _ask_until_answered(record)
     holders = record.holders()
     held = {t.index for t in trials if holders.get(t.index) in live}
     if held:
-        print(f"slurm: {len(held)} trials are still held by the tasks of an earlier run; "
-              "waiting for them", flush=True)
+        log.info("slurm: %d trials are still held by the tasks of an earlier run; waiting for "
+                 "them", len(held))
     fresh = [t for t in trials if t.index not in held]
     if fresh:
         submit(fresh, priors, evaluation, store, spec, record)
@@ -267,8 +275,8 @@ def run_on_slurm(trials: Sequence[Trial], priors: GenePriors, evaluation: Any,
         return _watch(trials, store, record, spec.poll_seconds)
     except KeyboardInterrupt:
         arrays = sorted({task.split("_")[0] for task in record.tasks})
-        print(f"slurm: the tasks run on (scancel {' '.join(arrays)} stops them); rerun the "
-              "same command to collect their trials")
+        log.warning("slurm: the tasks run on (scancel %s stops them); rerun the same command "
+                    "to collect their trials", " ".join(arrays))
         raise
 
 
@@ -295,9 +303,11 @@ def _signature(path: Path) -> tuple[int, int] | None:
 
 def _record_ended(ended: list[int], by_index: dict[int, Trial], holders: dict[int, str],
                   store: SweepStore, reasons: dict[str, str]) -> set[int]:
-    """Record as failed each trial of `ended` (its task left the queue) that its task did
-    not write with success (a trial written since the sweep looked counts as written);
-    `reasons` caches why each task ended. Returns the trials now on disk."""
+    """Record as failed each trial of `ended` (its task left the queue) not written.
+
+    A trial written with success since the sweep looked counts as written; `reasons`
+    caches why each task ended. Returns the trials now on disk.
+    """
     for i in ended:
         if store.succeeded(i):
             continue

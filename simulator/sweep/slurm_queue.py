@@ -41,8 +41,10 @@ def _query(command: list[str]) -> str | None:
 
 
 def live_tasks(array_ids: Iterable[str]) -> dict[str, str] | None:
-    """State of every task of the arrays `array_ids` still in the queue ("123_4" ->
-    "RUNNING"); tasks absent have ended. None when squeue does not answer (ask again)."""
+    """State of every task of the arrays `array_ids` still in the queue ("123_4" -> "RUNNING").
+
+    Tasks absent have ended. None when squeue does not answer (ask again).
+    """
     arrays = set(array_ids)
     if not arrays:
         return {}
@@ -58,9 +60,12 @@ def live_tasks(array_ids: Iterable[str]) -> dict[str, str] | None:
 
 
 def end_reason(task: str, log_path: Path | None) -> str:
-    """Why Slurm task `task` ("123_4") ended: its state (with scontrol's reason and exit
-    code) and what slurmstepd logged, e.g. ``FAILED (JobLaunchFailure, exit 0:9); log:
-    StepId=5.0 exceeded memory limit (412344320 > 314572800), being killed``."""
+    """Why Slurm task `task` ("123_4") ended: its state and what slurmstepd logged.
+
+    The state comes with scontrol's reason and exit code, e.g. ``FAILED (JobLaunchFailure,
+    exit 0:9); log: StepId=5.0 exceeded memory limit (412344320 > 314572800), being
+    killed``.
+    """
     state = _sacct_state(task) or _scontrol_state(task) or "state unknown to Slurm"
     logged = _logged_errors(log_path)
     return f"{state}; log: {logged}" if logged else state
@@ -103,15 +108,18 @@ def _logged_errors(log_path: Path | None) -> str:
 
 
 def cancel(tasks: Iterable[str]) -> None:
-    """scancel the given tasks (those already ended are ignored by Slurm)."""
+    """Cancel the given tasks with scancel (those already ended are ignored by Slurm)."""
     tasks = sorted(tasks)
     if tasks:
         _query(["scancel", *tasks])
 
 
 def refusal(options: list[str]) -> str | None:
-    """Why sbatch would refuse a job with `options` (``sbatch --test-only``: a bad partition,
-    account or qos, a time or memory beyond the limits), or None when it would accept it."""
+    """Why sbatch would refuse a job with `options`, or None when it would accept it.
+
+    Asked with ``sbatch --test-only``: a bad partition, account or qos, a time or memory
+    beyond the limits.
+    """
     try:
         done = subprocess.run(["sbatch", "--test-only", *options, "--wrap=true"],
                               capture_output=True, text=True, timeout=QUERY_SECONDS,

@@ -39,12 +39,40 @@ PARAM_NAMES = tuple(KNOBS)
 
 
 class SweepKind(StrEnum):
+    """How `make_trials` builds a sweep's trials (a member is its name).
+
+    Attributes
+    ----------
+    RANDOM, GRID, ONE_FACTOR : SweepKind
+        `n_trials` draws from `ranges`; the Cartesian product of `grid`; each list of
+        `grid` varied alone around the base point.
+
+    Examples
+    --------
+    >>> [str(kind) for kind in SweepKind]
+    ['random', 'grid', 'one_factor']
+    """
+
     RANDOM = "random"  # `n_trials` draws from `ranges`
     GRID = "grid"  # the Cartesian product of `grid`
     ONE_FACTOR = "one_factor"  # each list of `grid` varied alone around the base point
 
 
 class Distribution(StrEnum):
+    """The distribution of a random sweep's parameter (``ranges.<param>.dist``).
+
+    Attributes
+    ----------
+    INT, LOG_INT, FLOAT, LOG_FLOAT, FIXED : Distribution
+        Uniform over the integers low..high, log-uniform over them, uniform over
+        [low, high], log-uniform over it, or always `value`.
+
+    Examples
+    --------
+    >>> Distribution("log_int") is Distribution.LOG_INT
+    True
+    """
+
     INT = "int"
     LOG_INT = "log_int"
     FLOAT = "float"
@@ -54,7 +82,26 @@ class Distribution(StrEnum):
 
 @dataclass(frozen=True)
 class Trial:
-    """One point of a sweep: its index, simulation seed and validated parameters."""
+    """One point of a sweep: its index, simulation seed and validated parameters.
+
+    Parameters
+    ----------
+    index : int
+        Its position in the sweep (the trial files' name).
+    seed : int
+        Its simulation seed (`simulator.streams.trial_seed` of the sweep seed and index).
+    params : SimulationParams
+        Its simulation parameters.
+    varied : str
+        One-factor sweeps: the parameter this trial varies ("" otherwise).
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams
+    >>> trial = Trial(0, seed=1, params=SimulationParams(n_genes=50))
+    >>> trial.index, trial.params.n_genes
+    (0, 50)
+    """
 
     index: int
     seed: int
@@ -74,6 +121,7 @@ class Range:
 
     @classmethod
     def from_mapping(cls, param: str, spec: Mapping[str, Any]) -> Range:
+        """The range of `param` from its config entry (``ranges.<param>``), validated."""
         key = f"ranges.{param}"
         check(param in PARAM_NAMES, key, param,
               f"a simulation parameter ({', '.join(PARAM_NAMES)})")
@@ -103,6 +151,7 @@ class Range:
         return cls(param, dist, low, high)
 
     def sample(self, rng: np.random.Generator) -> Any:
+        """One value drawn from the range with `rng` (the fixed value, if it is fixed)."""
         if self.dist is Distribution.FIXED:
             return self.value
         if self.dist is Distribution.INT:
@@ -170,8 +219,10 @@ def grid_trials(base: SimulationParams, grid: Mapping[str, Sequence[Any]], repea
 def count_trials(kind: str, *, n_trials: int | None = None,
                  grid: Mapping[str, Sequence[Any]] | None = None, repeats: int = 1,
                  **_: Any) -> int:
-    """How many trials `make_trials` would build (checked before building them: a sweep
-    too large for memory is refused first). Other keywords are ignored."""
+    """How many trials `make_trials` would build, checked before building them.
+
+    A sweep too large for memory is refused first. Other keywords are ignored.
+    """
     check_choice(kind, "kind", SweepKind)
     if kind == SweepKind.RANDOM:
         check(is_integer(n_trials) and n_trials >= 1, "n_trials", n_trials, "an integer >= 1")
@@ -188,7 +239,43 @@ def make_trials(base: SimulationParams, kind: str, seed: int, *, n_trials: int |
                 ranges: Mapping[str, Mapping[str, Any]] | None = None,
                 grid: Mapping[str, Sequence[Any]] | None = None, repeats: int = 1
                 ) -> list[Trial]:
-    """Every trial of a sweep of `kind` (a `SweepKind`), validated before anything runs."""
+    """Every trial of a sweep of `kind` (a `SweepKind`), validated before anything runs.
+
+    Parameters
+    ----------
+    base : SimulationParams
+        The parameters every trial starts from.
+    kind : {"random", "grid", "one_factor"}
+        How the trials are built (`SweepKind`).
+    seed : int
+        The sweep seed; trial i's seed derives from it and i.
+    n_trials : int >= 1, optional
+        ``"random"``: the number of trials.
+    ranges : mapping of str to mapping, optional
+        ``"random"``: per parameter ``{dist, low, high}`` or ``{dist: fixed, value}``
+        (`Distribution`).
+    grid : mapping of str to sequence, optional
+        ``"grid"``, ``"one_factor"``: the values of each parameter varied.
+    repeats : int >= 1
+        ``"grid"``, ``"one_factor"``: trials per point (each with its own seed).
+
+    Returns
+    -------
+    list of Trial
+        Indices 0, 1, ... in sweep order.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams
+    >>> base = SimulationParams(n_genes=50, n_perturbations=4)
+    >>> trials = make_trials(base, "one_factor", seed=0, grid={"n_perturbations": [4, 8]})
+    >>> [(t.index, t.varied, t.params.n_perturbations) for t in trials]
+    [(0, 'n_perturbations', 4), (1, 'n_perturbations', 8)]
+    >>> ranges = {"effect_size": {"dist": "float", "low": 0.5, "high": 1.0}}
+    >>> draws = make_trials(base, "random", seed=0, n_trials=2, ranges=ranges)
+    >>> [round(t.params.effect_size, 3) for t in draws]
+    [0.973, 0.795]
+    """
     check_choice(kind, "kind", SweepKind)
     if kind == SweepKind.RANDOM:
         return random_trials(base, ranges or {}, n_trials, seed)

@@ -65,8 +65,30 @@ def _now() -> str:
 
 
 class SweepStore:
-    """The output directory of one sweep configuration; `open` it before use (it locks the
-    directory until `close`, or use it as a context manager)."""
+    """The output directory of one sweep configuration (layout in the module docstring).
+
+    `open` it before use: it locks the directory until `close` (or use the value `open`
+    returns as a context manager).
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The directory (created by `open`).
+    config_fingerprint : str
+        `fingerprint` of everything that determines the results: a directory holding
+        another configuration's trials is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> store = SweepStore(tempfile.mkdtemp(), fingerprint({"seed": 0}))
+    >>> with store.open("seed: 0", version="0.3.0"):
+    ...     row = pd.DataFrame({"trial": [3], "seed": [7], "status": ["ok"]})
+    ...     store.write_trial(3, row, pd.DataFrame({"trial": [3]}))
+    ...     store.finished(), store.succeeded(3), store.resume({3: 7})
+    ({3}, True, {3})
+    """
 
     def __init__(self, out_dir: str | os.PathLike, config_fingerprint: str):
         self.out_dir = Path(out_dir)
@@ -77,8 +99,9 @@ class SweepStore:
     # -- opening -----------------------------------------------------------------------
 
     def open(self, config_yaml: str, version: str, overwrite: bool = False) -> SweepStore:
-        """Lock the directory, then create it or reopen it for a resume if the
-        configuration and the simulator version match.
+        """Lock the directory, then create it, or reopen it for a resume if nothing changed.
+
+        It is reopened when the configuration and the simulator version match.
 
         A different configuration or version, or trial files without a readable
         sweep.json, are refused (trials would silently mix) unless `overwrite` is set,
@@ -274,8 +297,10 @@ class SweepStore:
     # -- merged tables -------------------------------------------------------------------
 
     def merge(self, indices: Iterable[int], summary: dict[str, Any]) -> tuple[Path, Path]:
-        """Concatenate the trials (in index order) into results.parquet and calibration.parquet,
-        one trial file in memory at a time (`atomic_concat_parquet`)."""
+        """Concatenate the trials (in index order) into results and calibration.parquet.
+
+        One trial file is in memory at a time (`atomic_concat_parquet`).
+        """
         order = sorted(indices)
         outputs = []
         for suffix, name in (("", RESULTS), (".calibration", CALIBRATION)):
@@ -292,8 +317,7 @@ class SweepStore:
         return path
 
     def outcomes(self) -> tuple[int, int, int]:
-        """(trials all ok, trials with some failed metrics, trials failed entirely) in the
-        merged results.parquet."""
+        """(trials all ok, with some failed metrics, failed entirely) in results.parquet."""
         status = read_parquet(self.out_dir / RESULTS, columns=["trial", "status"])
         if status.empty:
             return 0, 0, 0

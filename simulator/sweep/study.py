@@ -1,17 +1,15 @@
 """The real-data stress test: every view of a `Design` built from one screen and scored.
 
-Per repeat, every cell grouping its views need (the base halves, each level's subsample of
-cells or genes, each depth bin) is summarised in one streamed read (`accumulate`); each
-view then becomes a dataset (`screen_dataset`: the DEG calls and weights of every screen)
-and is scored like a sweep trial (`score_dataset`), one view at a time, so memory holds
-one repeat's summaries and one view's scores, never cells.
+Per repeat, every cell grouping its views need (base halves, each level's subsample of cells
+or genes, each depth bin) is summarised in one streamed read (`accumulate`); each view then
+becomes a dataset (`screen_dataset`) scored like a sweep trial (`score_dataset`), one view
+at a time: memory holds one repeat's summaries and one view's scores, never cells.
 
 Within repeat r, subsamples are nested and seeded (`simulator.streams`): perturbation k's
-cells are permuted and halved (`split_halves`), a level of n_p takes the first n_p cells
-of each half; n0 the first n0 control cells of the repeat's control order; k (and the base
-`n_perturbations`) the first perturbations of its perturbation order; n_genes the first
-genes of its gene order. Genes truly changed (`affected`) are the DEGs of the repeat's
-full halves against all control cells, restricted to the view.
+cells are permuted and halved (`split_halves`); n_p takes the first n_p cells of each half;
+n0, k (and the base `n_perturbations`) and n_genes the first control cells, perturbations
+and genes of the repeat's orders. Genes truly changed (`affected`) are the DEGs of the
+repeat's full halves against all control cells, restricted to the view.
 """
 
 from __future__ import annotations
@@ -85,9 +83,10 @@ class View:
 
 @dataclass(frozen=True)
 class StudyTables:
-    """`run_study`'s results (view x predictor x metric) and calibration (view x metric),
-    each with the sweep's columns plus ``factor``, ``level``, ``level_label`` and
-    ``repeat``, and the levels scored."""
+    """`run_study`'s results, calibration and levels (tables: a sweep's and view columns).
+
+    The view columns: ``factor``, ``level``, ``level_label`` and ``repeat``.
+    """
 
     results: pd.DataFrame
     calibration: pd.DataFrame
@@ -101,13 +100,30 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
               store: SweepStore | None = None) -> StudyTables:
     """Score every view of `design` on the screen at `path` (h5ad of raw counts).
 
-    Levels the screen cannot supply are refused or left out (`plan_levels`) before any
-    count is read; `on_levels` is called with the plan then (to print it, check memory).
-    A view that fails is one failed row, as a sweep records a failed trial. With an open
-    `store`, every view is written to it as a sweep's trial as soon as it is scored, the
-    views already there are not scored again (a repeat whose views are all there is not
-    even read) and the tables are merged from it, so a study killed at any point resumes
-    with identical results.
+    Levels the screen cannot supply are refused or left out first; a failed view is one row.
+
+    Parameters
+    ----------
+    path, label_key, control_label : str or pathlib.Path, str, str
+        The screen's h5ad file (cells x genes), the ``obs`` column of the cells'
+        perturbations and the control cells' label in it.
+    design, evaluation : Design, EvaluationSpec
+        The views (`simulator.screen.design`) and what each scores.
+    layer, chunk_cells, n_threads, on_levels, store : optional
+        The counts' layer (None: ``X``); cells read at a time and threads (the results do
+        not depend on them); a function of the `ScreenLevels` plan, called before any
+        count is read; an open `SweepStore` a view is written to once scored, stored views
+        not scored again (a killed study resumes with the same results).
+
+    Returns
+    -------
+    StudyTables
+        ``results`` (view x predictor x metric rows, `value` in the metric's units),
+        ``calibration`` (view x metric) and ``levels``.
+
+    Examples
+    --------
+    `simulator.sweep`'s example scores a small simulated screen written to an h5ad file.
     """
     with H5adCounts.open(path, label_key, layer) as counts:
         levels = plan_levels(counts.labels, counts.genes, control_label, label_key, design)
@@ -146,8 +162,7 @@ def run_study(path: str | Path, label_key: str, control_label: str, design: Desi
 
 
 class _Saved:
-    """The views of a study already in its store (none without one): `done` (indices not to
-    score again), `starts` (repeat -> its first view's index) and where new views go."""
+    """The views already in a study's store (`done`; `starts`: repeat -> its first view)."""
 
     def __init__(self, store: SweepStore | None, seed: int):
         self.store, self.done, self.starts = store, set(), {}
@@ -191,10 +206,11 @@ def _score(view: View, index: int, design: Design, evaluation: EvaluationSpec,
 
 
 def view_parameters(data: ViewData | None, design: Design) -> dict:
-    """The sweep's parameter columns measured on a view: genes, control cells, median truth
-    and replicate cells, perturbations, the share of genes called DEGs, the effect size as
-    exp(mean |truth − control| over DEGs), β (1: the data's own control). Library size has
-    no counterpart on a screen (NaN); NaN everywhere for a view that failed."""
+    """The sweep's parameter columns measured on a view (NaN for a view that failed).
+
+    Genes, control cells, median truth and replicate cells, perturbations, DEG share, effect
+    size exp(mean |truth − control| over DEGs), β (1: the data's own); library size NaN.
+    """
     nan = float("nan")
     measured = dict.fromkeys(("n_genes", "n_control_cells", "n_cells_per_perturbation",
                               "n_perturbations", "deg_fraction", "effect_size"), nan)
@@ -296,9 +312,10 @@ class RepeatPlan:
 
     def _data(self, control: Part, truth: Part, replicate: Part, chosen: np.ndarray,
               genes: np.ndarray | None = None, beta: float = 1.0) -> ViewData:
-        """The view of perturbations `chosen` (their truth and replicate summaries given),
-        on `genes` (None: all), with the control mean moved to pooled + β (control − pooled)
-        (clipped at 0, as the simulator's biased baseline is)."""
+        """The view of perturbations `chosen` on `genes` (None: all), control bias β applied.
+
+        The control mean moves to pooled + β (control − pooled), clipped at 0 (as simulated).
+        """
         control_mean, n_control = control.mean[0], int(control.n[0])
         if beta != 1.0:
             pooled = truth.mean.mean(axis=0)
@@ -371,11 +388,12 @@ class RepeatPlan:
 
     def _bins(self, factor: str, everything: SimulatedDataset
               ) -> list[tuple[np.ndarray, str]] | None:
-        """Perturbations in equal quantile bins of their number of DEGs (`degs`) or of the
-        mean |truth − control| over their DEGs (`effect`; those without DEGs left out), ties
-        broken in the repeat's order; each bin the same number of them (the smallest bin's,
-        at most `n_perturbations`); with its label. None (one warning) when fewer than two
-        perturbations per bin qualify in this repeat."""
+        """Perturbations in equal quantile bins of their DEG count or effect, with labels.
+
+        Bins of DEG counts (`degs`) or mean |truth − control| over DEGs (`effect`; none
+        without DEGs), ties in the repeat's order, each as large as the smallest (at most
+        `n_perturbations`); None (one warning) when fewer than two per bin qualify.
+        """
         n_bins = getattr(self.design.factors, factor)
         degs = everything.deg_mask
         if factor == "degs":

@@ -41,19 +41,53 @@ def trial_columns(trial: Trial) -> dict[str, Any]:
 
 
 def with_columns(frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """`frame` with a constant column per entry of `columns` before its own."""
     head = pd.DataFrame({k: [v] * len(frame) for k, v in columns.items()}, index=frame.index)
     return pd.concat([head, frame], axis=1)
 
 
 def run_trial(trial: Trial, priors: GenePriors,
               evaluation: EvaluationSpec) -> tuple[int, pd.DataFrame, pd.DataFrame]:
-    """Run one trial single-threaded; return (index, results, calibration).
+    """Run one trial single-threaded: simulate, evaluate, summarize and calibrate it.
 
-    results: one row per predictor x metric with `value` (median over perturbations),
-    `mean`, `n_valid`, `status` ("ok" or "failed") and `error` (empty when ok). A metric
-    that raises gets one "failed" row (predictor empty) and is left out of the
+    A metric that raises gets one "failed" row (predictor empty) and is left out of the
     calibration; the other metrics are kept. A trial that fails otherwise is one "failed"
-    row. calibration: one row per metric scored (empty when the trial failed).
+    row: nothing is raised.
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial (`make_trials`).
+    priors : GenePriors
+        The gene prior it is simulated from.
+    evaluation : EvaluationSpec
+        What is scored.
+
+    Returns
+    -------
+    index : int
+        ``trial.index``.
+    results : pandas.DataFrame
+        A row per predictor x metric: `trial`, `seed`, every simulation parameter,
+        `varied`, then `predictor`, `metric`, `value` (median over perturbations, the
+        metric's units), `mean`, `n_valid`, `status` ("ok" or "failed"), `error` ("" when ok).
+    calibration : pandas.DataFrame
+        A row per metric scored: the same trial columns, then `Calibration.verdicts`'
+        (empty when the trial failed).
+
+    Examples
+    --------
+    >>> from simulator import EvaluationSpec, GenePriors, PredictorSpec, SimulationParams
+    >>> from simulator.sweep import Trial
+    >>> trial = Trial(0, seed=1, params=SimulationParams(n_genes=50, n_perturbations=4))
+    >>> spec = EvaluationSpec(PredictorSpec(names=("mean", "replicate")), metrics=("mse",))
+    >>> index, results, calibration = run_trial(trial, GenePriors.default(), spec)
+    >>> results[["predictor", "metric", "value", "status"]].round(3)
+       predictor metric  value status
+    0       mean    mse  0.088     ok
+    1  replicate    mse  0.134     ok
+    >>> calibration["verdict"].tolist()
+    ['rewards collapse']
     """
     columns = trial_columns(trial)
     try:
@@ -108,8 +142,9 @@ def failed_row(error: str, metric: str | None = None) -> pd.DataFrame:
 
 def niche_trial(params: SimulationParams, priors: GenePriors, seed: int,
                 niche_predictor: str = PredictorSpec().niche_predictor) -> pd.DataFrame:
-    """What the niche-sensitivity figure draws: one trial's per-perturbation MSE and WMSE
-    of the mean baseline and of `niche_predictor` (``niche_<n>``).
+    """What the niche-sensitivity figure draws: one trial's MSE and WMSE per perturbation.
+
+    Of the mean baseline and of `niche_predictor` (``niche_<n>``).
 
     Parameters
     ----------
@@ -125,8 +160,16 @@ def niche_trial(params: SimulationParams, priors: GenePriors, seed: int,
 
     Returns
     -------
-    DataFrame
+    pandas.DataFrame
         Columns perturbation, predictor, metric, value (log-expression²): ``2 x 2 x K`` rows.
+
+    Examples
+    --------
+    >>> from simulator import GenePriors, SimulationParams
+    >>> params = SimulationParams(n_genes=50, n_perturbations=4)
+    >>> table = niche_trial(params, GenePriors.default(), seed=0, niche_predictor="niche_10")
+    >>> table.shape, table["predictor"].unique().tolist()
+    ((16, 4), ['mean', 'niche_10'])
     """
     check(parse(niche_predictor)[0].name == "niche", "niche_predictor", niche_predictor,
           "a niche_<n> predictor")

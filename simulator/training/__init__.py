@@ -5,6 +5,9 @@
 Losses (`losses`: weighted squared errors, ``mse``, ``wmse`` and a user's), models
 (`models`: weighted ridge, k-nearest neighbours, a user's; `mlp`: the optional MLP),
 settings (`spec`), one trial end to end (`trial`) and a sweep of trials (`sweep`).
+
+`TRAIN_KNOBS` (dict of str to `Knob`): the meaning, label, symbol, unit and bounds of
+every numeric `TrainParams` field.
 """
 
 from simulator.training.losses import Loss, TrainingContext

@@ -1,5 +1,6 @@
-"""Training losses: each is a weighted squared error, Σ w (p − t)² / Σ w, declared by its
-per-(perturbation, gene) weights.
+"""Training losses: each a weighted squared error Σ w (p − t)² / Σ w, declared by its weights.
+
+The weights are per (perturbation, gene).
 
 Every model here fits a weighted squared error (the ridge in closed form, the k-nearest
 neighbours as the weighted mean of a neighbourhood, the MLP by gradient descent), so a
@@ -34,10 +35,26 @@ BUILTIN_LOSSES = ("mse", "wmse")
 class TrainingContext:
     """What a loss sees of the training perturbations (read-only arrays).
 
-    targets : (K_train, G) their truth means; variances : (K_train, G) population variances
-    of their truth cells; n_cells : cells per perturbation; control : (G,) control mean;
-    pooled_mean : (G,) mean of the training targets; paper_weights : (K_train, G) the
-    paper's vs-rest weights among the training perturbations.
+    Parameters
+    ----------
+    targets, variances : (K_train, G) ndarray
+        Their truth means (normalised log-expression) and their truth cells' population
+        variances.
+    n_cells : int
+        Truth cells per perturbation.
+    control, pooled_mean : (G,) ndarray
+        The control mean and the mean of the training targets.
+    paper_weights : (K_train, G) ndarray
+        The paper's vs-rest weights among the training perturbations (``wmse``'s).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator.training.losses import training_context
+    >>> targets = np.arange(12.0).reshape(3, 4)
+    >>> context = training_context(targets, np.ones((3, 4)), 20, np.zeros(4))
+    >>> context.pooled_mean.tolist(), context.paper_weights.shape
+    ([4.0, 5.0, 6.0, 7.0], (3, 4))
     """
 
     targets: np.ndarray
@@ -61,12 +78,32 @@ def training_context(targets: np.ndarray, variances: np.ndarray, n_cells: int,
 
 @dataclass(frozen=True)
 class Loss:
-    """A named loss: `weights(context)` gives its (K_train, G) non-negative weights."""
+    """A named loss: `weights(context)` gives its (K_train, G) non-negative weights.
+
+    Parameters
+    ----------
+    name : str
+        ``"mse"``, ``"wmse"`` or a user loss's name.
+    function : callable, optional
+        A user loss, ``function(targets, context) -> (K_train, G) weights``; None for the
+        built-in ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulator.training.losses import training_context
+    >>> context = training_context(np.eye(3), np.ones((3, 3)), 20, np.zeros(3))
+    >>> Loss("mse").weights(context).tolist()[0]
+    [1.0, 1.0, 1.0]
+    >>> Loss("diagonal", lambda targets, context: targets).weights(context).sum()
+    np.float64(3.0)
+    """
 
     name: str
     function: Callable[[np.ndarray, TrainingContext], Any] | None = None
 
     def weights(self, context: TrainingContext) -> np.ndarray:
+        """(K_train, G) weights, checked (finite, >= 0, not all 0) when the user's."""
         if self.name == "mse":
             return np.ones_like(context.targets)
         if self.name == "wmse":
@@ -98,8 +135,11 @@ LOSS_KEYS = ("_target_", "name")
 
 
 def resolve_losses(names: Any, user: Mapping[str, Any] | None = None) -> list[Loss]:
-    """The losses to train with: built-in names (``mse``, ``wmse``) then the user loss
-    ``{_target_: module.function, name: ...}``; names must be unique."""
+    """The losses to train with: built-in names (``mse``, ``wmse``), then the user loss.
+
+    The user loss is its config entry ``{_target_: module.function, name: ...}``; names
+    must be unique.
+    """
     check(isinstance(names, list | tuple) and all(isinstance(n, str) for n in names),
           "losses", names, f"a list of names from {BUILTIN_LOSSES}")
     for name in names:

@@ -20,8 +20,7 @@ INSTALL = 'pip install -e ".[mlp]"'
 
 
 def autograd_modules() -> tuple:
-    """(autograd.numpy, autograd.grad, threadpoolctl.threadpool_limits), or a one-line
-    error naming the install command."""
+    """(autograd.numpy, autograd.grad, threadpool_limits), or a one-line install hint."""
     try:
         import autograd.numpy as anp
         from autograd import grad
@@ -39,10 +38,12 @@ BLAS_THREADS = 1
 
 
 class MLP:
-    """features -> tanh(hidden) -> G outputs, fitted to Σ w (p − t)² / Σ w (the paper's
-    WMSE, summed over all genes) + weight_decay · |weights|² by full-batch Adam, with
-    early stopping: a `validation` share of the training perturbations is held back and
-    the network of the lowest validation loss (checked every `CHECK_EVERY` steps) is kept.
+    """features -> tanh(hidden) -> G outputs, fitted to a weighted squared error by Adam.
+
+    The loss is Σ w (p − t)² / Σ w (the paper's WMSE, summed over all genes) +
+    weight_decay · |weights|², minimised by full-batch Adam with early stopping: a
+    `validation` share of the training perturbations is held back and the network of the
+    lowest validation loss (checked every `CHECK_EVERY` steps) is kept.
 
     Inputs are standardised with the training features' mean and sd. The output bias
     starts at each gene's weighted training mean and the output weights at 0, so the
@@ -62,6 +63,7 @@ class MLP:
         self.rng = rng if rng is not None else streams.model_stream(0, 0)
 
     def fit(self, features: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> MLP:
+        """Fit to (K, d) features, (K, G) targets and (K, G) loss weights; returns self."""
         *_, threadpool_limits = autograd_modules()
         with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
             return self._fit(features, targets, weights)
@@ -115,6 +117,7 @@ class MLP:
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """(M, G) predictions for (M, d) features."""
         p = self.params
         x = (features - self.center) / self.scale
         return np.tanh(x @ p[0] + p[1]) @ p[2] + p[3]

@@ -1,5 +1,7 @@
-"""`TrainParams`: what is trained, on which perturbations, with what settings; validated on
-construction like `SimulationParams` (every knob declared once, one-line errors)."""
+"""`TrainParams`: what is trained, on which perturbations, with what settings.
+
+Validated on construction like `SimulationParams` (every knob declared once, one-line errors).
+"""
 
 from __future__ import annotations
 
@@ -23,9 +25,36 @@ BUILTIN_MODELS = ("ridge", "knn", "mlp")
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Training settings (config keys of ``experiments.train``); models and losses are
-    lists of names, the user's model and loss are their config entries (or None; the
-    model may be given as a `UserModel`)."""
+    """Training settings (config keys of ``experiments.train``), validated on construction.
+
+    Parameters
+    ----------
+    train_fraction : float in (0, 1)
+        Share φ of perturbations trained on (a seeded subset); the rest are held out,
+        predicted from their features and scored.
+    ridge_alpha : float >= 0
+        The ridge penalty per unit of mean weight (the same for every loss).
+    neighbours : int >= 1
+        k of the k-nearest-neighbours model.
+    mlp_hidden, mlp_steps : int >= 1
+        The MLP's hidden units and full-batch Adam steps.
+    mlp_learning_rate, mlp_weight_decay : float
+        The MLP's Adam learning rate (> 0) and L2 penalty on its weights (>= 0).
+    models, losses : tuple of str
+        Built-in models (``ridge``, ``knn``, ``mlp``) and losses (``mse``, ``wmse``).
+    model, loss : mapping, optional
+        The user's model and loss config entries (the model may be a `UserModel`).
+
+    Examples
+    --------
+    >>> train = TrainParams(train_fraction=0.5, models=["ridge"])
+    >>> train.models, [loss.name for loss in train.loss_list()]
+    (('ridge',), ['mse', 'wmse'])
+    >>> TrainParams(neighbours=0)
+    Traceback (most recent call last):
+    ...
+    simulator.errors.ValidationError: neighbours must be an integer >= 1 (got 0)
+    """
 
     train_fraction: float = knob(
         0.7, meaning="share of perturbations trained on (a seeded subset); the rest are held "
@@ -78,11 +107,15 @@ class TrainParams:
             autograd_modules()
 
     def loss_list(self) -> list[Loss]:
+        """The losses trained with: `losses` then the user's `loss`."""
         return resolve_losses(self.losses, self.loss)
 
     def model_factories(self) -> list[tuple[str, Callable[[int], Any]]]:
-        """(name, build(seed)) of each model; the MLP's initial weights come from the
-        `model_stream` of its position, so every loss starts from the same network."""
+        """(name, build(seed)) of each model, the user's last.
+
+        The MLP's initial weights come from the `model_stream` of its position, so every
+        loss starts from the same network.
+        """
         built: list[tuple[str, Callable[[int], Any]]] = []
         for index, name in enumerate(self.models):
             if name == "ridge":
@@ -104,15 +137,37 @@ class TrainParams:
                             [f.name for f in fields(cls)])
 
 
+#: name -> `Knob` (meaning, label, symbol, unit, bounds) of every numeric `TrainParams` field
 TRAIN_KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in fields(TrainParams)
                                 if "knob" in f.metadata}
 
 
 def split_perturbations(n_perturbations: int, train_fraction: float,
                         seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held_out) sorted perturbation indices: a seeded permutation
-    (`training_split_stream`), its first round(φ K) trained on; at least 2 on each side
-    (the vs-rest weights need two training perturbations)."""
+    """The perturbations trained on and held out: a seeded split.
+
+    A seeded permutation (`training_split_stream`), its first round(φ K) trained on; at
+    least 2 on each side (the vs-rest weights need two training perturbations).
+
+    Parameters
+    ----------
+    n_perturbations : int
+        K, the trial's perturbations.
+    train_fraction : float in (0, 1)
+        φ, the share trained on.
+    seed : int
+        The trial's seed.
+
+    Returns
+    -------
+    train, held_out : ndarray of int
+        Sorted perturbation indices, round(φ K) and the rest.
+
+    Examples
+    --------
+    >>> split_perturbations(10, 0.7, seed=0)
+    (array([1, 3, 4, 5, 6, 8, 9]), array([0, 2, 7]))
+    """
     n_train = round(train_fraction * n_perturbations)
     check(2 <= n_train <= n_perturbations - 2, "train_fraction", train_fraction,
           f"a share leaving at least 2 training and 2 held-out perturbations of "

@@ -40,8 +40,7 @@ FACTORS = (*KNOBS, *PROGRAM_KNOBS, "train_fraction")  # the settings a sweep may
 
 @dataclass(frozen=True)
 class TrainingPoint(Trial):
-    """A training trial: the simulation parameters (`params`) with the program effect
-    model's and the training settings."""
+    """A training trial: simulation parameters (`params`), effect model and training settings."""
 
     programs: ProgramParams = field(default_factory=ProgramParams)
     train: TrainParams = field(default_factory=TrainParams)
@@ -71,9 +70,11 @@ def _with(point: tuple[SimulationParams, ProgramParams, TrainParams], name: str,
 def training_points(sim: SimulationParams, programs: ProgramParams, train: TrainParams,
                     grid: Mapping[str, Sequence[Any]], repeats: int,
                     seed: int) -> list[TrainingPoint]:
-    """The one-factor design around (sim, programs, train): validated before any work
-    (an unknown factor, an empty list or a value its declaration refuses is one line
-    naming ``sweep.grid.<factor>``)."""
+    """The one-factor design around (sim, programs, train), validated before any work.
+
+    An unknown factor, an empty list or a value its declaration refuses is one line naming
+    ``sweep.grid.<factor>``.
+    """
     check(is_integer(repeats) and repeats >= 1, "sweep.repeats", repeats, "an integer >= 1")
     settings: list[tuple[str, tuple[SimulationParams, ProgramParams, TrainParams]]] = [
         ("", (sim, programs, train))]
@@ -99,8 +100,10 @@ MLP_SECONDS_PER_UNIT = 1.5e-9  # one Adam step per training perturbation x gene 
 
 
 def training_seconds(point: TrainingPoint) -> float:
-    """Estimated seconds of a trial's training on one core: the MLP's Adam steps, once per
-    loss (the ridge and the neighbours take a fraction of a second)."""
+    """Estimated seconds of a trial's training on one core: the MLP's Adam steps per loss.
+
+    The ridge and the neighbours take a fraction of a second.
+    """
     train = point.train
     if "mlp" not in train.models:
         return 0.0
@@ -112,13 +115,16 @@ def training_seconds(point: TrainingPoint) -> float:
 
 @dataclass(frozen=True)
 class TrainingTask:
-    """What every worker runs (`simulator.sweep.runner.work`): one training trial, as tidy
-    tables, never raising (a failure is a "failed" row, as in any sweep)."""
+    """What every worker runs (`simulator.sweep.runner.work`): one training trial as tables.
+
+    It never raises: a failure is a "failed" row, as in any sweep.
+    """
 
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
 
     def run_trial(self, point: TrainingPoint, priors: GenePriors
                   ) -> tuple[int, pd.DataFrame, pd.DataFrame]:
+        """(index, results, calibration) of `point`, as `simulator.sweep.run_trial`'s."""
         columns = point_columns(point)
         try:
             trial = run_training_trial(point.params, point.programs, point.train, priors,
