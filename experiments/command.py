@@ -32,7 +32,7 @@ APPS = {
 def usage() -> str:
     """The text of ``collapse-sim --help``: the apps, one line each."""
     width = max(map(len, APPS))
-    lines = [f"usage: collapse-sim <app> [key=value ...] [--multirun] [--help]",
+    lines = ["usage: collapse-sim <app> [key=value ...] [--multirun] [--help]",
              "", "Stress-test perturbation-response metrics for mode collapse.", "", "apps:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in APPS.items()]
     lines += ["", "collapse-sim <app> --help lists the app's options and keys;",
