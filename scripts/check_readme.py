@@ -44,7 +44,7 @@ SKIPPED = {  # a substring of the command -> why it is not run here
     "submitit_slurm": "needs a Slurm cluster",
     "bench_compare.py": "the 300,000-cell benchmark screen and 100 seeds: an hour on 2 cores",
     "bench_slurm --seconds": "the throughput benchmark: two timed windows of minutes",
-    "sweep=loss": "the training sweep: minutes on 2 cores; tests/test_train_app.py runs the "
+    "sweep=loss": "the training sweep: minutes on 2 cores; tests/apps/test_train_app.py runs the "
                   "same code on two trials",
 }
 OUTPUTS = ("results/", "outputs/")  # where the pages say commands write

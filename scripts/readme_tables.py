@@ -4,7 +4,7 @@ Usage: ``python scripts/readme_tables.py`` (from anywhere). Into docs/model.md t
 parameter table (each knob's declaration in `simulator.model.params`); into docs/training.md
 the program effect model's table (`simulator.model.programs`) and the training sweep's
 answer from its committed figures/train/summary.md; into docs/sweeps.md the table of
-figures (`simulator.report.figures.FIGURES`); tests/test_layout.py fails until the pages
+figures (`simulator.report.figures.FIGURES`); tests/unit/test_layout.py fails until the pages
 match. Into docs/vcc.md the table of cell-eval's metrics, from the page's ``sweep=vcc`` run
 in ``results/vcc`` (`simulator.report.vcc`), when it is there; its summary.md, committed as
 figures/vcc/summary.md, holds the same table.

@@ -1,5 +1,12 @@
 """Shared fixtures: hand-built `SimulatedDataset` objects (no simulation needed), and a Slurm
-cluster for the tests marked ``slurm``."""
+cluster for the tests marked ``slurm``.
+
+The tests are split by what they cost: ``tests/unit`` calls the library in this process,
+``tests/apps`` runs the Hydra apps, the console script and the cluster as a user does.
+Every test of ``tests/apps``, and each unit test that takes more than about a second, is
+marked ``slow``: ``pytest -m "not slow"`` is the quick set of the edit-test loop (the
+library's doctests included), plain ``pytest`` (CI) runs everything.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,16 @@ import numpy as np
 import pytest
 
 from simulator import SimulatedDataset, SimulationParams
+
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of tests/apps ``slow``."""
+    for item in items:
+        if APPS in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+
 
 # Apps and benchmarks the tests spawn import this checkout's packages, installed or not.
 ROOT = str(Path(__file__).resolve().parents[1])

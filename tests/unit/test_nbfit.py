@@ -38,6 +38,7 @@ def direct_mle(x, max_log_theta=12.0):
     return np.exp(best.x)
 
 
+@pytest.mark.slow
 def test_theta_is_recovered_within_asymptotic_standard_errors():
     # 300 genes, 4000 cells: z = (theta_hat - theta) / se is ~N(0, 1) per gene. The mean is
     # estimated too, but mu and theta are orthogonal NB parameters (the information matrix

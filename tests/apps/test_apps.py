@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["sim.n_genes=300", "sim.n_perturbations=12", "sim.n_control_cells=40",
          "sim.n_cells_per_perturbation=15"]
 USER_METRIC = ("metrics.user=[{_target_: examples.user_metric.top_k_direction, "

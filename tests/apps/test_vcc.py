@@ -15,7 +15,7 @@ from simulator.evaluation import EvaluationSpec, calibrate, evaluate
 from simulator.evaluation.vcc import MAX_ENTRIES, TrialCells, check_providers
 from simulator.model import SimulationParams, simulate, simulate_counts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The regime: a strong control bias, few control and perturbed cells.
 PARAMS = SimulationParams(n_genes=400, n_perturbations=30, n_cells_per_perturbation=20,
                           n_control_cells=20, control_bias=2.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_sweep import BLOCKING, ROOT, TINY, results, sweep
+from tests.apps.test_sweep import BLOCKING, ROOT, TINY, results, sweep
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 SLURM = ["backend=slurm", "slurm.trials_per_task=2", "slurm.poll_seconds=0.5"]

@@ -24,7 +24,7 @@ from simulator.screen.summaries import split_halves
 from simulator.sweep import read_parquet, run_study
 from simulator.sweep.study import RepeatPlan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HALF = 25  # truth cells per perturbation in the screen's own regime
 # The screen: a strong control bias (β = 2) and few control cells, the regime where the
 # paper finds control-referenced deltas rewarding collapse and WMSE / R²_w calibrated.

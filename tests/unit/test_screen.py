@@ -16,7 +16,7 @@ from simulator.errors import ValidationError
 from simulator.model import SimulationParams, log_normalise, simulate_counts
 from simulator.screen import read_predictions, summarise_screen
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS = SimulationParams(n_genes=120, n_perturbations=8, n_cells_per_perturbation=13,
                           n_control_cells=40, control_bias=2.0, deg_fraction=0.1)
 
@@ -120,6 +120,7 @@ def median_mse_drf(data, prediction):
     return float(np.median(np.clip((mean_mse - model_mse) / mean_mse, -1, 1)))
 
 
+@pytest.mark.slow
 def test_score_places_noisier_models_lower_between_the_baselines(screen, tmp_path):
     out, *_ = screen
     data = summarise_screen(out / "sparse.h5ad", "guide", "control").dataset
@@ -150,6 +151,7 @@ def test_score_places_noisier_models_lower_between_the_baselines(screen, tmp_pat
     assert any(line.startswith("mse ") for line in done.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_score_errors_are_one_line(screen, tmp_path):
     out, *_ = screen
     bad = tmp_path / "bad.csv"
@@ -167,6 +169,7 @@ def test_score_errors_are_one_line(screen, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_screen_beyond_the_available_memory_is_refused_before_it_is_read(screen, tmp_path,
                                                                            monkeypatch):
     from hydra import compose, initialize_config_dir

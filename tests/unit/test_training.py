@@ -105,6 +105,7 @@ def median_affected_r(prediction, truth, pooled, affected) -> float:
                             for p, t, a in zip(prediction, truth, affected, strict=True)]))
 
 
+@pytest.mark.slow
 def test_with_exact_features_and_no_private_effects_models_recover_held_out_perturbations():
     train = TrainParams(models=ALL_MODELS, losses=("mse",))
     learnable = held_out_scores(ProgramParams(feature_noise=0.0, private_fraction=0.0), train)
@@ -120,6 +121,7 @@ def test_with_exact_features_and_no_private_effects_models_recover_held_out_pert
         assert median_affected_r(other, *coin_flips[1:]) < 0.3, name
 
 
+@pytest.mark.slow
 def test_with_pure_noise_features_mse_training_collapses_every_model_to_the_mean():
     train = TrainParams(models=ALL_MODELS, losses=("mse", "wmse"), neighbours=25)
     predictions, truth, pooled, affected = held_out_scores(
@@ -186,7 +188,7 @@ def test_training_settings_are_validated_in_one_line(settings, message):
 ])
 def test_a_user_loss_returning_bad_weights_is_refused(function, message):
     context = training_context(np.ones((4, 3)), np.ones((4, 3)), 10, np.zeros(3))
-    [loss] = resolve_losses([], {"_target_": f"tests.test_training.{function.__name__}",
+    [loss] = resolve_losses([], {"_target_": f"tests.unit.test_training.{function.__name__}",
                                  "name": "mine"})
     with pytest.raises(ValidationError, match=message):
         loss.weights(context)

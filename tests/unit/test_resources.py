@@ -20,7 +20,7 @@ from simulator.resources import (
 from simulator.sweep import make_trials
 from simulator.sweep.space import count_trials
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = SimulationParams(n_genes=50, n_perturbations=4, n_control_cells=20,
                         n_cells_per_perturbation=10)
 
@@ -50,6 +50,7 @@ def test_the_available_memory_is_read_from_the_machine():
     assert 0 < available <= float(physical) * 1024
 
 
+@pytest.mark.slow
 def test_the_estimate_covers_the_measured_peak_of_a_trial():
     """A fresh process runs one trial as `experiments.run` does; its peak RSS must not
     exceed the estimate by more than the scatter of the allocator (10%), else the guard

@@ -28,6 +28,7 @@ def test_long_table_shape_and_summary_aggregates():
     assert control["n_valid"].iloc[0] == 0
 
 
+@pytest.mark.slow
 def test_block_size_does_not_change_scores():
     data = simulate(SimulationParams(n_genes=120, n_perturbations=9, n_control_cells=30,
                                      n_cells_per_perturbation=10), seed=1)

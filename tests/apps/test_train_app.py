@@ -11,7 +11,7 @@ import pandas as pd
 from simulator.report.training_tables import effect_word, ok_rows, paired_changes
 from simulator.sweep import read_parquet
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["sim.n_genes=150", "sim.n_perturbations=30", "sim.n_control_cells=40",
          "sim.n_cells_per_perturbation=15", "mlp_steps=10"]
 USER = ["model={_target_: examples.user_model.ShrunkNeighbour, name: shrunk, shrink: 0.25}",

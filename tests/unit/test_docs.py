@@ -12,7 +12,7 @@ from pathlib import Path
 
 from numpydoc.docscrape import ClassDoc, FunctionDoc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = (ROOT / "README.md").read_text()
 INSTALL = 'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '

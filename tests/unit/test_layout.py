@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Pipeline order: a module may import from its own stage and earlier ones only.
@@ -222,6 +222,7 @@ runpy.run_module("experiments.run", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize("editable", [False, True], ids=["pip install .", "pip install -e ."])
+@pytest.mark.slow
 def test_an_install_finds_its_configs(tmp_path, editable):
     """`pip install .` ships the top-level conf/ as experiments/conf and `pip install -e .`
     maps it, so `python -m experiments.run` works from any directory either way."""

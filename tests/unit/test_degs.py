@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from simulator.model import log_normalise, simulate
@@ -62,6 +63,7 @@ def known_case():
     return means, variances, control_mean, control_var, affected
 
 
+@pytest.mark.slow
 def test_paper_mode_takes_as_many_degs_as_truly_affected():
     means, variances, c_mean, c_var, affected = known_case()
     mask = call_degs(means, variances, c_mean, c_var, affected, 20, 500, mode="paper")
@@ -133,6 +135,7 @@ def test_weights_are_the_paper_statistic_recomputed_from_the_summaries():
     assert np.abs(data.weights - expected).max() <= 1e-6
 
 
+@pytest.mark.slow
 def test_weights_equal_scanpy_rank_genes_groups_on_the_cells():
     """The paper ran scanpy's t-test_overestim_var against the rest, on perturbed cells only."""
     import anndata

@@ -18,7 +18,7 @@ from simulator.evaluation.metrics import BUILTIN, PAPER_METRICS
 from simulator.evaluation.verdicts import trial_verdict
 from simulator.report import FIGURES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PREDICTORS = ["control", "mean", "replicate", "blend_0.25", "blend_0.5", "blend_0.75",
               "niche_25", "shuffled"]
 METRICS = [*PAPER_METRICS, "wmse", "pearson_delta_all", "my_metric"]  # my_metric: a user's

@@ -174,6 +174,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", LOCKER, str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)

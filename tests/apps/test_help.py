@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from experiments.help import described_keys
 from simulator.model import KNOBS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 
 

@@ -24,7 +24,7 @@ from simulator.screen.degtest import call_moments, null_moments
 from simulator.screen.estimate import estimate_from_profile
 from simulator.screen.profile import profile_h5ad
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRIOR = GenePriors.default()
 
 

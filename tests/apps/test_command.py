@@ -8,7 +8,7 @@ from pathlib import Path
 import simulator
 from experiments.command import APPS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["sim.n_genes=200", "sim.n_perturbations=6", "sim.n_control_cells=30",
          "sim.n_cells_per_perturbation=12"]
 

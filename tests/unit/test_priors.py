@@ -11,7 +11,7 @@ import pytest
 from simulator.errors import ValidationError
 from simulator.model.priors import GenePriors
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "simulator" / "model" / "data" / "default_priors.csv.gz"
 HEADER = "gene,mu_control,mu_perturbed,theta\n"
 VALUES = ("mu_control", "mu_perturbed", "theta")
