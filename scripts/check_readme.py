@@ -8,8 +8,9 @@ their order (a page added to a toctree is checked from then on).
 - Every command of a page's ``bash`` blocks runs as written, in order, from the
   repository root, except those listed in SKIPPED (each with the reason: the set-up
   commands CI has just run, jobs of hours, a cluster, the user's own data).
-- A page's ``python`` blocks run in order in one interpreter; the block that defines
-  ``my_metrics.py`` is written to a scratch directory on the path, as a user would save it.
+- A page's ``python`` blocks run in order in one interpreter, from the repository root; the
+  block that defines ``my_metrics.py`` is written to a scratch directory on the path, as a
+  user would save it.
 - An example output block (a plain fence whose rows start with a metric name) must match,
   row for row, the output of one command of the bash block before it: the pages'
   numbers come from the code.
@@ -138,8 +139,10 @@ def check_page(path: Path, env: dict[str, str], scratch: Path) -> list[str]:
             check_rows(body, outputs, page)
     if python_blocks:
         print(f"$ the Python blocks of {page}, in order", flush=True)
+        # from the repository root, as a user follows the page; my_metrics.py importable
         done = subprocess.run([sys.executable, "-"], input="\n\n".join(python_blocks),
-                              cwd=scratch, capture_output=True, text=True, timeout=900)
+                              cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             fail(f"{page}: Python blocks failed:\n{done.stderr}")
     return shown
