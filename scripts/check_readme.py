@@ -43,7 +43,7 @@ SKIPPED = {  # a substring of the command -> why it is not run here
     "truth=screen.h5ad": "needs your own screen and a model's predictions",
     "data=screen.h5ad": "needs your own screen",
     "submitit_slurm": "needs a Slurm cluster",
-    "bench_compare.py": "the 300,000-cell benchmark screen and 100 seeds: an hour on 2 cores",
+    "bench_compare.py": "the 300,000-cell benchmark screen (11 min) and 100 seeds (20 min)",
     "bench_slurm --seconds": "the throughput benchmark: two timed windows of minutes",
     "sweep=loss": "the training sweep: minutes on 2 cores; tests/apps/test_train_app.py runs the "
                   "same code on two trials",
