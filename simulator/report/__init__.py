@@ -1,7 +1,11 @@
 """The report stage: figures and summary.md of a sweep, drawn only from its stored tables.
 
     from simulator.report import make_report, FIGURES
+    from simulator.report import load_tables, plot_collapse_ladder
+    fig = plot_collapse_ladder(load_tables("results/quick/results.parquet"))
 
+`plots` (the figures one at a time, ``plot_*``: Axes or Figure in and out), `demo` (a
+small synthetic sweep for examples),
 `tables` (what is read, parameter names), `trends`, `failures` and `failure_figures`,
 `ladder`, `niche` (each a compute step and a draw step), `figures` (the registry),
 `summary` (summary.md), `style` (the house style) and `build` (`make_report`).
@@ -15,8 +19,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {"make_report": "build", "FIGURES": "figures", "FigureSpec": "figures",
-          "PARAMETERS": "tables", "SweepTables": "tables", "load_tables": "tables"}
+_HOMES = {"make_report": "build", "Report": "build", "FIGURES": "figures",
+          "FigureSpec": "figures", "PARAMETERS": "tables", "SweepTables": "tables",
+          "load_tables": "tables", "demo_tables": "demo",
+          **{name: "plots" for name in ("plot_collapse_ladder", "plot_drf_heatmaps",
+                                        "plot_failure_map", "plot_metric_grid",
+                                        "plot_niche_sensitivity", "plot_paper_trend")}}
 __all__ = sorted(_HOMES)
 
 

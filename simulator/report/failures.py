@@ -44,7 +44,8 @@ def n_bins_for(n_trials: int) -> int:
 def bin_edges(values: np.ndarray, n_bins: int, log: bool) -> np.ndarray:
     """Equal-width bins (on log10 when `log`) spanning the values; a single bin when they
     are constant. Equal widths match the sweeps' uniform and log-uniform draws; linear
-    ranges are widened to round numbers (a hundredth of the range's decade)."""
+    ranges are widened to round numbers (a hundredth of the range's decade).
+    """
     low, high = float(np.min(values)), float(np.max(values))
     if low == high:
         return np.array([low, high])
@@ -68,7 +69,8 @@ def assign_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Bins:
     """How one parameter's trials are grouped: equal-width bins over its range (`edges`),
-    or one bin per value of a grid (`values`, see `tables.grid_values`)."""
+    or one bin per value of a grid (`values`, see `tables.grid_values`).
+    """
 
     edges: np.ndarray | None
     values: np.ndarray | None
@@ -77,7 +79,8 @@ class Bins:
     @classmethod
     def of(cls, frame: pd.DataFrame, param: str, n_bins: int) -> Bins:
         """The bins of `param` over the trials of `frame` (one row per trial, or per trial
-        and metric)."""
+        and metric).
+        """
         values = frame.drop_duplicates("trial")[param].to_numpy(float)
         log = PARAMETERS[param].log
         grid = grid_values(values)
@@ -147,7 +150,8 @@ def collapse_share_by_bin(calibration: pd.DataFrame, param: str, n_bins: int) ->
 def identical_groups(calibration: pd.DataFrame, metrics: Sequence[str]) -> list[list[str]]:
     """Metrics whose per-trial "rewards collapse" flags agree on every trial, grouped in
     the order of `metrics`: their failure curves coincide in every panel, so one line
-    with a joint label replaces several hidden ones. Metrics never scored are left out."""
+    with a joint label replaces several hidden ones. Metrics never scored are left out.
+    """
     frame = scored(calibration)
     frame = frame[frame["metric"].isin(metrics)]
     flags = frame.pivot_table(index="trial", columns="metric", values="rewards",
@@ -256,7 +260,8 @@ def _median(values: pd.Series) -> float:
 def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.DataFrame:
     """Per metric across trials: share of trials rewarding collapse, median drf and ladder
     tau, the sweep verdict and the region where it fails most (`region`, a FailureRegion or
-    None); sorted from most to least collapse-prone, then by median drf."""
+    None); sorted from most to least collapse-prone, then by median drf.
+    """
     params = varying_parameters(calibration)
     n_bins = n_bins or n_bins_for(calibration["trial"].nunique())
     rows = []

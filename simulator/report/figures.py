@@ -48,15 +48,21 @@ class FigureSpec:
 
     def describe(self, computed: Any = None) -> str:
         """The caption of the figure drawn from `computed` (None: as the README lists it);
-        ``{niche}`` in a caption is the niche predictor the figure draws."""
+        ``{niche}`` in a caption is the niche predictor the figure draws.
+        """
         niche = getattr(computed, "predictor", PredictorSpec().niche_predictor)
         return self.caption.format(niche=niche)
+
+
+def _paper_figure(data: Any) -> plt.Figure:
+    """A paper trend's figure (`draw_paper_trend` returns its Axes)."""
+    return draw_paper_trend(data).figure
 
 
 def _paper(name: str, caption: str) -> FigureSpec:
     param, metric = PAPER_TRENDS[name]
     return FigureSpec(name, caption, partial(paper_trend, param=param, metric=metric),
-                      draw_paper_trend)
+                      _paper_figure)
 
 
 FIGURES: tuple[FigureSpec, ...] = (

@@ -101,7 +101,8 @@ class SweepTables:
 
 def load_tables(results_path: str | Path) -> SweepTables:
     """results.parquet and the calibration.parquet and niche.parquet beside it (empty
-    calibration / no niche table when absent), with only the columns the figures need."""
+    calibration / no niche table when absent), with only the columns the figures need.
+    """
     results_path = Path(results_path)
     check(results_path.is_file(), "results", str(results_path), "an existing results.parquet")
     try:
@@ -131,7 +132,8 @@ def metric_directions(calibration: pd.DataFrame) -> dict[str, bool]:
 
 def ok_trials(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of successful trials only (results carry a status column; calibration does not).
-    The frame itself, not a copy, when every row is ok."""
+    The frame itself, not a copy, when every row is ok.
+    """
     if "status" not in frame.columns or (frame["status"] == "ok").all():
         return frame
     return frame[frame["status"] == "ok"]
@@ -162,7 +164,8 @@ def apply_filters(frame: pd.DataFrame, filters: Mapping[str, Sequence[float]]) -
 
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
     """Parameters that take more than one value and do not copy an earlier one (by default
-    n_replicate_cells equals n_cells_per_perturbation): only those carry a trend or a map."""
+    n_replicate_cells equals n_cells_per_perturbation): only those carry a trend or a map.
+    """
     chosen: list[str] = []
     for param in (p for p in PARAMETERS if p in frame.columns and frame[p].nunique() > 1):
         if not any(frame[param].equals(frame[other]) for other in chosen):
@@ -176,7 +179,8 @@ MAX_GRID_VALUES = 12  # a parameter with this many distinct values or fewer, eac
 def grid_values(values: Sequence[float] | np.ndarray) -> np.ndarray | None:
     """The distinct values of a parameter set on a grid (a few values, each taken by at
     least two trials), in increasing order; None for one drawn from a range. Figures draw
-    grid values as categories, one bin each, instead of binning a continuous axis."""
+    grid values as categories, one bin each, instead of binning a continuous axis.
+    """
     values = np.asarray(values, float)
     distinct = np.unique(values)
     if len(distinct) <= MAX_GRID_VALUES and len(values) >= 2 * len(distinct):
@@ -187,7 +191,8 @@ def grid_values(values: Sequence[float] | np.ndarray) -> np.ndarray | None:
 def along(frame: pd.DataFrame, param: str) -> pd.DataFrame:
     """The trials that inform a trend along `param`: in a one-factor sweep (its `varied`
     column names the parameter each trial varies) only the trials varying `param`, since
-    the others all sit at its base value; in any other sweep, every trial."""
+    the others all sit at its base value; in any other sweep, every trial.
+    """
     if "varied" not in frame.columns or not (frame["varied"].astype(str) != "").any():
         return frame
     return frame[frame["varied"].astype(str) == param]

@@ -1,7 +1,8 @@
 """cell-eval's metrics beside ours, from a sweep run with ``metrics.providers=[cell_eval]``:
 how often each rewards collapse (over all trials and where the control is biased and
 small), and whether collapse wins as a constant profile (``mean``) or as cells drawn
-from the pooled perturbed cells (``mean_cells``)."""
+from the pooled perturbed cells (``mean_cells``).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def vcc_comparison(tables: SweepTables) -> pd.DataFrame | None:
     """One row per cell-eval metric: its sweep verdict, the share of trials rewarding
     collapse overall and in the hard regime, median drf, how often `mean` and
     `mean_cells` score at least as well as the replicate, and our matching metric's
-    verdict; None when the sweep scored no cell-eval metric."""
+    verdict; None when the sweep scored no cell-eval metric.
+    """
     calibration, results = tables.calibration, tables.results
     ours = [m for m, _, _ in CELL_EVAL_METRICS.values()]
     present = [m for m in ours if m in set(calibration["metric"].astype(str))]
@@ -72,7 +74,8 @@ def vcc_comparison(tables: SweepTables) -> pd.DataFrame | None:
 
 def markdown(table: pd.DataFrame, n_hard: int) -> str:
     """The comparison as a markdown table (header first: scripts/readme_tables.py finds
-    it by its header)."""
+    it by its header).
+    """
     lines = ["| cell-eval metric | sweep verdict | trials rewarding collapse | at β ≥ 1, n₀ ≤ 50 | "
              "median drf | mean ≥ replicate | mean_cells ≥ replicate | our metric: verdict "
              "(trials rewarding collapse) |", "|---|---|---|---|---|---|---|---|"]
