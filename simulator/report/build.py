@@ -153,10 +153,11 @@ def _draw_one(task: tuple[str, str, Path]) -> str:
 
 
 def _draw_all(computed: dict[str, Any], out_dir: Path) -> None:
-    """Draw and save every computed figure, PNG and PDF. Saving is most of a report's
-    time and each file is independent, so with two cores or more each (figure, format)
-    is a task for forked workers, which inherit the computed tables; elsewhere (one core,
-    no fork) they are saved here one after the other.
+    """Draw and save every computed figure, PNG and PDF.
+
+    Saving is most of a report's time and each file is independent, so with two cores or more each
+    (figure, format) is a task for forked workers, which inherit the computed tables; elsewhere (one
+    core, no fork) they are saved here one after the other.
     """
     names = sorted((name for name, value in computed.items() if value is not None),
                    key=lambda name: name not in _SLOWEST_FIRST)

@@ -1,6 +1,7 @@
-"""The report of ``experiments.compare``: the screen beside its twins panel by panel
-(`compare_figure`), the agreement of the metrics' verdicts on the screen and on its twin
-(`agreement_table`), and ``summary.md`` (`write_summary`).
+"""The report of ``experiments.compare``.
+
+The screen beside its twins panel by panel (`compare_figure`), the agreement of the metrics'
+verdicts on the screen and on its twin (`agreement_table`), and ``summary.md`` (`write_summary`).
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def majority_verdicts(calibration: pd.DataFrame) -> pd.Series:
 
 
 def agreement_table(screen: pd.Series, twins: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """One row per metric: its verdict on the screen, on each family's twin, and whether
-    they agree (`agrees_<family>`).
+    """One row per metric.
+
+    Its verdict on the screen, on each family's twin, and whether they agree (`agrees_<family>`).
     """
     table = pd.DataFrame({"metric": screen.index, "screen": screen.to_numpy()})
     for family, verdicts in twins.items():
@@ -197,8 +199,10 @@ def _regime(estimate: ScreenEstimate) -> list[str]:
 def write_summary(out_dir: Path, title: str, estimate: ScreenEstimate,
                   flags: Mapping[str, pd.DataFrame], agreement: pd.DataFrame,
                   n_twins: int) -> Path:
-    """summary.md: the estimated regime, each panel's distance and flag per twin family, and
-    the verdict agreement table.
+    """summary.md.
+
+    The estimated regime, each panel's distance and flag per twin family, and the verdict agreement
+    table.
     """
     lines = ["# Does the simulator look like this screen?", "", title, "",
              "## The screen's regime, estimated", "", *_regime(estimate), "",

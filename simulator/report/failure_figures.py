@@ -1,6 +1,7 @@
-"""The failure maps: share of trials rewarding collapse per parameter bin, and median drf
-over control bias x control cells. Each has a compute step (tables in, data out) and a
-draw step (data in, Figure out).
+"""The failure maps.
+
+Share of trials rewarding collapse per parameter bin, and median drf over control bias x control
+cells. Each has a compute step (tables in, data out) and a draw step (data in, Figure out).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ __all__ = [
 
 
 def headline_metrics(names: Sequence[str]) -> list[str]:
-    """Base metrics and user metrics: the `_degs` / `_affected` variants would double the
-    lines; summary.md and the drf map cover them.
+    """Base metrics and user metrics.
+
+    The `_degs` / `_affected` variants would double the lines; summary.md and the drf map cover
+    them.
     """
     return [m for m in names if not str(m).endswith(("_degs", "_affected"))]
 
@@ -47,8 +50,10 @@ MAX_LEGEND_NAMES = 3  # metrics named in one legend entry; summary.md lists ever
 
 
 def group_label(group: Sequence[str]) -> str:
-    """Metrics sharing one line: ``a = b = c``, or ``a = b = c (+ n more)`` for larger groups,
-    so the legend (and the figure) keeps its size.
+    """Metrics sharing one line.
+
+    ``a = b = c``, or ``a = b = c (+ n more)`` for larger groups, so the legend (and the figure)
+    keeps its size.
     """
     shown = " = ".join(group[:MAX_LEGEND_NAMES])
     return shown + (f" (+ {len(group) - MAX_LEGEND_NAMES} more)"
@@ -149,8 +154,9 @@ class DrfMap:
 
 
 def drf_heatmaps(tables: SweepTables, n_bins: int | None = None) -> DrfMap | None:
-    """About a dozen trials per cell by default: 5 x 5 bins for 300 trials, 8 x 8 at most.
-    None without a calibration.
+    """About a dozen trials per cell by default.
+
+    5 x 5 bins for 300 trials, 8 x 8 at most. None without a calibration.
     """
     calibration = tables.calibration
     if calibration.empty:
@@ -165,9 +171,10 @@ def drf_heatmaps(tables: SweepTables, n_bins: int | None = None) -> DrfMap | Non
 
 
 def _bin_ticks(ax: plt.Axes, bins: Bins, spec: Axis, axis: str) -> None:
-    """Label a grid's cells with its values; label the cell boundaries of binned ranges with
-    the bin edges (every other one beyond six bins, so labels do not collide; one label if
-    the parameter is constant).
+    """Label a grid's cells with its values.
+
+    Label the cell boundaries of binned ranges with the bin edges (every other one beyond six bins,
+    so labels do not collide; one label if the parameter is constant).
     """
     if bins.categorical:
         positions, labels = np.arange(bins.n), [spec.format(v) for v in bins.values]

@@ -47,8 +47,9 @@ class FigureSpec:
     dpi: float | None = None
 
     def describe(self, computed: Any = None) -> str:
-        """The caption of the figure drawn from `computed` (None: as the README lists it);
-        ``{niche}`` in a caption is the niche predictor the figure draws.
+        """The caption of the figure drawn from `computed` (None.
+
+        As the README lists it); ``{niche}`` in a caption is the niche predictor the figure draws.
         """
         niche = getattr(computed, "predictor", PredictorSpec().niche_predictor)
         return self.caption.format(niche=niche)

@@ -1,5 +1,6 @@
-"""Where a model's predictions fall between the baselines, metric by metric (the figure of
-``experiments.score``).
+"""Where a model's predictions fall between the baselines, metric by metric.
+
+The figure of ``experiments.score``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ __all__ = ["draw_placement"]
 
 def draw_placement(card: pd.DataFrame, models: list[str], ax: plt.Axes | None = None
                    ) -> plt.Axes:
-    """One row per metric: each model's drf (0 = the negative baseline, 1 = perfect) and
-    the technical replicate's (grey bar), with the metric's verdict on the right.
+    """One row per metric.
+
+    Each model's drf (0 = the negative baseline, 1 = perfect) and the technical replicate's (grey
+    bar), with the metric's verdict on the right.
 
     card : `simulator.evaluation.score_card` rows
+
     """
     metrics = list(dict.fromkeys(card["metric"]))
     laid_out = ax is None  # a caller's Axes keeps the caller's layout

@@ -131,7 +131,7 @@ def plot_metric_grid(tables: SweepTables, fig: plt.Figure | None = None) -> plt.
 
 
 def plot_failure_map(tables: SweepTables, fig: plt.Figure | None = None) -> plt.Figure:
-    """Plot, per parameter bin, the share of trials in which each metric rewards collapse.
+    r"""Plot, per parameter bin, the share of trials in which each metric rewards collapse.
 
     A trial rewards collapse when the mean baseline scores at least as well as the
     technical replicate. One panel per varying parameter, one line per group of metrics
@@ -156,7 +156,7 @@ def plot_failure_map(tables: SweepTables, fig: plt.Figure | None = None) -> plt.
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_failure_map(demo_tables())
     >>> [ax.get_ylabel() for ax in fig.axes][0]
-    'trials rewarding collapse\\n(mean ≥ replicate)'
+    'trials rewarding collapse\n(mean ≥ replicate)'
     """
     return _drawn(failure_lines, draw_failure_lines, tables, "a sweep with a calibration",
                   fig=fig)

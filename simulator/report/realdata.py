@@ -1,6 +1,7 @@
-"""The real-data stress test's figures and summary.md, from the tables `experiments.realdata`
-stores (results.parquet and calibration.parquet: the sweep's columns plus `factor`,
-`level`, `level_label`, `repeat`).
+"""The real-data stress test's figures and summary.md.
+
+Drawn from the tables `experiments.realdata` stores (results.parquet and
+calibration.parquet: the sweep's columns plus `factor`, `level`, `level_label`, `repeat`).
 
 - ``realdata_<factor>``: the paper metrics of the mean baseline, the control and the
   replicate against the factor's levels (median over repeats, band from min to max);
@@ -77,8 +78,10 @@ def draw_factor(results: pd.DataFrame, factor: str, fig: plt.Figure | None = Non
 
 
 def collapse_by_level(calibration: pd.DataFrame) -> pd.DataFrame:
-    """Metric x (factor, level): the median over repeats of the share of perturbations
-    preferring the mean baseline over the replicate.
+    """Metric x (factor, level).
+
+    The median over repeats of the share of perturbations preferring the mean baseline over the
+    replicate.
     """
     table = calibration.groupby(["metric", "factor", "level"], observed=True, sort=False)[
         "collapse_preferred"].median().unstack(["factor", "level"])

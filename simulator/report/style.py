@@ -145,10 +145,11 @@ def new_figure(fig: plt.Figure | None, figsize: tuple[float, float]) -> plt.Figu
 
 def save(fig: plt.Figure, out_dir: Path, name: str, tight: bool = True,
          dpi: float | None = None, formats: tuple[str, ...] = ("png", "pdf")) -> Path:
-    """Write `name`.png and `name`.pdf (those of `formats`); `tight=False` for figures laid
-    out by hand (a tight bounding box costs an extra draw of every panel). The PNG is
-    reduced to a 256-colour palette: scatters of thousands of anti-aliased points compress
-    4x smaller, unchanged to the eye.
+    """Write `name`.png and `name`.pdf (those of `formats`).
+
+    `tight=False` for figures laid out by hand (a tight bounding box costs an extra draw of every
+    panel). The PNG is reduced to a 256-colour palette: scatters of thousands of anti-aliased points
+    compress 4x smaller, unchanged to the eye.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.png"
@@ -167,8 +168,9 @@ def save(fig: plt.Figure, out_dir: Path, name: str, tight: bool = True,
 
 
 def line_style(k: int) -> dict:
-    """The k-th distinct colour + marker + linestyle: colours repeat only with another
-    linestyle and marker, so no two lines of a figure look alike.
+    """The k-th distinct colour + marker + linestyle.
+
+    Colours repeat only with another linestyle and marker, so no two lines of a figure look alike.
     """
     return {"color": OKABE_ITO[k % 8], "marker": MARKERS[(k + k // 8) % 8],
             "ls": LINESTYLES[(k // 8) % 4]}
@@ -187,10 +189,11 @@ def p_text(p: float) -> str:
 
 
 def log_axis(ax, low: float, high: float, small: bool = False) -> None:
-    """Log x axis with plain labels: decades beyond two decades, 1-2-5 within, denser below
-    one decade unless the panel is `small` (matplotlib would fall back to crowded linear
-    ticks). Small panels also drop the unlabelled minor ticks, which cost most of a grid's
-    draw time.
+    """Log x axis with plain labels.
+
+    Decades beyond two decades, 1-2-5 within, denser below one decade unless the panel is `small`
+    (matplotlib would fall back to crowded linear ticks). Small panels also drop the unlabelled
+    minor ticks, which cost most of a grid's draw time.
     """
     ax.set_xscale("log")
     ratio = high / max(low, 1e-300)
@@ -215,9 +218,11 @@ def point_alpha(n: int) -> float:
 
 @dataclass(frozen=True)
 class Layout:
-    """A panel grid in inches: panel size, spacing and margins. Laid out by hand, the
-    figure needs neither tight_layout nor a tight bounding box: each costs a full extra
-    pass over every panel's ticks, a third of the build time of the 30-panel figures.
+    """A panel grid in inches.
+
+    Panel size, spacing and margins. Laid out by hand, the figure needs neither tight_layout nor a
+    tight bounding box: each costs a full extra pass over every panel's ticks, a third of the build
+    time of the 30-panel figures.
     """
 
     panel: tuple[float, float]

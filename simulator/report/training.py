@@ -1,5 +1,6 @@
-"""The training sweep's figures and summary.md (``experiments.train sweep=loss``), read from
-its results.parquet only (tables: `simulator.report.training_tables`).
+"""The training sweep's figures and summary.md (``experiments.train sweep=loss``).
+
+Read from its results.parquet only (tables: `simulator.report.training_tables`).
 
 - ``train_collapse_by_regime``: the diversity ratio of each model x loss against each
   factor's levels (median over repeats; the replicate and the truth for reference);
@@ -64,8 +65,10 @@ def _cell(value: float, spec: str = ".2f") -> str:
 
 
 def score_table(results: pd.DataFrame) -> str:
-    """One trial's table: per predictor, its diversity ratio, distance to the mean baseline
-    and drf on `TABLE_METRICS` (a plain-text table for the terminal).
+    """One trial's table.
+
+    Per predictor, its diversity ratio, distance to the mean baseline and drf on `TABLE_METRICS` (a
+    plain-text table for the terminal).
     """
     metrics = [m for m in TABLE_METRICS if m in set(results["metric"])]
     rows = results[results["predictor"].isin(["mean", "replicate"]) | (results["loss"] != "")]

@@ -115,6 +115,7 @@ def drf_table(table: pd.DataFrame) -> str:
 def write_training_summary(path: Path, rows: pd.DataFrame, medians: pd.DataFrame,
                            replicate: dict[str, float], shares: pd.DataFrame,
                            effects: pd.DataFrame, drf: pd.DataFrame) -> None:
+    """Write the training sweep's summary.md at `path` from its tables."""
     n_trials = rows["trial"].nunique()
     factors = list(dict.fromkeys(v for v in rows["varied"] if v))
     models = list(dict.fromkeys(medians.index.get_level_values("model")))

@@ -1,5 +1,7 @@
-"""Trends of the mean baseline along each parameter: the paper's three simulation figures
-and the grid of the nine paper metrics against every varying parameter.
+"""Trends of the mean baseline along each parameter.
+
+The paper's three simulation figures and the grid of the nine paper metrics against every varying
+parameter.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ GRID_MAX_POINTS = 400  # scatter at most this many trials in each small panel of
 
 
 def trend(x: np.ndarray, y: np.ndarray, log: bool) -> tuple[float, float]:
-    """Pearson R and two-sided p of y against x (log10 x when `log`), as the paper reports;
+    """Pearson R and two-sided p of y against x (log10 x when `log`), as the paper reports.
+
     NaN when fewer than three trials or either side is constant.
     """
     x = np.log10(np.asarray(x, float)) if log else np.asarray(x, float)
@@ -105,8 +108,9 @@ def _trend_of(frame: pd.DataFrame, param: str, metric: str) -> Trend:
 
 
 def paper_trend(tables: SweepTables, param: str, metric: str) -> TrendData | None:
-    """The mean baseline's median `metric` per trial against `param`, with its trend; None
-    (no figure) when `param` takes a single value in these trials.
+    """The mean baseline's median `metric` per trial against `param`, with its trend.
+
+    None (no figure) when `param` takes a single value in these trials.
     """
     frame = along(metric_by_trial(tables.results, "mean", metric), param)
     if frame[param].nunique() < 2:
@@ -142,8 +146,10 @@ def _scatter_trend(ax: plt.Axes, frame: pd.DataFrame, param: str, max_points: in
 
 def _categories(ax: plt.Axes, x: np.ndarray, y: np.ndarray, grid: np.ndarray, spec: Axis,
                 size: float, small: bool) -> None:
-    """A parameter set on a grid: each value a category, its trials spread sideways and
-    their median marked; categories evenly spaced and labelled with their values.
+    """A parameter set on a grid.
+
+    Each value a category, its trials spread sideways and their median marked; categories evenly
+    spaced and labelled with their values.
     """
     position = np.searchsorted(grid, x)
     jitter = (figure_sample_stream().random(len(x)) - 0.5) * 0.35
@@ -194,8 +200,9 @@ def metric_grid(tables: SweepTables) -> GridData:
 
 
 def draw_metric_grid(data: GridData, fig: plt.Figure | None = None) -> plt.Figure:
-    """Every paper metric (rows) against every varying parameter (columns); the trend
-    statistics are the panel titles, clear of the data.
+    """Every paper metric (rows) against every varying parameter (columns).
+
+    The trend statistics are the panel titles, clear of the data.
     """
     params = data.params
     n_cols = max(len(params), 1)
