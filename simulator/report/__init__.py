@@ -17,7 +17,35 @@ import matplotlib.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.report.figures import FigureSpec
+    from simulator.report.tables import Axis
+
+#: Every figure of a report, in the report's order: a tuple of `FigureSpec`.
+#:
+#: `make_report` draws each one it can (the tables support it) and summary.md lists them;
+#: the ``plot_*`` functions draw them one at a time.
+#:
+#: Examples
+#: --------
+#: >>> from simulator.report import FIGURES
+#: >>> [spec.name for spec in FIGURES][-2:]
+#: ['collapse_ladder', 'niche_sensitivity_mse_vs_wmse']
+FIGURES: tuple[FigureSpec, ...]
+
+#: The simulation parameters figures and summary.md name: a dict of name -> ``Axis``.
+#:
+#: Each ``Axis`` reads its label, paper symbol, unit and scale off the parameter's knob
+#: (`simulator.model.KNOBS`); the paper's headline factors (β, n₀, k, n_k) come first.
+#:
+#: Examples
+#: --------
+#: >>> from simulator.report import PARAMETERS
+#: >>> list(PARAMETERS)[:2], PARAMETERS["n_control_cells"].log
+#: (['control_bias', 'n_control_cells'], True)
+PARAMETERS: dict[str, Axis]
 
 _HOMES = {"make_report": "build", "Report": "build", "FIGURES": "figures",
           "FigureSpec": "figures", "PARAMETERS": "tables", "SweepTables": "tables",

@@ -121,10 +121,10 @@ def format_study(ranking: pd.DataFrame, calibration: pd.DataFrame) -> str:
 def write_realdata_summary(path: Path, results: pd.DataFrame, calibration: pd.DataFrame,
                            ranking: pd.DataFrame, trends: list[ScreenTrend],
                            description: str, figures: dict[str, str]) -> None:
-    """summary.md at `path` (`ranking`.
+    """Write the stress test's summary.md at `path`.
 
-    `simulator.report.failures.metric_ranking` of the views; `figures`: name -> caption of those
-    written).
+    `ranking` is `simulator.report.failures.metric_ranking` of the views; `figures`: name
+    -> caption of those written.
     """
     n_views = results["trial"].nunique()
     n_failed = results.loc[results["status"] != "ok", "trial"].nunique()

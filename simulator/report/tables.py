@@ -98,7 +98,28 @@ LABELS = ["predictor", "metric", "status", "verdict", "varied"]
 
 @dataclass(frozen=True)
 class SweepTables:
-    """What a report draws from: results and calibration (filtered) and the niche trial."""
+    """What a report draws from: results and calibration (filtered) and the niche trial.
+
+    Attributes
+    ----------
+    results : DataFrame
+        One row per trial x predictor x metric: ``trial``, ``predictor``, ``metric``,
+        ``value`` (the metric's median over perturbations), ``status``, ``varied`` and
+        every simulation parameter (`PARAMETERS`).
+    calibration : DataFrame
+        One row per trial x metric: ``drf``, ``collapse_preferred``, ``ladder_tau``,
+        ``verdict``, ``higher_is_better`` and the parameters; empty without calibration.
+    niche : DataFrame or None
+        The niche trial, one row per perturbation x predictor x metric (``mse``,
+        ``wmse``); None when the sweep stored none.
+
+    Examples
+    --------
+    >>> from simulator.report.demo import demo_tables
+    >>> tables = demo_tables(n_trials=10)
+    >>> SweepTables(tables.results, tables.calibration.iloc[:0], None).niche is None
+    True
+    """
 
     results: pd.DataFrame
     calibration: pd.DataFrame
@@ -156,9 +177,10 @@ def metric_directions(calibration: pd.DataFrame) -> dict[str, bool]:
 
 
 def ok_trials(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of successful trials only (results carry a status column.
+    """Rows of successful trials only.
 
-    Calibration does not). The frame itself, not a copy, when every row is ok.
+    Results carry a status column, calibration does not. The frame itself, not a copy,
+    when every row is ok.
     """
     if "status" not in frame.columns or (frame["status"] == "ok").all():
         return frame

@@ -101,9 +101,9 @@ def paired_changes(rows: pd.DataFrame, loss: str = "wmse",
 
 
 def effect_word(change: float, judge: str) -> str:
-    """'helps', 'hurts' or 'does nothing' for a median paired change (`paired_changes`.
+    """'helps', 'hurts' or 'does nothing' for a median paired change (`paired_changes`).
 
-    Positive is better); '' when undefined.
+    Positive is better; '' when undefined.
     """
     if not np.isfinite(change):
         return ""

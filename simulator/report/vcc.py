@@ -75,9 +75,9 @@ def vcc_comparison(tables: SweepTables) -> pd.DataFrame | None:
 
 
 def markdown(table: pd.DataFrame, n_hard: int) -> str:
-    """The comparison as a markdown table (header first.
+    """The comparison as a markdown table.
 
-    Scripts/readme_tables.py finds it by its header).
+    Its header comes first: scripts/readme_tables.py finds the table by its header.
     """
     lines = ["| cell-eval metric | sweep verdict | trials rewarding collapse | at β ≥ 1, n₀ ≤ 50 | "
              "median drf | mean ≥ replicate | mean_cells ≥ replicate | our metric: verdict "
