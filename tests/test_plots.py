@@ -8,14 +8,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib as mpl  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import seaborn as sns
 
-from simulator.errors import ValidationError  # noqa: E402
-from simulator.report import (  # noqa: E402
+from simulator.errors import ValidationError
+from simulator.report import (
     FIGURES,
     SweepTables,
     demo_tables,
@@ -27,8 +27,8 @@ from simulator.report import (  # noqa: E402
     plot_niche_sensitivity,
     plot_paper_trend,
 )
-from simulator.report.demo import write_demo_sweep  # noqa: E402
-from simulator.report.style import OKABE_ITO, house_rc, house_style  # noqa: E402
+from simulator.report.demo import write_demo_sweep
+from simulator.report.style import OKABE_ITO, house_rc, house_style
 
 # each multi-panel plot function and the report figure it draws
 MULTI_PANEL = {plot_metric_grid: "paper_metrics_grid",
@@ -137,11 +137,11 @@ def test_a_plot_the_tables_cannot_support_is_a_one_line_error(tables):
         plot_niche_sensitivity(no_niche)
     uncalibrated = SweepTables(tables.results, tables.calibration.iloc[:0], tables.niche)
     for plot in (plot_failure_map, plot_drf_heatmaps):
-        with pytest.raises(ValidationError, match="^tables must be a sweep with a calibration"):
+        with pytest.raises(ValidationError, match=r"^tables must be a sweep with a calibration"):
             plot(uncalibrated)
-    with pytest.raises(ValidationError, match="^param must be one of"):
+    with pytest.raises(ValidationError, match=r"^param must be one of"):
         plot_paper_trend(tables, "n_cells")
-    with pytest.raises(ValidationError, match="^metric must be a metric of the sweep's"):
+    with pytest.raises(ValidationError, match=r"^metric must be a metric of the sweep's"):
         plot_paper_trend(tables, metric="accuracy")
     constant = tables.results.assign(n_genes=200)
     with pytest.raises(ValidationError, match="more than one value of n_genes"):

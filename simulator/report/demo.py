@@ -15,6 +15,7 @@ import pandas as pd
 from simulator.evaluation import BUILTIN, PAPER_METRICS
 from simulator.evaluation.verdicts import trial_verdict
 from simulator.report.tables import SweepTables
+from simulator.streams import demo_stream
 from simulator.sweep.store import CALIBRATION, NICHE, RESULTS
 
 __all__ = ["demo_tables", "write_demo_sweep"]
@@ -72,7 +73,7 @@ def demo_tables(n_trials: int = 40, seed: int = 0) -> SweepTables:
     >>> tables.results["trial"].nunique(), len(tables.niche)
     (10, 120)
     """
-    rng = np.random.default_rng(seed)
+    rng = demo_stream(seed)
     params = _parameters(rng, n_trials)
     rows = [(t, p, m) for t in range(n_trials) for p in PREDICTORS for m in METRICS]
     results = pd.DataFrame(rows, columns=["trial", "predictor", "metric"]).merge(params)

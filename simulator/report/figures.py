@@ -58,8 +58,6 @@ class FigureSpec:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from simulator.report import FIGURES
     >>> from simulator.report.demo import demo_tables
     >>> from simulator.report.style import house_style

@@ -83,8 +83,6 @@ def plot_paper_trend(tables: SweepTables, param: str = "control_bias",
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> from simulator.report.demo import demo_tables
     >>> fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -120,8 +118,6 @@ def plot_metric_grid(tables: SweepTables, fig: plt.Figure | None = None) -> plt.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_metric_grid(demo_tables())
     >>> len(fig.axes)  # 9 metrics x 3 varying parameters
@@ -151,8 +147,6 @@ def plot_failure_map(tables: SweepTables, fig: plt.Figure | None = None) -> plt.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_failure_map(demo_tables())
     >>> [ax.get_ylabel() for ax in fig.axes][0]
@@ -186,8 +180,6 @@ def plot_drf_heatmaps(tables: SweepTables, n_bins: int | None = None,
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_drf_heatmaps(demo_tables(), n_bins=3)
     >>> fig.axes[0].images[0].get_array().shape  # n0 bins x beta bins
@@ -218,8 +210,6 @@ def plot_collapse_ladder(tables: SweepTables, fig: plt.Figure | None = None) -> 
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_collapse_ladder(demo_tables(), fig=plt.figure(figsize=(12, 5)))
@@ -249,8 +239,6 @@ def plot_niche_sensitivity(tables: SweepTables, fig: plt.Figure | None = None) -
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from simulator.report.demo import demo_tables
     >>> fig = plot_niche_sensitivity(demo_tables())
     >>> fig.axes[0].get_title().splitlines()[1]
