@@ -38,9 +38,9 @@ from simulator.evaluation import EvaluationSpec
 from simulator.model import GenePriors, simulate
 from simulator.model.programs import program_effects
 from simulator.report.compare import (
-    DPI,
     agreement_table,
     compare_figure,
+    compare_style,
     majority_verdicts,
     write_summary,
 )
@@ -97,8 +97,9 @@ def run_compare(cfg: DictConfig) -> Path:
     summary = None
     if cfg.figures:
         matplotlib.use("Agg")
-        save(compare_figure(screen, first, flags), out_dir / "figures", "compare_panels",
-             tight=False, dpi=DPI, formats=("png",))
+        with compare_style():
+            save(compare_figure(screen, first, flags), out_dir / "figures", "compare_panels",
+                 tight=False, formats=("png",))
         summary = write_summary(out_dir / "figures", f"Screen {data.name}: "
                                 f"{describe(estimate)}.", estimate, flags, agreement,
                                 cfg.n_twins)

@@ -7,6 +7,7 @@ verdicts on the screen and on its twin (`agreement_table`), and ``summary.md`` (
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,7 @@ __all__ = [
     "DPI",
     "agreement_table",
     "compare_figure",
+    "compare_style",
     "ecdf_panel",
     "majority_verdicts",
     "trend_panel",
@@ -81,13 +83,25 @@ def _colour(name: str) -> str:
                                                                       OKABE_ITO[2])
 
 
+def compare_style() -> AbstractContextManager[None]:
+    """Draw and save in the style of the compare figure (`RC`: 7-point text, `DPI`).
+
+    Returns
+    -------
+    context manager
+        ``plt.rc_context(RC)``: matplotlib's settings are restored when the block ends.
+    """
+    return plt.rc_context(RC)
+
+
 def compare_figure(screen: PanelData, twins: Mapping[str, PanelData],
                    flags: Mapping[str, pd.DataFrame], fig: plt.Figure | None = None
                    ) -> plt.Figure:
     """Draw the screen beside one twin per family, a panel per `PANELS` entry.
 
-    Drawn in the compare style (`RC`, 7-point text); matplotlib's settings are left as
-    they were. The app saves it as compare_panels.png at `DPI`.
+    Drawn in `compare_style`; matplotlib's settings are left as they were. The app saves
+    it as compare_panels.png inside `compare_style` too (matplotlib places and sizes tick
+    labels when it renders).
 
     Parameters
     ----------
@@ -107,7 +121,7 @@ def compare_figure(screen: PanelData, twins: Mapping[str, PanelData],
         A 4-column grid: the panels and a legend.
     """
     objects = {"screen": screen, **{f"{name} twin": data for name, data in twins.items()}}
-    with plt.rc_context(RC):
+    with compare_style():
         fig, axes = Layout((2.3, 1.7), space=(0.55, 0.85), margins=(0.5, 0.15, 0.45, 0.4)
                            ).figure(len(PANELS) + 1, 4, fig)
         for ax, panel in zip(axes.flat, PANELS, strict=False):

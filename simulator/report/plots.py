@@ -4,6 +4,8 @@ Each ``plot_*`` function takes the `SweepTables` of a sweep (`load_tables`), com
 its figure needs and draws it in the house style (`simulator.report.style.house_style`),
 leaving matplotlib's settings as they were: a single-panel figure into ``ax`` (returned),
 a multi-panel one into ``fig`` (returned); a new figure of the report's size when None.
+matplotlib places and sizes tick labels when it renders: save inside ``house_style()``
+for the report's exact look (and its 200 dpi).
 
     from simulator.report import load_tables, plot_paper_trend
     ax = plot_paper_trend(load_tables("results/quick/results.parquet"), ax=my_ax)

@@ -92,8 +92,9 @@ def house_rc() -> dict[str, Any]:
 def house_style() -> Iterator[None]:
     """Draw in the house style (`house_rc`) inside the block, matplotlib's settings unchanged after.
 
-    Every figure of the library is drawn (and saved) inside it; a figure saved outside
-    it keeps its fonts, colours and sizes but takes the caller's ``savefig.dpi``.
+    Every figure of the library is drawn and saved inside it. matplotlib places and sizes
+    tick labels when it renders a figure, and saves at ``savefig.dpi``: a figure drawn
+    inside the block but saved outside it takes the caller's settings for those.
 
     Yields
     ------
