@@ -89,7 +89,10 @@ def failure_lines(tables: SweepTables) -> FailureLines | None:
 
 
 def draw_failure_lines(data: FailureLines, fig: plt.Figure | None = None) -> plt.Figure:
-    """One panel per parameter, one line per metric group; the legend in a spare panel."""
+    """One panel per parameter, one line per metric group; the legend in a spare panel.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     params, groups, overall = data.params, data.groups, data.overall
     n_cols = min(4, max(len(params), 1))
     spare_cell = len(params) % n_cols != 0
@@ -197,7 +200,10 @@ def _tick_note(*bins: Bins) -> str:
 
 
 def draw_drf_heatmaps(data: DrfMap, fig: plt.Figure | None = None) -> plt.Figure:
-    """One heatmap per metric; sparse cells hatched, empty ones grey."""
+    """One heatmap per metric; sparse cells hatched, empty ones grey.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     x, y = (PARAMETERS[p] for p in DRF_AXES)
     table, x_bins, y_bins = data.table, data.x_bins, data.y_bins
     n_cols = 6

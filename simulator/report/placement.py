@@ -16,13 +16,12 @@ __all__ = ["draw_placement"]
 
 def draw_placement(card: pd.DataFrame, models: list[str], ax: plt.Axes | None = None
                    ) -> plt.Axes:
-    """One row per metric.
+    """One row per metric: each model's drf and the technical replicate's, and the verdict.
 
-    Each model's drf (0 = the negative baseline, 1 = perfect) and the technical replicate's (grey
-    bar), with the metric's verdict on the right.
-
-    card : `simulator.evaluation.score_card` rows
-
+    drf: 0 = the negative baseline, 1 = perfect; the replicate's is a grey bar, the
+    metric's verdict is written on the right. `card`: `simulator.evaluation.score_card`
+    rows. Into `ax` (a new figure's Axes, sized to the metrics, when None; only a new
+    figure is laid out tight); returns it.
     """
     metrics = list(dict.fromkeys(card["metric"]))
     laid_out = ax is None  # a caller's Axes keeps the caller's layout

@@ -45,7 +45,10 @@ def level_axis(frame: pd.DataFrame) -> tuple[list[float], list[str]]:
 
 def draw_factor(results: pd.DataFrame, factor: str, fig: plt.Figure | None = None
                 ) -> plt.Figure:
-    """The paper metrics (panels) of the baselines against the factor's levels."""
+    """The paper metrics (panels) of the baselines against the factor's levels.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     rows = results[(results["factor"] == factor) & (results["status"] == "ok")]
     levels, labels = level_axis(rows)
     metrics = [m for m in PAPER_METRICS if m in set(rows["metric"])]
@@ -104,6 +107,7 @@ def _heatmap(table: pd.DataFrame, xlabels: list[str], title: str, width: float,
 
 
 def draw_failure_share(shares: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of views rewarding collapse per metric x factor, into `ax`; returns it."""
     ax = _heatmap(shares, [LABEL_OF[f] for f in shares.columns],
                        "Share of views rewarding collapse (red: the mean baseline beats the "
                        "replicate; grey: no score)", 2.6 + 0.55 * len(shares.columns), ax)
@@ -116,6 +120,7 @@ def draw_failure_share(shares: pd.DataFrame, ax: plt.Axes | None = None) -> plt.
 
 def draw_collapse_by_level(table: pd.DataFrame, labels: dict[tuple, str],
                            ax: plt.Axes | None = None) -> plt.Axes:
+    """Median share preferring collapse per metric x level, into `ax`; returns it."""
     factors = [f for f, _ in table.columns]
     ax = _heatmap(table, [f"{f}: {labels[c]}" for c in table.columns for f in [c[0]]],
                        "Median share of perturbations preferring collapse, per level (grey: "

@@ -88,7 +88,10 @@ def score_table(results: pd.DataFrame) -> str:
 
 
 def draw_collapse_by_regime(rows: pd.DataFrame, fig: plt.Figure | None = None) -> plt.Figure:
-    """One panel per factor: median diversity ratio per level, a line per model x loss."""
+    """One panel per factor: median diversity ratio per level, a line per model x loss.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     table = predictor_table(rows)
     factors = list(dict.fromkeys(v for v in rows["varied"] if v))
     models = list(dict.fromkeys(table.loc[table["loss"] != "", "model"]))
@@ -153,6 +156,7 @@ def _annotated_heatmap(values: np.ndarray, colours: np.ndarray, rows: list[str],
 
 
 def draw_scores_by_loss(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Median drf of every metric per predictor, into `ax`; returns it."""
     values = table.to_numpy(float)
     return _annotated_heatmap(values, values, list(table.index), list(table.columns),
                               "Median drf over all trials (blue: towards perfect; 0: the "
@@ -160,6 +164,7 @@ def draw_scores_by_loss(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.
 
 
 def draw_wmse_effect(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Median paired change from MSE to WMSE training per regime, into `ax`; returns it."""
     values = table.to_numpy(float)
     scale = np.array([4 * DIVERSITY_THRESHOLD if judge in COLLAPSE_MEASURES
                       else 4 * EFFECT_THRESHOLD for _, judge in table.columns])

@@ -163,7 +163,10 @@ def _categories(ax: plt.Axes, x: np.ndarray, y: np.ndarray, grid: np.ndarray, sp
 
 
 def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Axes:
-    """Trials, moving average and Pearson R of one paper trend."""
+    """Trials, moving average and Pearson R of one paper trend.
+
+    Into `ax` (a new figure's Axes of the house size when None); returns it.
+    """
     ax = new_axes(ax, (4.4, 3.4))
     t, n = data.trend, len(data.frame)
     spec = PARAMETERS[t.param]
@@ -202,7 +205,8 @@ def metric_grid(tables: SweepTables) -> GridData:
 def draw_metric_grid(data: GridData, fig: plt.Figure | None = None) -> plt.Figure:
     """Every paper metric (rows) against every varying parameter (columns).
 
-    The trend statistics are the panel titles, clear of the data.
+    The trend statistics are the panel titles, clear of the data. Into `fig` (a new
+    figure of the house size when None); returns it.
     """
     params = data.params
     n_cols = max(len(params), 1)
