@@ -40,9 +40,11 @@ from simulator.model.programs import program_effects
 from simulator.report.compare import (
     agreement_table,
     compare_figure,
+    compare_style,
     majority_verdicts,
     write_summary,
 )
+from simulator.report.style import save
 from simulator.resources import check_memory, study_memory
 from simulator.screen import Design, Factors, ScreenLevels
 from simulator.screen.compare import check_twins, flag_panels, panel_data
@@ -95,7 +97,9 @@ def run_compare(cfg: DictConfig) -> Path:
     summary = None
     if cfg.figures:
         matplotlib.use("Agg")
-        compare_figure(screen, first, flags, out_dir / "figures")
+        with compare_style():
+            save(compare_figure(screen, first, flags), out_dir / "figures", "compare_panels",
+                 tight=False, formats=("png",))
         summary = write_summary(out_dir / "figures", f"Screen {data.name}: "
                                 f"{describe(estimate)}.", estimate, flags, agreement,
                                 cfg.n_twins)

@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
                if v is not None}
     matplotlib.use("Agg")
     with config_group("filter.", filters):
-        make_report(results, out, filters)
+        print(make_report(results, out, filters).message())
 
 
 if __name__ == "__main__":

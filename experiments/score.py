@@ -30,7 +30,7 @@ from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check
 from simulator.evaluation import calibrate, evaluate, score_card, summarize
 from simulator.report.placement import draw_placement
-from simulator.report.style import save, style
+from simulator.report.style import house_style, save
 from simulator.resources import check_memory, n_scores, trial_memory
 from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_screen
 from simulator.screen.h5ad import CHUNK_BYTES
@@ -85,8 +85,8 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
         card.to_csv(out_dir / "scores.csv", index=False)
         per_perturbation.to_csv(out_dir / "per_perturbation.csv", index=False)
     matplotlib.use("Agg")
-    style()
-    save(draw_placement(card, list(models)), out_dir, "placement")
+    with house_style():
+        save(draw_placement(card, list(models)).figure, out_dir, "placement")
     print(format_card(card, list(models)))
     print(f"\nscores.csv, per_perturbation.csv and placement.png written to {out_dir}")
     return card

@@ -211,7 +211,7 @@ def _run(cfg: DictConfig, store: SweepStore, trials: list[Trial], base: Simulati
                                       evaluation.predictors.niche_predictor))
     if cfg.figures:
         matplotlib.use("Agg")
-        make_report(results_path, store.out_dir / "figures")
+        print(make_report(results_path, store.out_dir / "figures").message())
     return results_path
 
 

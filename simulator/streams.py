@@ -43,7 +43,8 @@ shared-structure estimate; `twin_seed` ``(17, COMPARE_TWINS, i)``, twin i's seed
 
 Streams of a sweep (seed: the sweep seed): ``(0, i)`` trial i's seed (`trial_seed`),
 ``(1, i)`` trial i's parameters (`trial_parameter_stream`). Figures subsample dense
-scatters from `figure_sample_stream` (seed 0, no key).
+scatters from `figure_sample_stream` (seed 0, no key). The synthetic sweep of the report's
+examples (`simulator.report.demo_tables`) draws from `demo_stream` ``(18,)``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
     "MEAN_CELLS",
     "PERTURBATION_ORDER",
     "cell_keys",
+    "demo_stream",
     "effect_stream",
     "feature_noise_stream",
     "figure_sample_stream",
@@ -77,6 +79,7 @@ GENES, EFFECTS, CELLS, SHUFFLE, SPLIT, SUBSAMPLE, MEAN_CELLS = 0, 1, 2, 7, 8, 9,
 PROGRAMS, LATENT, FEATURE_NOISE, PRIVATE_EFFECTS, TRAINING_SPLIT, MODEL = 11, 12, 13, 14, 15, 16
 CONTROL_ORDER, PERTURBATION_ORDER, GENE_ORDER = 0, 1, 2
 COMPARE = 17
+DEMO = 18
 COMPARE_PERTURBATIONS, COMPARE_FIT_CELLS, COMPARE_STRUCTURE, COMPARE_TWINS = 0, 1, 2, 3
 TRIAL_SEED, TRIAL_PARAMETERS = 0, 1
 
@@ -172,3 +175,8 @@ def trial_parameter_stream(sweep_seed: int, index: int) -> np.random.Generator:
 def figure_sample_stream() -> np.random.Generator:
     """Which points a dense scatter draws: the same subsample in every run."""
     return stream(0)
+
+
+def demo_stream(seed: int) -> np.random.Generator:
+    """Every value of the synthetic sweep of the report's examples."""
+    return stream(seed, DEMO)

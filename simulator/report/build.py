@@ -6,6 +6,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from simulator.errors import check
 from simulator.progress import progress_bar
 from simulator.report.failures import metric_ranking
 from simulator.report.figures import FIGURES
-from simulator.report.style import save, style
+from simulator.report.style import house_style, save
 from simulator.report.summary import write_summary
 from simulator.report.tables import (
     Scope,
@@ -29,32 +30,78 @@ from simulator.report.trends import PAPER_TRENDS
 from simulator.report.vcc import hard_trials, markdown, vcc_comparison
 from simulator.threads import available_cores
 
-__all__ = ["make_report"]
+__all__ = ["Report", "make_report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `make_report` wrote: where, of how many trials, in how long.
+
+    Attributes
+    ----------
+    summary : Path
+        summary.md; the figures are beside it.
+    n_trials : int
+        Successful trials the figures and summary describe (after the filters).
+    seconds : float
+        Time the report took, in seconds.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> report = Report(Path("figures/summary.md"), 40, 12.3)
+    >>> print(report.message())  # doctest: +NORMALIZE_WHITESPACE
+    figures (PNG and PDF) and summary of 40 trials written to figures in 12 s; read
+    figures/summary.md
+    """
+
+    summary: Path
+    n_trials: int
+    seconds: float
+
+    def message(self) -> str:
+        """The line an app prints when the report is written."""
+        return (f"figures (PNG and PDF) and summary of {trials_text(self.n_trials)} written to "
+                f"{self.summary.parent} in {self.seconds:.0f} s; read {self.summary}")
 
 
 def make_report(results_path: str | Path, out_dir: str | Path,
-                filters: Mapping[str, Sequence[float]] | None = None) -> Path:
-    """Write every figure (PNG and PDF) and summary.md into `out_dir`, print where they
-    are and return summary's path.
+                filters: Mapping[str, Sequence[float]] | None = None) -> Report:
+    """Write every figure of `FIGURES` (PNG and PDF) and summary.md of a sweep into `out_dir`.
 
-    Reads results.parquet at `results_path` and the calibration.parquet and niche.parquet
-    beside it. `filters` ({param: [low, high]}) restrict every figure and the summary to a
-    regime (the niche trial is one trial and is not filtered).
+    Matplotlib's settings are left as they were (the figures are drawn in `house_style`)
+    and nothing is printed: the returned `Report` says what was written.
+
+    Parameters
+    ----------
+    results_path : str or Path
+        A sweep's results.parquet; the calibration.parquet and niche.parquet beside it are
+        read too (`load_tables`).
+    out_dir : str or Path
+        Folder of the figures and summary.md (created if needed).
+    filters : mapping of str to (low, high), optional
+        Keep only trials with low <= parameter <= high for each parameter named; every
+        figure and the summary then describe that regime (the niche trial is one trial and
+        is not filtered).
+
+    Returns
+    -------
+    Report
+        summary.md's path, the number of trials described and the time taken.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulator.report.demo import write_demo_sweep
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> report = make_report(write_demo_sweep(folder), folder / "figures",  # doctest: +SKIP
+    ...                      filters={"control_bias": [0.0, 1.0]})
+    >>> report.summary.is_file()  # doctest: +SKIP
+    True
     """
     started = time.perf_counter()
-    filters = dict(filters or {})
-    stored = load_tables(results_path)
-    n_in_file = stored.results["trial"].nunique()
-    results = ok_trials(stored.results)
-    n_ok = results["trial"].nunique()
-    check(n_ok > 0, "results", str(results_path), "a sweep with at least one successful trial")
-    results = apply_filters(results, filters)
-    calibration = stored.calibration[stored.calibration["trial"].isin(
-        results["trial"].unique())]
-    tables = SweepTables(results, calibration, stored.niche)
-    scope = Scope(n_in_file, n_in_file - n_ok, results["trial"].nunique(), filters)
+    tables, scope = _filtered(results_path, dict(filters or {}))
     out_dir = Path(out_dir)
-    style()
     computed = {spec.name: spec.compute(tables) for spec in FIGURES}
     written = {spec.name: spec.describe(computed[spec.name]) for spec in FIGURES
                if computed[spec.name] is not None}
@@ -63,17 +110,30 @@ def make_report(results_path: str | Path, out_dir: str | Path,
             for suffix in (".png", ".pdf"):
                 (out_dir / f"{spec.name}{suffix}").unlink(missing_ok=True)
     _draw_all(computed, out_dir)
+    calibration = tables.calibration
     ranking = metric_ranking(calibration) if len(calibration) else pd.DataFrame()
-    niche = computed["niche_sensitivity_mse_vs_wmse"]
     comparison = vcc_comparison(tables) if len(calibration) else None
     summary = out_dir / "summary.md"
     write_summary(summary, ranking, {name: computed[name] and computed[name].trend
                                      for name in PAPER_TRENDS},
-                  niche, scope, written,
+                  computed["niche_sensitivity_mse_vs_wmse"], scope, written,
                   None if comparison is None else markdown(comparison, hard_trials(tables)))
-    print(f"figures (PNG and PDF) and summary of {trials_text(scope.n_kept)} written to "
-          f"{out_dir} in {time.perf_counter() - started:.0f} s; read {summary}")
-    return summary
+    return Report(summary, scope.n_kept, time.perf_counter() - started)
+
+
+def _filtered(results_path: str | Path, filters: dict[str, Sequence[float]]
+              ) -> tuple[SweepTables, Scope]:
+    """The stored tables' successful trials within `filters`, and what was kept."""
+    stored = load_tables(results_path)
+    n_in_file = stored.results["trial"].nunique()
+    results = ok_trials(stored.results)
+    n_ok = results["trial"].nunique()
+    check(n_ok > 0, "results", str(results_path), "a sweep with at least one successful trial")
+    results = apply_filters(results, filters)
+    calibration = stored.calibration[stored.calibration["trial"].isin(
+        results["trial"].unique())]
+    scope = Scope(n_in_file, n_in_file - n_ok, results["trial"].nunique(), filters)
+    return SweepTables(results, calibration, stored.niche), scope
 
 
 # The figures slowest to save first (seconds on a 300-trial sweep: the metrics grid ~2.7,
@@ -87,15 +147,18 @@ def _draw_one(task: tuple[str, str, Path]) -> str:
     """Draw figure `name` and save it in one format (a worker's task)."""
     name, fmt, out_dir = task
     spec = next(spec for spec in FIGURES if spec.name == name)
-    save(spec.draw(_COMPUTED[name]), out_dir, name, spec.tight, spec.dpi, (fmt,))
+    with house_style():
+        save(spec.draw(_COMPUTED[name]), out_dir, name, spec.tight, spec.dpi, (fmt,))
     return name
 
 
 def _draw_all(computed: dict[str, Any], out_dir: Path) -> None:
-    """Draw and save every computed figure, PNG and PDF. Saving is most of a report's
-    time and each file is independent, so with two cores or more each (figure, format)
-    is a task for forked workers, which inherit the computed tables; elsewhere (one core,
-    no fork) they are saved here one after the other."""
+    """Draw and save every computed figure, PNG and PDF.
+
+    Saving is most of a report's time and each file is independent, so with two cores or more each
+    (figure, format) is a task for forked workers, which inherit the computed tables; elsewhere (one
+    core, no fork) they are saved here one after the other.
+    """
     names = sorted((name for name, value in computed.items() if value is not None),
                    key=lambda name: name not in _SLOWEST_FIRST)
     tasks = [(name, fmt, out_dir) for name in names for fmt in ("png", "pdf")]

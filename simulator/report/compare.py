@@ -1,10 +1,13 @@
-"""The report of ``experiments.compare``: the screen beside its twins panel by panel
-(`compare_figure`), the agreement of the metrics' verdicts on the screen and on its twin
-(`agreement_table`), and ``summary.md`` (`write_summary`)."""
+"""The report of ``experiments.compare``.
+
+The screen beside its twins panel by panel (`compare_figure`), the agreement of the metrics'
+verdicts on the screen and on its twin (`agreement_table`), and ``summary.md`` (`write_summary`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from simulator.model.params import KNOBS
-from simulator.report.style import OKABE_ITO, Layout, save
+from simulator.report.style import OKABE_ITO, Layout
 from simulator.screen.compare import BIN_EDGES, PANELS, TRENDS, PanelData
 from simulator.screen.estimate import ScreenEstimate
 
 __all__ = [
+    "DPI",
     "agreement_table",
     "compare_figure",
+    "compare_style",
     "ecdf_panel",
     "majority_verdicts",
     "trend_panel",
@@ -27,9 +32,10 @@ __all__ = [
 
 SCREEN_COLOUR = "#000000"
 FAMILY_COLOURS = {"paper": OKABE_ITO[0], "programs": OKABE_ITO[1]}
+DPI = 110  # the panels' PNG resolution
 RC = {"axes.spines.top": False, "axes.spines.right": False, "font.size": 7,
       "axes.titlesize": 7, "axes.labelsize": 7, "legend.frameon": False,
-      "savefig.dpi": 110}
+      "savefig.dpi": DPI}
 # how each knob is estimated (summary.md), in one line each
 ESTIMATORS = {
     "n_genes": "the screen's genes",
@@ -77,14 +83,47 @@ def _colour(name: str) -> str:
                                                                       OKABE_ITO[2])
 
 
+def compare_style() -> AbstractContextManager[None]:
+    """Draw and save in the style of the compare figure (`RC`: 7-point text, `DPI`).
+
+    Returns
+    -------
+    context manager
+        ``plt.rc_context(RC)``: matplotlib's settings are restored when the block ends.
+    """
+    return plt.rc_context(RC)
+
+
 def compare_figure(screen: PanelData, twins: Mapping[str, PanelData],
-                   flags: Mapping[str, pd.DataFrame], out_dir: Path) -> Path:
-    """compare_panels.png: one panel per `PANELS` entry, the screen and one twin per family
-    (`twins`: family -> its first twin), titled with each family's distance and flag."""
+                   flags: Mapping[str, pd.DataFrame], fig: plt.Figure | None = None
+                   ) -> plt.Figure:
+    """Draw the screen beside one twin per family, a panel per `PANELS` entry.
+
+    Drawn in `compare_style`; matplotlib's settings are left as they were. The app saves
+    it as compare_panels.png inside `compare_style` too (matplotlib places and sizes tick
+    labels when it renders).
+
+    Parameters
+    ----------
+    screen : PanelData
+        The screen's panel data (`simulator.screen.compare`).
+    twins : mapping of str to PanelData
+        Family -> its first twin.
+    flags : mapping of str to DataFrame
+        Family -> `simulator.screen.compare.flag_panels` (each panel's distance and flag),
+        written in the panel titles.
+    fig : Figure, optional
+        The figure to draw into; a new one of the house size when None.
+
+    Returns
+    -------
+    Figure
+        A 4-column grid: the panels and a legend.
+    """
     objects = {"screen": screen, **{f"{name} twin": data for name, data in twins.items()}}
-    with plt.rc_context(RC):
+    with compare_style():
         fig, axes = Layout((2.3, 1.7), space=(0.55, 0.85), margins=(0.5, 0.15, 0.45, 0.4)
-                           ).figure(len(PANELS) + 1, 4)
+                           ).figure(len(PANELS) + 1, 4, fig)
         for ax, panel in zip(axes.flat, PANELS, strict=False):
             values = {name: data.values[panel] for name, data in objects.items()}
             if panel in TRENDS:
@@ -101,7 +140,7 @@ def compare_figure(screen: PanelData, twins: Mapping[str, PanelData],
         legend.legend(handles, list(objects), loc="center", fontsize=8)
         Layout.title(fig, "The screen and its simulated twins (d: distance to the first twin; "
                      "twins: between twins)")
-        return save(fig, out_dir, "compare_panels", tight=False, formats=("png",))
+    return fig
 
 
 def _title(panel: str, flags: Mapping[str, pd.DataFrame]) -> str:
@@ -115,14 +154,16 @@ def _title(panel: str, flags: Mapping[str, pd.DataFrame]) -> str:
 
 
 def majority_verdicts(calibration: pd.DataFrame) -> pd.Series:
-    """metric -> its most frequent verdict over the views of `calibration` (ties: first)."""
+    """Metric -> its most frequent verdict over the views of `calibration` (ties: first)."""
     return calibration.groupby("metric", sort=False)["verdict"].agg(
         lambda v: v.value_counts().index[0])
 
 
 def agreement_table(screen: pd.Series, twins: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """One row per metric: its verdict on the screen, on each family's twin, and whether
-    they agree (`agrees_<family>`)."""
+    """One row per metric.
+
+    Its verdict on the screen, on each family's twin, and whether they agree (`agrees_<family>`).
+    """
     table = pd.DataFrame({"metric": screen.index, "screen": screen.to_numpy()})
     for family, verdicts in twins.items():
         table[f"{family} twin"] = table["metric"].map(verdicts)
@@ -172,8 +213,11 @@ def _regime(estimate: ScreenEstimate) -> list[str]:
 def write_summary(out_dir: Path, title: str, estimate: ScreenEstimate,
                   flags: Mapping[str, pd.DataFrame], agreement: pd.DataFrame,
                   n_twins: int) -> Path:
-    """summary.md: the estimated regime, each panel's distance and flag per twin family, and
-    the verdict agreement table."""
+    """summary.md.
+
+    The estimated regime, each panel's distance and flag per twin family, and the verdict agreement
+    table.
+    """
     lines = ["# Does the simulator look like this screen?", "", title, "",
              "## The screen's regime, estimated", "", *_regime(estimate), "",
              "## The screen against its twins, panel by panel", "",

@@ -1,6 +1,8 @@
-"""The failure maps: share of trials rewarding collapse per parameter bin, and median drf
-over control bias x control cells. Each has a compute step (tables in, data out) and a
-draw step (data in, Figure out)."""
+"""The failure maps.
+
+Share of trials rewarding collapse per parameter bin, and median drf over control bias x control
+cells. Each has a compute step (tables in, data out) and a draw step (data in, Figure out).
+"""
 
 from __future__ import annotations
 
@@ -36,8 +38,11 @@ __all__ = [
 
 
 def headline_metrics(names: Sequence[str]) -> list[str]:
-    """Base metrics and user metrics: the `_degs` / `_affected` variants would double the
-    lines; summary.md and the drf map cover them."""
+    """Base metrics and user metrics.
+
+    The `_degs` / `_affected` variants would double the lines; summary.md and the drf map cover
+    them.
+    """
     return [m for m in names if not str(m).endswith(("_degs", "_affected"))]
 
 
@@ -45,8 +50,11 @@ MAX_LEGEND_NAMES = 3  # metrics named in one legend entry; summary.md lists ever
 
 
 def group_label(group: Sequence[str]) -> str:
-    """Metrics sharing one line: ``a = b = c``, or ``a = b = c (+ n more)`` for larger groups,
-    so the legend (and the figure) keeps its size."""
+    """Metrics sharing one line.
+
+    ``a = b = c``, or ``a = b = c (+ n more)`` for larger groups, so the legend (and the figure)
+    keeps its size.
+    """
     shown = " = ".join(group[:MAX_LEGEND_NAMES])
     return shown + (f" (+ {len(group) - MAX_LEGEND_NAMES} more)"
                     if len(group) > MAX_LEGEND_NAMES else "")
@@ -80,13 +88,16 @@ def failure_lines(tables: SweepTables) -> FailureLines | None:
                         {p: collapse_share_by_bin(calibration, p, n_bins) for p in params})
 
 
-def draw_failure_lines(data: FailureLines) -> plt.Figure:
-    """One panel per parameter, one line per metric group; the legend in a spare panel."""
+def draw_failure_lines(data: FailureLines, fig: plt.Figure | None = None) -> plt.Figure:
+    """One panel per parameter, one line per metric group; the legend in a spare panel.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     params, groups, overall = data.params, data.groups, data.overall
     n_cols = min(4, max(len(params), 1))
     spare_cell = len(params) % n_cols != 0
     layout = Layout(panel=(2.6, 1.9), space=(0.25, 0.95), margins=(1.0, 0.2, 0.55, 0.75))
-    fig, axes = layout.figure(max(len(params), 1), n_cols, sharey=True)
+    fig, axes = layout.figure(max(len(params), 1), n_cols, fig, sharey=True)
     for ax, param in zip(axes.flat, params, strict=False):
         spec, table = PARAMETERS[param], data.tables[param]
         table = table[table["n_trials"] >= MIN_BIN_TRIALS]
@@ -146,8 +157,10 @@ class DrfMap:
 
 
 def drf_heatmaps(tables: SweepTables, n_bins: int | None = None) -> DrfMap | None:
-    """About a dozen trials per cell by default: 5 x 5 bins for 300 trials, 8 x 8 at most.
-    None without a calibration."""
+    """About a dozen trials per cell by default.
+
+    5 x 5 bins for 300 trials, 8 x 8 at most. None without a calibration.
+    """
     calibration = tables.calibration
     if calibration.empty:
         return None
@@ -161,9 +174,11 @@ def drf_heatmaps(tables: SweepTables, n_bins: int | None = None) -> DrfMap | Non
 
 
 def _bin_ticks(ax: plt.Axes, bins: Bins, spec: Axis, axis: str) -> None:
-    """Label a grid's cells with its values; label the cell boundaries of binned ranges with
-    the bin edges (every other one beyond six bins, so labels do not collide; one label if
-    the parameter is constant)."""
+    """Label a grid's cells with its values.
+
+    Label the cell boundaries of binned ranges with the bin edges (every other one beyond six bins,
+    so labels do not collide; one label if the parameter is constant).
+    """
     if bins.categorical:
         positions, labels = np.arange(bins.n), [spec.format(v) for v in bins.values]
         getattr(ax, f"set_{axis}ticks")(positions, labels, fontsize=6.5)
@@ -184,13 +199,17 @@ def _tick_note(*bins: Bins) -> str:
             else "grid values (cells) and bin edges (boundaries)")
 
 
-def draw_drf_heatmaps(data: DrfMap) -> plt.Figure:
-    """One heatmap per metric; sparse cells hatched, empty ones grey."""
+def draw_drf_heatmaps(data: DrfMap, fig: plt.Figure | None = None) -> plt.Figure:
+    """One heatmap per metric; sparse cells hatched, empty ones grey.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     x, y = (PARAMETERS[p] for p in DRF_AXES)
     table, x_bins, y_bins = data.table, data.x_bins, data.y_bins
     n_cols = 6
     layout = Layout(panel=(1.55, 1.35), space=(0.15, 0.5), margins=(0.85, 1.15, 0.75, 0.75))
-    fig, axes = layout.figure(max(len(data.metrics), 1), n_cols, sharex=True, sharey=True)
+    fig, axes = layout.figure(max(len(data.metrics), 1), n_cols, fig, sharex=True,
+                              sharey=True)
     cmap = matplotlib.colormaps[DIVERGING].with_extremes(bad="0.88")
     image = None
     for ax, metric in zip(axes.flat, data.metrics, strict=False):

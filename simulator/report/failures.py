@@ -1,5 +1,6 @@
-"""Where each metric fails: failure shares per parameter bin, drf maps, failure regions
-and the sweep-level ranking of metrics.
+"""Where each metric fails.
+
+Failure shares per parameter bin, drf maps, failure regions and the sweep-level ranking of metrics.
 
 A trial "rewards collapse" for a metric when its per-trial verdict says so (the mean
 baseline scores at least as well as the replicate in most perturbations); failure maps
@@ -42,9 +43,11 @@ def n_bins_for(n_trials: int) -> int:
 
 
 def bin_edges(values: np.ndarray, n_bins: int, log: bool) -> np.ndarray:
-    """Equal-width bins (on log10 when `log`) spanning the values; a single bin when they
-    are constant. Equal widths match the sweeps' uniform and log-uniform draws; linear
-    ranges are widened to round numbers (a hundredth of the range's decade)."""
+    """Equal-width bins (on log10 when `log`) spanning the values.
+
+    A single bin when they are constant. Equal widths match the sweeps' uniform and log-uniform
+    draws; linear ranges are widened to round numbers (a hundredth of the range's decade).
+    """
     low, high = float(np.min(values)), float(np.max(values))
     if low == high:
         return np.array([low, high])
@@ -67,8 +70,11 @@ def assign_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Bins:
-    """How one parameter's trials are grouped: equal-width bins over its range (`edges`),
-    or one bin per value of a grid (`values`, see `tables.grid_values`)."""
+    """How one parameter's trials are grouped.
+
+    Equal-width bins over its range (`edges`), or one bin per value of a grid (`values`, see
+    `tables.grid_values`).
+    """
 
     edges: np.ndarray | None
     values: np.ndarray | None
@@ -76,8 +82,10 @@ class Bins:
 
     @classmethod
     def of(cls, frame: pd.DataFrame, param: str, n_bins: int) -> Bins:
-        """The bins of `param` over the trials of `frame` (one row per trial, or per trial
-        and metric)."""
+        """Bin `param` over the trials of `frame`.
+
+        `frame` has one row per trial, or per trial and metric.
+        """
         values = frame.drop_duplicates("trial")[param].to_numpy(float)
         log = PARAMETERS[param].log
         grid = grid_values(values)
@@ -87,10 +95,12 @@ class Bins:
 
     @property
     def categorical(self) -> bool:
+        """True for a grid's values (one bin each), False for binned ranges."""
         return self.values is not None
 
     @property
     def n(self) -> int:
+        """The number of bins."""
         return len(self.values) if self.categorical else len(self.edges) - 1
 
     def assign(self, values: np.ndarray) -> np.ndarray:
@@ -100,11 +110,13 @@ class Bins:
         return assign_bins(np.asarray(values), self.edges)
 
     @property
-    def lows(self) -> np.ndarray:  # smallest value of each bin
+    def lows(self) -> np.ndarray:
+        """The smallest value of each bin."""
         return self.values if self.categorical else self.edges[:-1]
 
     @property
     def highs(self) -> np.ndarray:
+        """The largest value of each bin."""
         return self.values if self.categorical else self.edges[1:]
 
     @property
@@ -145,9 +157,12 @@ def collapse_share_by_bin(calibration: pd.DataFrame, param: str, n_bins: int) ->
 
 
 def identical_groups(calibration: pd.DataFrame, metrics: Sequence[str]) -> list[list[str]]:
-    """Metrics whose per-trial "rewards collapse" flags agree on every trial, grouped in
-    the order of `metrics`: their failure curves coincide in every panel, so one line
-    with a joint label replaces several hidden ones. Metrics never scored are left out."""
+    """Group the metrics whose per-trial "rewards collapse" flags agree on every trial.
+
+    Groups keep the order of `metrics`. Their failure curves coincide in every panel, so
+    one line with a joint label replaces several hidden ones. Metrics never scored are
+    left out.
+    """
     frame = scored(calibration)
     frame = frame[frame["metric"].isin(metrics)]
     flags = frame.pivot_table(index="trial", columns="metric", values="rewards",
@@ -254,9 +269,12 @@ def _median(values: pd.Series) -> float:
 
 
 def metric_ranking(calibration: pd.DataFrame, n_bins: int | None = None) -> pd.DataFrame:
-    """Per metric across trials: share of trials rewarding collapse, median drf and ladder
-    tau, the sweep verdict and the region where it fails most (`region`, a FailureRegion or
-    None); sorted from most to least collapse-prone, then by median drf."""
+    """Per metric across trials.
+
+    Share of trials rewarding collapse, median drf and ladder tau, the sweep verdict and the region
+    where it fails most (`region`, a FailureRegion or None); sorted from most to least
+    collapse-prone, then by median drf.
+    """
     params = varying_parameters(calibration)
     n_bins = n_bins or n_bins_for(calibration["trial"].nunique())
     rows = []

@@ -37,7 +37,36 @@ __all__ = ["FIGURES", "FigureSpec", "markdown_table"]
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: `tight` saves with a tight bounding box (figures not laid out by hand)."""
+    """One figure of a report: its name, caption, compute step and draw step.
+
+    Attributes
+    ----------
+    name : str
+        The file name (``<name>.png`` and ``<name>.pdf``).
+    caption : str
+        What the figure shows, for summary.md and the README (``{niche}``: the niche
+        predictor drawn).
+    compute : callable
+        `SweepTables` -> the data the figure draws, or None when the tables cannot
+        support it (no calibration, no niche trial, a parameter that does not vary).
+    draw : callable
+        That data -> the `matplotlib.figure.Figure`.
+    tight : bool
+        Save with a tight bounding box (figures not laid out by hand).
+    dpi : float or None
+        The PNG's resolution (None: the house style's 200 dpi).
+
+    Examples
+    --------
+    >>> from simulator.report import FIGURES
+    >>> from simulator.report.demo import demo_tables
+    >>> from simulator.report.style import house_style
+    >>> spec = next(spec for spec in FIGURES if spec.name == "collapse_ladder")
+    >>> with house_style():
+    ...     fig = spec.draw(spec.compute(demo_tables()))
+    >>> fig.get_size_inches().tolist()
+    [10.5, 4.6]
+    """
 
     name: str
     caption: str
@@ -47,16 +76,24 @@ class FigureSpec:
     dpi: float | None = None
 
     def describe(self, computed: Any = None) -> str:
-        """The caption of the figure drawn from `computed` (None: as the README lists it);
-        ``{niche}`` in a caption is the niche predictor the figure draws."""
+        """The caption of the figure drawn from `computed`.
+
+        None: as the README lists it. ``{niche}`` in a caption is the niche predictor the
+        figure draws.
+        """
         niche = getattr(computed, "predictor", PredictorSpec().niche_predictor)
         return self.caption.format(niche=niche)
+
+
+def _paper_figure(data: Any) -> plt.Figure:
+    """A paper trend's figure (`draw_paper_trend` returns its Axes)."""
+    return draw_paper_trend(data).figure
 
 
 def _paper(name: str, caption: str) -> FigureSpec:
     param, metric = PAPER_TRENDS[name]
     return FigureSpec(name, caption, partial(paper_trend, param=param, metric=metric),
-                      draw_paper_trend)
+                      _paper_figure)
 
 
 FIGURES: tuple[FigureSpec, ...] = (

@@ -1,5 +1,8 @@
-"""The collapse ladder: each metric's median score from the replicate through the blends
-to the mean baseline, scaled per metric so every metric shares one axis."""
+"""The collapse ladder.
+
+Each metric's median score from the replicate through the blends to the mean baseline, scaled per
+metric so every metric shares one axis.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from simulator.evaluation.calibrate import LADDER_TIE_RTOL
 from simulator.evaluation.predictors import collapse_weight
 from simulator.evaluation.verdicts import CALIBRATED_MIN_TAU, ladder_holds
 from simulator.report.failure_figures import headline_metrics
-from simulator.report.style import line_style
+from simulator.report.style import line_style, new_figure
 from simulator.report.tables import SweepTables, metric_directions, ok_trials
 
 __all__ = [
@@ -56,9 +59,12 @@ def ladder_profile(results: pd.DataFrame, higher_is_better: Mapping[str, bool]) 
 
 
 def ladder_shape(profile: pd.DataFrame) -> dict[str, str]:
-    """Per metric: "monotone" (never better after more collapse, replicate the best rung),
-    "not monotone" (some collapse scores better), "flat" (the same score on every defined
-    rung, e.g. a scale-invariant metric) or "undefined" (fewer than two defined rungs)."""
+    """Per metric.
+
+    "monotone" (never better after more collapse, replicate the best rung), "not monotone" (some
+    collapse scores better), "flat" (the same score on every defined rung, e.g. a scale-invariant
+    metric) or "undefined" (fewer than two defined rungs).
+    """
     shapes = {}
     for metric, rows in profile.groupby("metric", sort=True):
         defined = rows.dropna(subset=["median"]).sort_values("collapse_weight")
@@ -75,8 +81,11 @@ def ladder_shape(profile: pd.DataFrame) -> dict[str, str]:
 
 def similar_ladders(profile: pd.DataFrame, metrics: Sequence[str],
                     tolerance: float = LADDER_MERGE_TOLERANCE) -> list[list[str]]:
-    """`metrics` grouped when their normalised ladders differ by at most `tolerance` on
-    every rung (and are undefined on the same rungs): lines that would hide each other."""
+    """Group the `metrics` whose ladders would hide each other's line.
+
+    Two ladders share a group when their normalised scores differ by at most `tolerance`
+    on every rung (and are undefined on the same rungs).
+    """
     wide = profile.pivot(index="metric", columns="collapse_weight", values="normalised")
     groups: list[list[str]] = []
     for metric in metrics:
@@ -92,15 +101,18 @@ def similar_ladders(profile: pd.DataFrame, metrics: Sequence[str],
 
 @dataclass(frozen=True)
 class Ladder:
-    """Each metric's ladder profile (`ladder_profile`) and panel: "holds" or "fails" by the
-    verdicts' rule on its median per-trial ladder tau (`ladder_holds`), or the shape of a
-    ladder not drawn ("flat", "undefined"; `ladder_shape`)."""
+    """Each metric's ladder profile (`ladder_profile`) and panel.
+
+    "holds" or "fails" by the verdicts' rule on its median per-trial ladder tau (`ladder_holds`), or
+    the shape of a ladder not drawn ("flat", "undefined"; `ladder_shape`).
+    """
 
     profile: pd.DataFrame
     shapes: dict[str, str]
 
 
 def collapse_ladder(tables: SweepTables) -> Ladder:
+    """The ladder profile of every metric of `tables` and the panel it is drawn in."""
     profile = ladder_profile(tables.results, metric_directions(tables.calibration))
     calibration = tables.calibration
     taus = (calibration.groupby("metric", observed=True)["ladder_tau"].median()
@@ -117,13 +129,17 @@ LADDER_PANELS = {
              "reliably score worse"}
 
 
-def draw_collapse_ladder(data: Ladder) -> plt.Figure:
-    """Median score along replicate -> blends -> mean, min-max normalised per metric, in
-    two panels (the ladder rule holds or fails); flat and undefined ladders are listed,
-    not drawn."""
+def draw_collapse_ladder(data: Ladder, fig: plt.Figure | None = None) -> plt.Figure:
+    """Draw the median score along replicate -> blends -> mean, scaled per metric.
+
+    Min-max normalised per metric, in two panels (the ladder rule holds or fails); flat
+    and undefined ladders are listed in the title, not drawn. `fig`: the figure to draw
+    into (a new 10.5 x 4.6 inch one when None), returned.
+    """
     profile, shapes = data.profile, data.shapes
     metrics = headline_metrics(sorted(profile["metric"].unique()))
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.6), sharey=True)
+    fig = new_figure(fig, (10.5, 4.6))
+    axes = fig.subplots(1, 2, sharey=True)
     rungs = profile[["collapse_weight", "predictor"]].drop_duplicates().sort_values(
         "collapse_weight")
     for ax, (shape, title) in zip(axes, LADDER_PANELS.items(), strict=True):

@@ -1,6 +1,9 @@
-"""Sensitivity to niche signals: MSE and WMSE of the mean baseline and of ``niche_<n>`` (the
-mean with each perturbation's n top-weighted genes from the replicate; the sweep's niche
-trial, `simulator.sweep.niche_trial`), paired."""
+"""Sensitivity to niche signals.
+
+MSE and WMSE of the mean baseline and of ``niche_<n>`` (the mean with each perturbation's n
+top-weighted genes from the replicate; the sweep's niche trial, `simulator.sweep.niche_trial`),
+paired.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import seaborn as sns
 from scipy import stats
 
 from simulator.errors import check
-from simulator.report.style import OKABE_ITO, p_text
+from simulator.report.style import OKABE_ITO, new_figure, p_text
 from simulator.report.tables import SweepTables
 
 __all__ = [
@@ -101,12 +104,15 @@ def _niche_name(rows: pd.DataFrame) -> str:
     return others[0]
 
 
-def draw_niche_sensitivity(data: Niche) -> plt.Figure:
-    """MSE and WMSE per perturbation of the mean baseline and of the niche predictor,
-    paired violins."""
+def draw_niche_sensitivity(data: Niche, fig: plt.Figure | None = None) -> plt.Figure:
+    """Draw the MSE and WMSE per perturbation of the mean baseline and the niche predictor.
+
+    Paired violins, into `fig` (a new 7.6 x 3.8 inch one when None), returned.
+    """
     mean, niche = MEAN, data.predictor
     per_perturbation = data.per_perturbation
-    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.8))
+    fig = new_figure(fig, (7.6, 3.8))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, NICHE_METRICS, strict=True):
         rows = per_perturbation[(per_perturbation["metric"] == metric)
                                 & per_perturbation["predictor"].isin([mean, niche])]

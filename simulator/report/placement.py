@@ -1,5 +1,7 @@
-"""Where a model's predictions fall between the baselines, metric by metric (the figure of
-``experiments.score``)."""
+"""Where a model's predictions fall between the baselines, metric by metric.
+
+The figure of ``experiments.score``.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +9,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from simulator.report.style import OKABE_ITO
+from simulator.report.style import OKABE_ITO, new_axes
 
 __all__ = ["draw_placement"]
 
 
-def draw_placement(card: pd.DataFrame, models: list[str]) -> plt.Figure:
-    """One row per metric: each model's drf (0 = the negative baseline, 1 = perfect) and
-    the technical replicate's (grey bar), with the metric's verdict on the right.
+def draw_placement(card: pd.DataFrame, models: list[str], ax: plt.Axes | None = None
+                   ) -> plt.Axes:
+    """One row per metric: each model's drf and the technical replicate's, and the verdict.
 
-    card : `simulator.evaluation.score_card` rows
+    drf: 0 = the negative baseline, 1 = perfect; the replicate's is a grey bar, the
+    metric's verdict is written on the right. `card`: `simulator.evaluation.score_card`
+    rows. Into `ax` (a new figure's Axes, sized to the metrics, when None; only a new
+    figure is laid out tight); returns it.
     """
     metrics = list(dict.fromkeys(card["metric"]))
-    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(metrics) + 1.4))
+    laid_out = ax is None  # a caller's Axes keeps the caller's layout
+    ax = new_axes(ax, (7.5, 0.28 * len(metrics) + 1.4))
     rows = {m: i for i, m in enumerate(metrics)}
     replicate = card[card["predictor"] == "replicate"]
     ax.barh([rows[m] for m in replicate["metric"]], replicate["drf"], height=0.6,
@@ -42,5 +48,6 @@ def draw_placement(card: pd.DataFrame, models: list[str]) -> plt.Figure:
               frameon=False)
     ax.set_title("Where each model falls between the baselines (verdict of each metric on "
                  "this screen, right)", fontsize=9, pad=24)
-    fig.tight_layout()
-    return fig
+    if laid_out:
+        ax.figure.tight_layout()
+    return ax

@@ -1,6 +1,7 @@
-"""The real-data stress test's figures and summary.md, from the tables `experiments.realdata`
-stores (results.parquet and calibration.parquet: the sweep's columns plus `factor`,
-`level`, `level_label`, `repeat`).
+"""The real-data stress test's figures and summary.md.
+
+Drawn from the tables `experiments.realdata` stores (results.parquet and
+calibration.parquet: the sweep's columns plus `factor`, `level`, `level_label`, `repeat`).
 
 - ``realdata_<factor>``: the paper metrics of the mean baseline, the control and the
   replicate against the factor's levels (median over repeats, band from min to max);
@@ -25,7 +26,7 @@ from simulator.report.realdata_summary import (
     screen_trends,
     write_realdata_summary,
 )
-from simulator.report.style import DIVERGING, Layout, line_style, save, style
+from simulator.report.style import DIVERGING, Layout, house_style, line_style, new_axes, save
 from simulator.screen.design import BASE, BINNED, LABEL_OF
 from simulator.sweep import read_parquet
 from simulator.sweep.store import CALIBRATION
@@ -42,13 +43,17 @@ def level_axis(frame: pd.DataFrame) -> tuple[list[float], list[str]]:
     return list(first["level"]), [str(label) for label in first["level_label"]]
 
 
-def draw_factor(results: pd.DataFrame, factor: str) -> plt.Figure:
-    """The paper metrics (panels) of the baselines against the factor's levels."""
+def draw_factor(results: pd.DataFrame, factor: str, fig: plt.Figure | None = None
+                ) -> plt.Figure:
+    """The paper metrics (panels) of the baselines against the factor's levels.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     rows = results[(results["factor"] == factor) & (results["status"] == "ok")]
     levels, labels = level_axis(rows)
     metrics = [m for m in PAPER_METRICS if m in set(rows["metric"])]
     layout = Layout(panel=(2.3, 1.7), space=(0.55, 0.75), margins=(0.75, 1.5, 0.6, 0.95))
-    fig, axes = layout.figure(len(metrics), 3)
+    fig, axes = layout.figure(len(metrics), 3, fig)
     position = {level: i for i, level in enumerate(levels)}
     for ax, metric in zip(axes.flat, metrics, strict=False):
         for i, predictor in enumerate(FIGURE_PREDICTORS):
@@ -76,8 +81,11 @@ def draw_factor(results: pd.DataFrame, factor: str) -> plt.Figure:
 
 
 def collapse_by_level(calibration: pd.DataFrame) -> pd.DataFrame:
-    """metric x (factor, level): the median over repeats of the share of perturbations
-    preferring the mean baseline over the replicate."""
+    """Metric x (factor, level).
+
+    The median over repeats of the share of perturbations preferring the mean baseline over the
+    replicate.
+    """
     table = calibration.groupby(["metric", "factor", "level"], observed=True, sort=False)[
         "collapse_preferred"].median().unstack(["factor", "level"])
     return table.sort_index(axis=1, level=1, sort_remaining=False).reindex(
@@ -85,39 +93,65 @@ def collapse_by_level(calibration: pd.DataFrame) -> pd.DataFrame:
                  if c[0] == f])
 
 
-def _heatmap(table: pd.DataFrame, xlabels: list[str], title: str, width: float
-             ) -> tuple[plt.Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=(width, 0.8 + 0.24 * len(table)))
+def _heatmap(table: pd.DataFrame, xlabels: list[str], title: str, width: float,
+             ax: plt.Axes | None) -> plt.Axes:
+    """Shares from 0 (blue) to 1 (red), a row per metric, into `ax` (a new one `width` wide)."""
+    ax = new_axes(ax, (width, 0.8 + 0.24 * len(table)))
     colours = plt.get_cmap(DIVERGING + "_r").with_extremes(bad=UNDEFINED_COLOUR)
     image = ax.imshow(table.to_numpy(float), cmap=colours, vmin=0, vmax=1, aspect="auto")
     ax.set_yticks(range(len(table)), table.index, fontsize=7)
     ax.set_xticks(range(len(xlabels)), xlabels, rotation=90, fontsize=7)
-    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=7)
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
-    return fig, ax
+    return ax
 
 
-def draw_failure_share(shares: pd.DataFrame) -> plt.Figure:
-    fig, ax = _heatmap(shares, [LABEL_OF[f] for f in shares.columns],
+def draw_failure_share(shares: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of views rewarding collapse per metric x factor, into `ax`; returns it."""
+    ax = _heatmap(shares, [LABEL_OF[f] for f in shares.columns],
                        "Share of views rewarding collapse (red: the mean baseline beats the "
-                       "replicate; grey: no score)", 2.6 + 0.55 * len(shares.columns))
+                       "replicate; grey: no score)", 2.6 + 0.55 * len(shares.columns), ax)
     for (i, j), value in np.ndenumerate(shares.to_numpy(float)):
         if np.isfinite(value):
             ax.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=6,
                     color="white" if abs(value - 0.5) > 0.3 else "black")
-    return fig
+    return ax
 
 
-def draw_collapse_by_level(table: pd.DataFrame, labels: dict[tuple, str]) -> plt.Figure:
+def draw_collapse_by_level(table: pd.DataFrame, labels: dict[tuple, str],
+                           ax: plt.Axes | None = None) -> plt.Axes:
+    """Median share preferring collapse per metric x level, into `ax`; returns it."""
     factors = [f for f, _ in table.columns]
-    fig, ax = _heatmap(table, [f"{f}: {labels[c]}" for c in table.columns for f in [c[0]]],
+    ax = _heatmap(table, [f"{f}: {labels[c]}" for c in table.columns for f in [c[0]]],
                        "Median share of perturbations preferring collapse, per level (grey: "
                        "no score for the mean baseline)",
-                       2.6 + 0.22 * len(table.columns))
+                  2.6 + 0.22 * len(table.columns), ax)
     for j in range(1, len(factors)):
         if factors[j] != factors[j - 1]:
             ax.axvline(j - 0.5, color="black", lw=0.8)
-    return fig
+    return ax
+
+
+def _write_figures(results: pd.DataFrame, calibration: pd.DataFrame, out_dir: Path
+                   ) -> dict[str, str]:
+    """Save every figure of the stress test into `out_dir`; name -> caption of each."""
+    figures = {}
+    for factor in dict.fromkeys(results["factor"]):
+        if factor != BASE:
+            save(draw_factor(results, factor), out_dir, f"realdata_{factor}")
+            figures[f"realdata_{factor}"] = (f"paper metrics of the baselines against "
+                                            f"{LABEL_OF[factor]}")
+    if len(calibration):
+        save(draw_failure_share(failure_shares(calibration)).figure, out_dir,
+             "realdata_failure_share")
+        labels = calibration.drop_duplicates(["factor", "level"]).set_index(
+            ["factor", "level"])["level_label"].to_dict()
+        save(draw_collapse_by_level(collapse_by_level(calibration), labels).figure, out_dir,
+             "realdata_collapse_by_level")
+        figures["realdata_failure_share"] = "share of views rewarding collapse, metric x factor"
+        figures["realdata_collapse_by_level"] = ("median share of perturbations preferring "
+                                                 "collapse, metric x level")
+    return figures
 
 
 def make_realdata_report(results_path: str | Path, out_dir: str | Path,
@@ -130,22 +164,8 @@ def make_realdata_report(results_path: str | Path, out_dir: str | Path,
     check("factor" in results.columns, "results", str(results_path),
           "the results.parquet of experiments.realdata (with a factor column)")
     out_dir = Path(out_dir)
-    style()
-    figures = {}
-    for factor in dict.fromkeys(results["factor"]):
-        if factor != BASE:
-            save(draw_factor(results, factor), out_dir, f"realdata_{factor}")
-            figures[f"realdata_{factor}"] = (f"paper metrics of the baselines against "
-                                            f"{LABEL_OF[factor]}")
-    if len(calibration):
-        save(draw_failure_share(failure_shares(calibration)), out_dir, "realdata_failure_share")
-        labels = calibration.drop_duplicates(["factor", "level"]).set_index(
-            ["factor", "level"])["level_label"].to_dict()
-        save(draw_collapse_by_level(collapse_by_level(calibration), labels), out_dir,
-             "realdata_collapse_by_level")
-        figures["realdata_failure_share"] = "share of views rewarding collapse, metric x factor"
-        figures["realdata_collapse_by_level"] = ("median share of perturbations preferring "
-                                                 "collapse, metric x level")
+    with house_style():
+        figures = _write_figures(results, calibration, out_dir)
     summary = out_dir / "summary.md"
     write_realdata_summary(summary, results, calibration, metric_ranking(calibration)
                            if len(calibration) else pd.DataFrame(), screen_trends(results),

@@ -1,5 +1,8 @@
-"""summary.md of the real-data stress test: each metric's verdict over the screen's views,
-where it fails (per factor), and whether the paper's trends hold on this screen."""
+"""summary.md of the real-data stress test.
+
+Each metric's verdict over the screen's views, where it fails (per factor), and whether the paper's
+trends hold on this screen.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ LOG_FACTORS = ("n_p", "n0", "k", "n_genes")  # trends against log10 of the level
 
 
 def failure_shares(calibration: pd.DataFrame) -> pd.DataFrame:
-    """metric x factor: the share of views (the metric scoring both baselines) whose
-    verdict is "rewards collapse"."""
+    """Metric x factor.
+
+    The share of views (the metric scoring both baselines) whose verdict is "rewards collapse".
+    """
     frame = scored(calibration)
     table = frame.groupby(["metric", "factor"], observed=True)["rewards"].mean().unstack()
     order = [f for f in dict.fromkeys(calibration["factor"]) if f in table.columns]
@@ -50,8 +55,11 @@ class ScreenTrend:
 
 
 def screen_trends(results: pd.DataFrame) -> list[ScreenTrend]:
-    """Pearson R of the mean baseline's metric per view against the level (log10 for
-    counts), for each factor the paper reports a trend for, when it was scored."""
+    """Pearson R of the mean baseline's metric per view against the level.
+
+    Against log10 of the level for counts; for each factor the paper reports a trend
+    for, when it was scored.
+    """
     trends = []
     for factor, (metric, sign) in PAPER_SIGNS.items():
         rows = results[(results["factor"] == factor) & (results["predictor"] == "mean")
@@ -66,8 +74,10 @@ def screen_trends(results: pd.DataFrame) -> list[ScreenTrend]:
 
 
 def base_verdicts(calibration: pd.DataFrame) -> dict[str, str]:
-    """Per metric, the verdict of the base views: the most frequent over repeats, with
-    how many repeats gave it."""
+    """Per metric, the verdict of the base views.
+
+    The most frequent over repeats, with how many repeats gave it.
+    """
     base = calibration[calibration["factor"] == BASE]
     verdicts = {}
     for metric, rows in base.groupby("metric", observed=True, sort=False):
@@ -77,8 +87,11 @@ def base_verdicts(calibration: pd.DataFrame) -> dict[str, str]:
 
 
 def worst_levels(calibration: pd.DataFrame) -> dict[str, str]:
-    """Per metric, the level where the median share of perturbations preferring collapse
-    is highest (``factor: level (share)``), when collapse is preferred anywhere."""
+    """Per metric, the level where the most perturbations prefer collapse.
+
+    The level of the highest median share, as ``factor: level (share)``; only metrics
+    where collapse is preferred anywhere.
+    """
     shares = calibration.groupby(["metric", "factor", "level_label"], observed=True,
                                  sort=False)["collapse_preferred"].median().dropna()
     worst = {}
@@ -90,8 +103,10 @@ def worst_levels(calibration: pd.DataFrame) -> dict[str, str]:
 
 
 def format_study(ranking: pd.DataFrame, calibration: pd.DataFrame) -> str:
-    """The verdicts, one aligned line per metric: over all views, the share of views
-    rewarding collapse, and at the screen's own regime."""
+    """The verdicts, one aligned line per metric.
+
+    Over all views, the share of views rewarding collapse, and at the screen's own regime.
+    """
     if ranking.empty:
         return "no calibration: no view scored both the mean baseline and the replicate"
     base = base_verdicts(calibration)
@@ -106,8 +121,11 @@ def format_study(ranking: pd.DataFrame, calibration: pd.DataFrame) -> str:
 def write_realdata_summary(path: Path, results: pd.DataFrame, calibration: pd.DataFrame,
                            ranking: pd.DataFrame, trends: list[ScreenTrend],
                            description: str, figures: dict[str, str]) -> None:
-    """summary.md at `path` (`ranking`: `simulator.report.failures.metric_ranking` of the
-    views; `figures`: name -> caption of those written)."""
+    """Write the stress test's summary.md at `path`.
+
+    `ranking` is `simulator.report.failures.metric_ranking` of the views; `figures`: name
+    -> caption of those written.
+    """
     n_views = results["trial"].nunique()
     n_failed = results.loc[results["status"] != "ok", "trial"].nunique()
     lines = ["# Real-data stress test: summary", "", description, "",

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from cycler import cycler
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from PIL import Image
 
@@ -24,8 +28,12 @@ __all__ = [
     "POINT_COLOUR",
     "TREND_COLOUR",
     "Layout",
+    "house_rc",
+    "house_style",
     "line_style",
     "log_axis",
+    "new_axes",
+    "new_figure",
     "p_text",
     "plain_format",
     "point_alpha",
@@ -51,24 +59,99 @@ def plain_format() -> FuncFormatter:
     return FuncFormatter(lambda value, _: f"{value:g}")
 
 
-def style() -> None:
-    """The house style: seaborn ticks, Okabe-Ito colour cycle, 200 dpi PNGs, TrueType
-    (editable) text in PDFs."""
+# what the house style sets beyond seaborn's "paper" context and "ticks" style
+HOUSE_RC = {"axes.spines.top": False, "axes.spines.right": False, "savefig.dpi": 200,
+            "pdf.fonttype": 42, "legend.frameon": False,
+            # a fixed title height: no axes has top ticks to dodge, and placing titles
+            # automatically measures every tick label (half the draw time)
+            "axes.titley": 1.0}
+
+
+def house_rc() -> dict[str, Any]:
+    """The house style as matplotlib settings.
+
+    Seaborn's "paper" context (font scale 1.1) and "ticks" style, the Okabe-Ito colour
+    cycle, no top or right spine, 200 dpi PNGs and TrueType (editable) text in PDFs:
+    what ``sns.set_theme`` would set, without setting it.
+
+    Returns
+    -------
+    dict
+        rcParams names and values, for `matplotlib.pyplot.rc_context`.
+
+    Examples
+    --------
+    >>> house_rc()["savefig.dpi"]
+    200
+    """
+    return {**sns.axes_style("ticks"), **sns.plotting_context("paper", font_scale=1.1),
+            "axes.prop_cycle": cycler(color=sns.color_palette(list(OKABE_ITO))), **HOUSE_RC}
+
+
+@contextmanager
+def house_style() -> Iterator[None]:
+    """Draw in the house style (`house_rc`) inside the block, matplotlib's settings unchanged after.
+
+    Every figure of the library is drawn and saved inside it. matplotlib places and sizes
+    tick labels when it renders a figure, and saves at ``savefig.dpi``: a figure drawn
+    inside the block but saved outside it takes the caller's settings for those.
+
+    Yields
+    ------
+    None
+        The block runs with the house style; rcParams are restored when it ends.
+
+    Examples
+    --------
+    >>> import matplotlib as mpl
+    >>> with house_style():
+    ...     mpl.rcParams["savefig.dpi"]
+    200.0
+    >>> mpl.rcParams["savefig.dpi"] == 200
+    False
+    """
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # font subsetting chatter
-    sns.set_theme(context="paper", style="ticks", palette=list(OKABE_ITO), font_scale=1.1,
-                  rc={"axes.spines.top": False, "axes.spines.right": False,
-                      "savefig.dpi": 200, "pdf.fonttype": 42, "legend.frameon": False,
-                      # a fixed title height: no axes has top ticks to dodge, and placing
-                      # titles automatically measures every tick label (half the draw time)
-                      "axes.titley": 1.0})
+    with plt.rc_context(house_rc()):
+        yield
+
+
+def style() -> None:
+    """Set the house style (`house_rc`) globally, for scripts that draw outside `house_style`.
+
+    The library never calls it: its figures are drawn inside `house_style`.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> with plt.rc_context():  # restores matplotlib's settings afterwards
+    ...     style()
+    ...     plt.rcParams["pdf.fonttype"]
+    42
+    """
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    plt.rcParams.update(house_rc())
+
+
+def new_axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> plt.Axes:
+    """`ax`, or the single Axes of a new figure of `figsize` (inches) when None."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def new_figure(fig: plt.Figure | None, figsize: tuple[float, float]) -> plt.Figure:
+    """`fig`, or a new figure of `figsize` (inches) when None."""
+    return plt.figure(figsize=figsize) if fig is None else fig
 
 
 def save(fig: plt.Figure, out_dir: Path, name: str, tight: bool = True,
          dpi: float | None = None, formats: tuple[str, ...] = ("png", "pdf")) -> Path:
-    """Write `name`.png and `name`.pdf (those of `formats`); `tight=False` for figures laid
-    out by hand (a tight bounding box costs an extra draw of every panel). The PNG is
-    reduced to a 256-colour palette: scatters of thousands of anti-aliased points compress
-    4x smaller, unchanged to the eye."""
+    """Write `name`.png and `name`.pdf (those of `formats`).
+
+    `tight=False` for figures laid out by hand (a tight bounding box costs an extra draw of every
+    panel). The PNG is reduced to a 256-colour palette: scatters of thousands of anti-aliased points
+    compress 4x smaller, unchanged to the eye.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.png"
     bbox = "tight" if tight else None
@@ -86,8 +169,10 @@ def save(fig: plt.Figure, out_dir: Path, name: str, tight: bool = True,
 
 
 def line_style(k: int) -> dict:
-    """The k-th distinct colour + marker + linestyle: colours repeat only with another
-    linestyle and marker, so no two lines of a figure look alike."""
+    """The k-th distinct colour + marker + linestyle.
+
+    Colours repeat only with another linestyle and marker, so no two lines of a figure look alike.
+    """
     return {"color": OKABE_ITO[k % 8], "marker": MARKERS[(k + k // 8) % 8],
             "ls": LINESTYLES[(k // 8) % 4]}
 
@@ -105,10 +190,12 @@ def p_text(p: float) -> str:
 
 
 def log_axis(ax, low: float, high: float, small: bool = False) -> None:
-    """Log x axis with plain labels: decades beyond two decades, 1-2-5 within, denser below
-    one decade unless the panel is `small` (matplotlib would fall back to crowded linear
-    ticks). Small panels also drop the unlabelled minor ticks, which cost most of a grid's
-    draw time."""
+    """Log x axis with plain labels.
+
+    Decades beyond two decades, 1-2-5 within, denser below one decade unless the panel is `small`
+    (matplotlib would fall back to crowded linear ticks). Small panels also drop the unlabelled
+    minor ticks, which cost most of a grid's draw time.
+    """
     ax.set_xscale("log")
     ratio = high / max(low, 1e-300)
     subs = ((1.0,) if ratio > 100 else (1.0, 2.0, 5.0) if ratio > 10 or small
@@ -132,24 +219,45 @@ def point_alpha(n: int) -> float:
 
 @dataclass(frozen=True)
 class Layout:
-    """A panel grid in inches: panel size, spacing and margins. Laid out by hand, the
-    figure needs neither tight_layout nor a tight bounding box: each costs a full extra
-    pass over every panel's ticks, a third of the build time of the 30-panel figures."""
+    """A panel grid in inches.
+
+    Panel size, spacing and margins. Laid out by hand, the figure needs neither tight_layout nor a
+    tight bounding box: each costs a full extra pass over every panel's ticks, a third of the build
+    time of the 30-panel figures.
+    """
 
     panel: tuple[float, float]
     space: tuple[float, float] = (0.3, 0.6)  # between panels: width, height
     margins: tuple[float, float, float, float] = (0.9, 0.2, 0.7, 0.75)  # left right top bottom
 
-    def figure(self, n: int, n_cols: int, **kwargs) -> tuple[plt.Figure, np.ndarray]:
-        """n panels in rows of n_cols; spare cells switched off."""
+    def figure(self, n: int, n_cols: int, fig: plt.Figure | None = None,
+               **kwargs) -> tuple[plt.Figure, np.ndarray]:
+        """Lay out n panels in rows of n_cols; spare cells switched off.
+
+        Parameters
+        ----------
+        n, n_cols : int
+            Panels, and panels per row.
+        fig : Figure, optional
+            The figure to draw into (its panels placed in the proportions of the house
+            size); a new figure of the house size when None.
+        **kwargs
+            Passed to `matplotlib.figure.Figure.subplots` (e.g. ``sharey=True``).
+
+        Returns
+        -------
+        fig : Figure
+        axes : (n_rows, n_cols) ndarray of Axes
+        """
         n_rows = int(np.ceil(n / n_cols))
         (w, h), (ws, hs), (left, right, top, bottom) = self.panel, self.space, self.margins
         fig_w = left + right + n_cols * w + (n_cols - 1) * ws
         fig_h = top + bottom + n_rows * h + (n_rows - 1) * hs
-        fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, figsize=(fig_w, fig_h),
-                                 gridspec_kw=dict(left=left / fig_w, right=1 - right / fig_w,
-                                                  top=1 - top / fig_h, bottom=bottom / fig_h,
-                                                  wspace=ws / w, hspace=hs / h), **kwargs)
+        fig = new_figure(fig, (fig_w, fig_h))
+        axes = fig.subplots(n_rows, n_cols, squeeze=False,
+                            gridspec_kw=dict(left=left / fig_w, right=1 - right / fig_w,
+                                             top=1 - top / fig_h, bottom=bottom / fig_h,
+                                             wspace=ws / w, hspace=hs / h), **kwargs)
         for ax in axes.flat[n:]:
             ax.set_axis_off()
         return fig, axes

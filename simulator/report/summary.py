@@ -1,5 +1,8 @@
-"""summary.md: the scope, the paper trends, every metric ranked with one sentence on where
-it fails, the niche sensitivity and the list of figures."""
+"""summary.md.
+
+The scope, the paper trends, every metric ranked with one sentence on where it fails, the niche
+sensitivity and the list of figures.
+"""
 
 from __future__ import annotations
 
@@ -85,8 +88,11 @@ RULES = ("Sweep verdict (rules in `simulator.evaluation.verdicts`): " + SWEEP_RU
 def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend | None],
                   niche: Niche | None, scope: Scope,
                   figures: Mapping[str, str], vcc: str | None = None) -> None:
-    """summary.md at `path`; `trends` by figure name, `figures` name -> caption of those
-    written; `vcc`: the table of cell-eval's metrics beside ours, when the sweep has them."""
+    """summary.md at `path`.
+
+    `trends` by figure name, `figures` name -> caption of those written; `vcc`: the table of
+    cell-eval's metrics beside ours, when the sweep has them.
+    """
     lines = ["# Metric stress test: summary", "", scope.describe(), "",
              "## Paper trends (mean baseline)", "",
              "Pearson R of the median metric per trial against the parameter (log10 of it "

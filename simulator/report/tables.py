@@ -52,23 +52,28 @@ class Axis:
     knob: Knob
 
     @property
-    def text(self) -> str:  # plain text with the paper symbol, for summary.md
+    def text(self) -> str:
+        """Plain text with the paper symbol, for summary.md."""
         return self.knob.text
 
     @property
-    def symbol(self) -> str:  # mathtext symbol, for figure axes
+    def symbol(self) -> str:
+        """The mathtext symbol, for figure axes."""
         return self.knob.math
 
     @property
     def unit(self) -> str:
+        """The unit, as axis labels write it."""
         return self.knob.unit
 
     @property
     def log(self) -> bool:
+        """True when figures draw the parameter on a log axis."""
         return self.knob.log
 
     @property
     def integer(self) -> bool:
+        """True for a count (formatted without decimals)."""
         return self.knob.integer
 
     def axis_label(self, wrap: bool = False, scale: bool = True) -> str:
@@ -77,6 +82,7 @@ class Axis:
         return f"{self.knob.label}{chr(10) if wrap else ' '}{self.symbol} ({self.unit}{note})"
 
     def format(self, value: float) -> str:
+        """`value` as a tick label: a whole number for counts, 3 significant digits else."""
         return f"{value:.0f}" if self.integer else f"{value:.3g}"
 
 
@@ -92,7 +98,28 @@ LABELS = ["predictor", "metric", "status", "verdict", "varied"]
 
 @dataclass(frozen=True)
 class SweepTables:
-    """What a report draws from: results and calibration (filtered) and the niche trial."""
+    """What a report draws from: results and calibration (filtered) and the niche trial.
+
+    Attributes
+    ----------
+    results : DataFrame
+        One row per trial x predictor x metric: ``trial``, ``predictor``, ``metric``,
+        ``value`` (the metric's median over perturbations), ``status``, ``varied`` and
+        every simulation parameter (`PARAMETERS`).
+    calibration : DataFrame
+        One row per trial x metric: ``drf``, ``collapse_preferred``, ``ladder_tau``,
+        ``verdict``, ``higher_is_better`` and the parameters; empty without calibration.
+    niche : DataFrame or None
+        The niche trial, one row per perturbation x predictor x metric (``mse``,
+        ``wmse``); None when the sweep stored none.
+
+    Examples
+    --------
+    >>> from simulator.report.demo import demo_tables
+    >>> tables = demo_tables(n_trials=10)
+    >>> SweepTables(tables.results, tables.calibration.iloc[:0], None).niche is None
+    True
+    """
 
     results: pd.DataFrame
     calibration: pd.DataFrame
@@ -100,8 +127,28 @@ class SweepTables:
 
 
 def load_tables(results_path: str | Path) -> SweepTables:
-    """results.parquet and the calibration.parquet and niche.parquet beside it (empty
-    calibration / no niche table when absent), with only the columns the figures need."""
+    """Read a sweep's stored tables, with only the columns the figures need.
+
+    Parameters
+    ----------
+    results_path : str or Path
+        A sweep's results.parquet; the calibration.parquet and niche.parquet beside it
+        are read too (an empty calibration / no niche table when absent).
+
+    Returns
+    -------
+    SweepTables
+        results (trial x predictor x metric rows), calibration (trial x metric rows) and
+        the niche trial (perturbation x predictor x metric rows, or None).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from simulator.report.demo import write_demo_sweep
+    >>> tables = load_tables(write_demo_sweep(tempfile.mkdtemp(), n_trials=10))
+    >>> tables.results["trial"].nunique(), sorted(tables.niche["predictor"].unique())
+    (10, ['mean', 'niche_25'])
+    """
     results_path = Path(results_path)
     check(results_path.is_file(), "results", str(results_path), "an existing results.parquet")
     try:
@@ -130,8 +177,11 @@ def metric_directions(calibration: pd.DataFrame) -> dict[str, bool]:
 
 
 def ok_trials(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of successful trials only (results carry a status column; calibration does not).
-    The frame itself, not a copy, when every row is ok."""
+    """Rows of successful trials only.
+
+    Results carry a status column, calibration does not. The frame itself, not a copy,
+    when every row is ok.
+    """
     if "status" not in frame.columns or (frame["status"] == "ok").all():
         return frame
     return frame[frame["status"] == "ok"]
@@ -161,8 +211,11 @@ def apply_filters(frame: pd.DataFrame, filters: Mapping[str, Sequence[float]]) -
 
 
 def varying_parameters(frame: pd.DataFrame) -> list[str]:
-    """Parameters that take more than one value and do not copy an earlier one (by default
-    n_replicate_cells equals n_cells_per_perturbation): only those carry a trend or a map."""
+    """Parameters that take more than one value and do not copy an earlier one.
+
+    By default n_replicate_cells equals n_cells_per_perturbation; only the parameters
+    kept carry a trend or a map.
+    """
     chosen: list[str] = []
     for param in (p for p in PARAMETERS if p in frame.columns and frame[p].nunique() > 1):
         if not any(frame[param].equals(frame[other]) for other in chosen):
@@ -174,9 +227,12 @@ MAX_GRID_VALUES = 12  # a parameter with this many distinct values or fewer, eac
 
 
 def grid_values(values: Sequence[float] | np.ndarray) -> np.ndarray | None:
-    """The distinct values of a parameter set on a grid (a few values, each taken by at
-    least two trials), in increasing order; None for one drawn from a range. Figures draw
-    grid values as categories, one bin each, instead of binning a continuous axis."""
+    """The distinct values of a parameter set on a grid, in increasing order.
+
+    A grid has a few values, each taken by at least two trials; None for a parameter
+    drawn from a range. Figures draw grid values as categories, one bin each, instead of
+    binning a continuous axis.
+    """
     values = np.asarray(values, float)
     distinct = np.unique(values)
     if len(distinct) <= MAX_GRID_VALUES and len(values) >= 2 * len(distinct):
@@ -185,9 +241,12 @@ def grid_values(values: Sequence[float] | np.ndarray) -> np.ndarray | None:
 
 
 def along(frame: pd.DataFrame, param: str) -> pd.DataFrame:
-    """The trials that inform a trend along `param`: in a one-factor sweep (its `varied`
-    column names the parameter each trial varies) only the trials varying `param`, since
-    the others all sit at its base value; in any other sweep, every trial."""
+    """The trials that inform a trend along `param`.
+
+    In a one-factor sweep (its `varied` column names the parameter each trial varies) only the
+    trials varying `param`, since the others all sit at its base value; in any other sweep, every
+    trial.
+    """
     if "varied" not in frame.columns or not (frame["varied"].astype(str) != "").any():
         return frame
     return frame[frame["varied"].astype(str) == param]
@@ -210,6 +269,7 @@ class Scope:
     filters: Mapping[str, Sequence[float]]
 
     def describe(self) -> str:
+        """The trials read, failed, filtered and kept, as summary.md says it."""
         failed = f", {self.n_failed} failed and excluded" if self.n_failed else ""
         text = f"{trials_text(self.n_in_file)} in the results file{failed}. "
         if not self.filters:
@@ -222,4 +282,5 @@ class Scope:
 
 
 def trials_text(n: int, kind: str = "") -> str:
+    """``'1 trial'``, ``'2 successful trials'``: `n` trials of a `kind`."""
     return f"{n} {kind}trial{'s' * (n != 1)}"

@@ -1,5 +1,6 @@
-"""The training sweep's figures and summary.md (``experiments.train sweep=loss``), read from
-its results.parquet only (tables: `simulator.report.training_tables`).
+"""The training sweep's figures and summary.md (``experiments.train sweep=loss``).
+
+Read from its results.parquet only (tables: `simulator.report.training_tables`).
 
 - ``train_collapse_by_regime``: the diversity ratio of each model x loss against each
   factor's levels (median over repeats; the replicate and the truth for reference);
@@ -19,7 +20,15 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from simulator.errors import check
-from simulator.report.style import DIVERGING, OKABE_ITO, Layout, plain_format, save, style
+from simulator.report.style import (
+    DIVERGING,
+    OKABE_ITO,
+    Layout,
+    house_style,
+    new_axes,
+    plain_format,
+    save,
+)
 from simulator.report.training_tables import (
     COLLAPSE_MEASURES,
     DIVERSITY_THRESHOLD,
@@ -56,8 +65,11 @@ def _cell(value: float, spec: str = ".2f") -> str:
 
 
 def score_table(results: pd.DataFrame) -> str:
-    """One trial's table: per predictor, its diversity ratio, distance to the mean baseline
-    and drf on `TABLE_METRICS` (a plain-text table for the terminal)."""
+    """One trial's table.
+
+    Per predictor, its diversity ratio, distance to the mean baseline and drf on `TABLE_METRICS` (a
+    plain-text table for the terminal).
+    """
     metrics = [m for m in TABLE_METRICS if m in set(results["metric"])]
     rows = results[results["predictor"].isin(["mean", "replicate"]) | (results["loss"] != "")]
     drf = rows.pivot_table(index="predictor", columns="metric", values="drf", aggfunc="first",
@@ -75,15 +87,18 @@ def score_table(results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def draw_collapse_by_regime(rows: pd.DataFrame) -> plt.Figure:
-    """One panel per factor: median diversity ratio per level, a line per model x loss."""
+def draw_collapse_by_regime(rows: pd.DataFrame, fig: plt.Figure | None = None) -> plt.Figure:
+    """One panel per factor: median diversity ratio per level, a line per model x loss.
+
+    Into `fig` (a new figure of the house size when None); returns it.
+    """
     table = predictor_table(rows)
     factors = list(dict.fromkeys(v for v in rows["varied"] if v))
     models = list(dict.fromkeys(table.loc[table["loss"] != "", "model"]))
     losses = list(dict.fromkeys(table.loc[table["loss"] != "", "loss"]))
     base = rows[rows["varied"] == ""]
     layout = Layout(panel=(2.4, 1.9), space=(0.55, 0.85), margins=(0.75, 1.6, 0.6, 0.8))
-    fig, axes = layout.figure(len(factors), 4)
+    fig, axes = layout.figure(len(factors), 4, fig)
     for ax, factor in zip(axes.flat, factors, strict=False):
         trials = rows.loc[rows["varied"].isin(["", factor]), ["trial", factor]]
         level = trials.drop_duplicates("trial").set_index("trial")[factor]
@@ -123,8 +138,10 @@ def draw_collapse_by_regime(rows: pd.DataFrame) -> plt.Figure:
 
 
 def _annotated_heatmap(values: np.ndarray, colours: np.ndarray, rows: list[str],
-                       columns: list[str], title: str, spec: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(1.6 + 0.5 * len(columns), 1.0 + 0.24 * len(rows)))
+                       columns: list[str], title: str, spec: str, ax: plt.Axes | None
+                       ) -> plt.Axes:
+    """`values` written in cells coloured by `colours` (-1 red to 1 blue), into `ax`."""
+    ax = new_axes(ax, (1.6 + 0.5 * len(columns), 1.0 + 0.24 * len(rows)))
     cmap = plt.get_cmap(DIVERGING).with_extremes(bad="#dddddd")
     image = ax.imshow(np.clip(colours, -1, 1), cmap=cmap, vmin=-1, vmax=1, aspect="auto")
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
@@ -133,19 +150,21 @@ def _annotated_heatmap(values: np.ndarray, colours: np.ndarray, rows: list[str],
         if np.isfinite(value):
             ax.text(j, i, f"{value:{spec}}", ha="center", va="center", fontsize=5.5,
                     color="white" if abs(colours[i, j]) > 0.6 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=7)
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=8)
-    return fig
+    return ax
 
 
-def draw_scores_by_loss(table: pd.DataFrame) -> plt.Figure:
+def draw_scores_by_loss(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Median drf of every metric per predictor, into `ax`; returns it."""
     values = table.to_numpy(float)
     return _annotated_heatmap(values, values, list(table.index), list(table.columns),
                               "Median drf over all trials (blue: towards perfect; 0: the "
-                              "negative baseline; red: worse than it)", ".2f")
+                              "negative baseline; red: worse than it)", ".2f", ax)
 
 
-def draw_wmse_effect(table: pd.DataFrame) -> plt.Figure:
+def draw_wmse_effect(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Median paired change from MSE to WMSE training per regime, into `ax`; returns it."""
     values = table.to_numpy(float)
     scale = np.array([4 * DIVERSITY_THRESHOLD if judge in COLLAPSE_MEASURES
                       else 4 * EFFECT_THRESHOLD for _, judge in table.columns])
@@ -154,7 +173,7 @@ def draw_wmse_effect(table: pd.DataFrame) -> plt.Figure:
                               "WMSE versus MSE training, paired within trials, median per "
                               "regime; blue: WMSE better\n(metrics: drf difference; "
                               "collapse measures: how much closer to the truth's value, "
-                              "in |log2|)", ".2f")
+                              "in |log2|)", ".2f", ax)
 
 
 def make_training_report(results_path: str | Path, out_dir: str | Path) -> Path:
@@ -167,15 +186,16 @@ def make_training_report(results_path: str | Path, out_dir: str | Path) -> Path:
     check("loss" in rows.columns and len(rows) > 0, "results", str(results_path),
           "the results.parquet of a training sweep with at least one successful trial")
     out_dir = Path(out_dir)
-    style()
-    order = regimes(rows)
-    if any(rows["varied"] != ""):
-        save(draw_collapse_by_regime(rows), out_dir, "train_collapse_by_regime", tight=False)
-    save(draw_scores_by_loss(drf_by_predictor(rows)), out_dir, "train_scores_by_loss")
     changes = paired_changes(rows)
-    effects = effect_table(changes, order) if len(changes) else pd.DataFrame()
-    if len(effects):
-        save(draw_wmse_effect(effects), out_dir, "train_wmse_effect")
+    effects = effect_table(changes, regimes(rows)) if len(changes) else pd.DataFrame()
+    with house_style():
+        if any(rows["varied"] != ""):
+            save(draw_collapse_by_regime(rows), out_dir, "train_collapse_by_regime",
+                 tight=False)
+        save(draw_scores_by_loss(drf_by_predictor(rows)).figure, out_dir,
+             "train_scores_by_loss")
+        if len(effects):
+            save(draw_wmse_effect(effects).figure, out_dir, "train_wmse_effect")
     losses = list(dict.fromkeys(rows.loc[rows["loss"] != "", "loss"]))
     summary = out_dir / "summary.md"
     write_training_summary(summary, rows, overall(rows, losses), replicate_reference(rows),

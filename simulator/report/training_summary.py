@@ -29,7 +29,7 @@ def _f(value: float, spec: str = ".2f") -> str:
 
 
 def answer_table(medians: pd.DataFrame, replicate: dict[str, float]) -> str:
-    """model x loss rows, one column per judge: the median over all trials."""
+    """Model x loss rows, one column per judge: the median over all trials."""
     judges = [j for j in JUDGES if j in medians.index.get_level_values("judge")]
     lines = ["| model | loss | " + " | ".join(JUDGE_NAMES.get(j, f"drf {j}") for j in judges)
              + " |", "|---|---|" + "---|" * len(judges)]
@@ -86,7 +86,7 @@ def where_text(effects: pd.DataFrame, model: str, judge: str) -> str:
 
 
 def verdict_table(effects: pd.DataFrame, judge: str) -> str:
-    """regime x model: the word and the median paired change on one judge."""
+    """Regime x model: the word and the median paired change on one judge."""
     models = list(dict.fromkeys(m for m, j in effects.columns if j == judge))
     lines = ["| regime | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for regime, row in effects.iterrows():
@@ -115,6 +115,7 @@ def drf_table(table: pd.DataFrame) -> str:
 def write_training_summary(path: Path, rows: pd.DataFrame, medians: pd.DataFrame,
                            replicate: dict[str, float], shares: pd.DataFrame,
                            effects: pd.DataFrame, drf: pd.DataFrame) -> None:
+    """Write the training sweep's summary.md at `path` from its tables."""
     n_trials = rows["trial"].nunique()
     factors = list(dict.fromkeys(v for v in rows["varied"] if v))
     models = list(dict.fromkeys(medians.index.get_level_values("model")))

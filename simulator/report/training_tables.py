@@ -68,7 +68,7 @@ def predictor_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def judged(rows: pd.DataFrame) -> pd.DataFrame:
-    """trial x predictor x judge: the collapse measures and each metric's drf (`value`)."""
+    """Trial x predictor x judge: the collapse measures and each metric's drf (`value`)."""
     measures = predictor_table(rows).melt(
         id_vars=["trial", "regime", "varied", "predictor", "model", "loss"],
         value_vars=list(COLLAPSE_MEASURES), var_name="judge", value_name="value")
@@ -79,11 +79,13 @@ def judged(rows: pd.DataFrame) -> pd.DataFrame:
 
 def paired_changes(rows: pd.DataFrame, loss: str = "wmse",
                    reference: str = REFERENCE_LOSS) -> pd.DataFrame:
-    """trial x model x judge: how much better `loss` does than `reference` for the same
-    model in the same trial: metrics as drf differences; collapse measures as how much
-    closer to the truth's value (1) they come, |log2 reference| − |log2 loss| (each within
-    `COLLAPSE_RANGE`), so that overshooting the truth's diversity does not count as curing
-    collapse."""
+    """Trial x model x judge.
+
+    How much better `loss` does than `reference` for the same model in the same trial: metrics as
+    drf differences; collapse measures as how much closer to the truth's value (1) they come, |log2
+    reference| − |log2 loss| (each within `COLLAPSE_RANGE`), so that overshooting the truth's
+    diversity does not count as curing collapse.
+    """
     table = judged(rows[rows["loss"].isin([loss, reference])])
     wide = table.pivot_table(index=["trial", "regime", "model", "judge"], columns="loss",
                              values="value", aggfunc="first").reset_index()
@@ -99,8 +101,10 @@ def paired_changes(rows: pd.DataFrame, loss: str = "wmse",
 
 
 def effect_word(change: float, judge: str) -> str:
-    """'helps', 'hurts' or 'does nothing' for a median paired change (`paired_changes`:
-    positive is better); '' when undefined."""
+    """'helps', 'hurts' or 'does nothing' for a median paired change (`paired_changes`).
+
+    Positive is better; '' when undefined.
+    """
     if not np.isfinite(change):
         return ""
     threshold = DIVERSITY_THRESHOLD if judge in COLLAPSE_MEASURES else EFFECT_THRESHOLD
@@ -110,7 +114,7 @@ def effect_word(change: float, judge: str) -> str:
 
 
 def effect_table(changes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """regime x (model, judge): the median paired change over the regime's trials."""
+    """Regime x (model, judge): the median paired change over the regime's trials."""
     table = changes.groupby(["regime", "model", "judge"])["change"].median().unstack(
         ["model", "judge"])
     models = list(dict.fromkeys(changes["model"]))
@@ -119,8 +123,10 @@ def effect_table(changes: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def overall(rows: pd.DataFrame, losses: list[str]) -> pd.DataFrame:
-    """(model, judge) x loss: each judge's median over all trials (the collapse measures
-    as they are, metrics as drf)."""
+    """(model, judge) x loss.
+
+    Each judge's median over all trials (the collapse measures as they are, metrics as drf).
+    """
     table = judged(rows[rows["loss"].isin(losses)])
     medians = table.groupby(["model", "judge", "loss"])["value"].median().unstack("loss")
     return medians.reindex(columns=losses)
@@ -133,16 +139,21 @@ def replicate_reference(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def share_better(changes: pd.DataFrame) -> pd.DataFrame:
-    """model x judge: the share of trials where the loss does better than the reference
-    (`paired_changes` > 0: a higher drf, a collapse measure closer to the truth's)."""
+    """Model x judge.
+
+    The share of trials where the loss does better than the reference (`paired_changes` > 0: a
+    higher drf, a collapse measure closer to the truth's).
+    """
     defined = changes.dropna(subset=["change"])
     return (defined["change"] > 0).groupby([defined["model"], defined["judge"]]).mean() \
         .unstack("judge")
 
 
 def drf_by_predictor(rows: pd.DataFrame) -> pd.DataFrame:
-    """metric x predictor: the median drf over all trials (replicate, then trained models
-    by model and loss)."""
+    """Metric x predictor.
+
+    The median drf over all trials (replicate, then trained models by model and loss).
+    """
     chosen = rows[(rows["predictor"] == "replicate") | (rows["loss"].fillna("") != "")]
     table = chosen.groupby(["metric", "predictor"], observed=True)["drf"].median().unstack()
     trained = chosen.drop_duplicates("predictor").sort_values(["model", "loss"], kind="stable")

@@ -1,5 +1,8 @@
-"""Trends of the mean baseline along each parameter: the paper's three simulation figures
-and the grid of the nine paper metrics against every varying parameter."""
+"""Trends of the mean baseline along each parameter.
+
+The paper's three simulation figures and the grid of the nine paper metrics against every varying
+parameter.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from simulator.report.style import (
     TREND_COLOUR,
     Layout,
     log_axis,
+    new_axes,
     p_text,
     plain_format,
     point_alpha,
@@ -51,8 +55,10 @@ GRID_MAX_POINTS = 400  # scatter at most this many trials in each small panel of
 
 
 def trend(x: np.ndarray, y: np.ndarray, log: bool) -> tuple[float, float]:
-    """Pearson R and two-sided p of y against x (log10 x when `log`), as the paper reports;
-    NaN when fewer than three trials or either side is constant."""
+    """Pearson R and two-sided p of y against x (log10 x when `log`), as the paper reports.
+
+    NaN when fewer than three trials or either side is constant.
+    """
     x = np.log10(np.asarray(x, float)) if log else np.asarray(x, float)
     y = np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -102,8 +108,10 @@ def _trend_of(frame: pd.DataFrame, param: str, metric: str) -> Trend:
 
 
 def paper_trend(tables: SweepTables, param: str, metric: str) -> TrendData | None:
-    """The mean baseline's median `metric` per trial against `param`, with its trend; None
-    (no figure) when `param` takes a single value in these trials."""
+    """The mean baseline's median `metric` per trial against `param`, with its trend.
+
+    None (no figure) when `param` takes a single value in these trials.
+    """
     frame = along(metric_by_trial(tables.results, "mean", metric), param)
     if frame[param].nunique() < 2:
         return None
@@ -138,8 +146,11 @@ def _scatter_trend(ax: plt.Axes, frame: pd.DataFrame, param: str, max_points: in
 
 def _categories(ax: plt.Axes, x: np.ndarray, y: np.ndarray, grid: np.ndarray, spec: Axis,
                 size: float, small: bool) -> None:
-    """A parameter set on a grid: each value a category, its trials spread sideways and
-    their median marked; categories evenly spaced and labelled with their values."""
+    """A parameter set on a grid.
+
+    Each value a category, its trials spread sideways and their median marked; categories evenly
+    spaced and labelled with their values.
+    """
     position = np.searchsorted(grid, x)
     jitter = (figure_sample_stream().random(len(x)) - 0.5) * 0.35
     ax.scatter(position + jitter, y, s=size, alpha=point_alpha(len(x)), edgecolor="none",
@@ -151,10 +162,12 @@ def _categories(ax: plt.Axes, x: np.ndarray, y: np.ndarray, grid: np.ndarray, sp
     ax.set_xlim(-0.5, len(grid) - 0.5)
 
 
-def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Figure:
-    """Trials, moving average and Pearson R of one paper trend."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.4, 3.4))
+def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Axes:
+    """Trials, moving average and Pearson R of one paper trend.
+
+    Into `ax` (a new figure's Axes of the house size when None); returns it.
+    """
+    ax = new_axes(ax, (4.4, 3.4))
     t, n = data.trend, len(data.frame)
     spec = PARAMETERS[t.param]
     _scatter_trend(ax, data.frame, t.param, MAX_POINTS)
@@ -166,7 +179,7 @@ def draw_paper_trend(data: TrendData, ax: plt.Axes | None = None) -> plt.Figure:
     ax.set(xlabel=spec.axis_label(scale=scale), ylabel=f"median {t.metric}\nof the mean baseline",
            title=f"Mean baseline: {t.metric}")
     ax.title.set_fontsize(10)
-    return ax.figure
+    return ax
 
 
 @dataclass(frozen=True)
@@ -189,9 +202,12 @@ def metric_grid(tables: SweepTables) -> GridData:
     return GridData(params, frames, trends, results["trial"].nunique())
 
 
-def draw_metric_grid(data: GridData) -> plt.Figure:
-    """Every paper metric (rows) against every varying parameter (columns); the trend
-    statistics are the panel titles, clear of the data."""
+def draw_metric_grid(data: GridData, fig: plt.Figure | None = None) -> plt.Figure:
+    """Every paper metric (rows) against every varying parameter (columns).
+
+    The trend statistics are the panel titles, clear of the data. Into `fig` (a new
+    figure of the house size when None); returns it.
+    """
     params = data.params
     n_cols = max(len(params), 1)
     n = data.n_trials
@@ -209,7 +225,8 @@ def draw_metric_grid(data: GridData) -> plt.Figure:
     title = textwrap.fill(text, width=int(width * 12))
     layout = Layout(panel=(1.6, 1.05), space=(0.15, 0.4),
                     margins=(1.1, 0.15, 0.3 + 0.17 * (title.count(chr(10)) + 1), 0.8))
-    fig, axes = layout.figure(len(PAPER_METRICS) * n_cols, n_cols, sharex="col", sharey="row")
+    fig, axes = layout.figure(len(PAPER_METRICS) * n_cols, n_cols, fig, sharex="col",
+                              sharey="row")
     for i, metric in enumerate(PAPER_METRICS):
         suffix = next((s for s in ("_affected", "_degs") if metric.endswith(s)), "")
         axes[i, 0].set_ylabel(f"{metric.removesuffix(suffix)}\n{suffix}".strip(), fontsize=8)

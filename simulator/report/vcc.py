@@ -1,7 +1,9 @@
-"""cell-eval's metrics beside ours, from a sweep run with ``metrics.providers=[cell_eval]``:
-how often each rewards collapse (over all trials and where the control is biased and
-small), and whether collapse wins as a constant profile (``mean``) or as cells drawn
-from the pooled perturbed cells (``mean_cells``)."""
+"""cell-eval's metrics beside ours, from a sweep run with ``metrics.providers=[cell_eval]``.
+
+How often each rewards collapse (over all trials and where the control is biased and small), and
+whether collapse wins as a constant profile (``mean``) or as cells drawn from the pooled perturbed
+cells (``mean_cells``).
+"""
 
 from __future__ import annotations
 
@@ -36,10 +38,12 @@ def _beats_replicate(results: pd.DataFrame, predictor: str, metric: str,
 
 
 def vcc_comparison(tables: SweepTables) -> pd.DataFrame | None:
-    """One row per cell-eval metric: its sweep verdict, the share of trials rewarding
-    collapse overall and in the hard regime, median drf, how often `mean` and
-    `mean_cells` score at least as well as the replicate, and our matching metric's
-    verdict; None when the sweep scored no cell-eval metric."""
+    """One row per cell-eval metric.
+
+    Its sweep verdict, the share of trials rewarding collapse overall and in the hard regime, median
+    drf, how often `mean` and `mean_cells` score at least as well as the replicate, and our matching
+    metric's verdict; None when the sweep scored no cell-eval metric.
+    """
     calibration, results = tables.calibration, tables.results
     ours = [m for m, _, _ in CELL_EVAL_METRICS.values()]
     present = [m for m in ours if m in set(calibration["metric"].astype(str))]
@@ -71,8 +75,10 @@ def vcc_comparison(tables: SweepTables) -> pd.DataFrame | None:
 
 
 def markdown(table: pd.DataFrame, n_hard: int) -> str:
-    """The comparison as a markdown table (header first: scripts/readme_tables.py finds
-    it by its header)."""
+    """The comparison as a markdown table.
+
+    Its header comes first: scripts/readme_tables.py finds the table by its header.
+    """
     lines = ["| cell-eval metric | sweep verdict | trials rewarding collapse | at β ≥ 1, n₀ ≤ 50 | "
              "median drf | mean ≥ replicate | mean_cells ≥ replicate | our metric: verdict "
              "(trials rewarding collapse) |", "|---|---|---|---|---|---|---|---|"]
@@ -92,6 +98,7 @@ def markdown(table: pd.DataFrame, n_hard: int) -> str:
 
 
 def hard_trials(tables: SweepTables) -> int:
+    """The number of trials in the hard regime (`HARD_REGIME`: biased, small control)."""
     frame = tables.calibration
     return int(frame.loc[(frame["control_bias"] >= HARD_REGIME["control_bias"])
                          & (frame["n_control_cells"] <= HARD_REGIME["n_control_cells"]),

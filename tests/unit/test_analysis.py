@@ -354,7 +354,7 @@ def test_a_paper_trend_on_a_grid_has_one_category_per_value_and_none_for_one_val
                             "n_control_cells": 50})
     sweep = tables.SweepTables(results, pd.DataFrame(), None)
     data = trends.paper_trend(sweep, "control_bias", "pearson_delta_ctrl")
-    ax = trends.draw_paper_trend(data).axes[0]
+    ax = trends.draw_paper_trend(data)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
     medians = ax.get_lines()[0].get_ydata()  # one point per value: 0.1, 0.6, 1.1
     assert list(medians) == pytest.approx([0.1, 0.6, 1.1])
