@@ -77,6 +77,7 @@ def test_the_house_style_is_the_seaborn_theme_the_report_set_globally_before():
     assert {"savefig.dpi", "pdf.fonttype", "axes.prop_cycle"} <= set(changed)
 
 
+@pytest.mark.slow
 def test_make_report_prints_nothing_and_leaves_matplotlib_settings(tmp_path, capsys):
     before = settings()
     report = make_report(write_demo_sweep(tmp_path, n_trials=12), tmp_path / "figures",
@@ -121,6 +122,7 @@ def test_a_multi_panel_plot_draws_into_the_given_figure_and_returns_it(tables, p
 
 
 @pytest.mark.parametrize("plot", list(MULTI_PANEL), ids=lambda plot: plot.__name__)
+@pytest.mark.slow
 def test_a_multi_panel_plot_without_a_figure_draws_the_report_figure(tables, plot):
     spec = next(spec for spec in FIGURES if spec.name == MULTI_PANEL[plot])
     with house_style():
