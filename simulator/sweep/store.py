@@ -149,7 +149,7 @@ class SweepStore:
             holder = os.read(handle, 32).decode(errors="replace").strip() or "unknown"
             os.close(handle)
             raise ValidationError(
-                f"out_dir {self.out_dir} is in use by another sweep (pid {holder}); wait for "
+                f"out_dir {self.out_dir} is in use by another run (pid {holder}); wait for "
                 "it to finish or choose another out_dir") from None
         os.ftruncate(handle, 0)
         os.write(handle, str(os.getpid()).encode())

@@ -205,7 +205,7 @@ def test_a_second_study_on_the_same_out_dir_is_refused_naming_the_holder(tmp_pat
     from simulator.sweep.store import SweepStore
 
     with SweepStore(tmp_path, "a").open("", "v"):
-        with pytest.raises(ValidationError, match="in use by another sweep"):
+        with pytest.raises(ValidationError, match="in use by another run"):
             SweepStore(tmp_path, "a").open("", "v")
 
 

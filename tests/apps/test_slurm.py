@@ -101,7 +101,7 @@ def test_a_rerun_after_the_sweep_dies_waits_for_its_tasks_and_a_second_sweep_is_
              "trial 3 running")
     second = sweep(out, *BLOCKING, *SLURM, "figures=false")
     assert second.returncode == 2
-    assert f"error: out_dir {out} is in use by another sweep (pid {first.pid})" in second.stderr
+    assert f"error: out_dir {out} is in use by another run (pid {first.pid})" in second.stderr
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     submitted = tasks(out)

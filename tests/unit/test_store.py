@@ -180,7 +180,7 @@ def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(ValidationError, match=rf"in use by another sweep \(pid {holder.pid}\)"):
+        with pytest.raises(ValidationError, match=rf"in use by another run \(pid {holder.pid}\)"):
             opened(tmp_path)
     finally:
         holder.kill()
