@@ -109,3 +109,23 @@ def test_every_public_name_of_simulator_states_what_it_holds_or_returns():
     import simulator
 
     assert undocumented(simulator.__all__, simulator) == []
+
+
+def unclosed_fences(text: str) -> list[int]:
+    """The line of a code fence left open at the end of a page (the rest renders as code)."""
+    fence = re.compile(r"^( *)```")
+    opened = None
+    for number, line in enumerate(text.splitlines(), 1):
+        match = fence.match(line)
+        if match and opened is None:
+            opened = (number, len(match.group(1)))
+        elif match and len(match.group(1)) == opened[1]:
+            opened = None
+    return [] if opened is None else [opened[0]]
+
+
+def test_every_code_fence_of_the_pages_is_closed():
+    assert unclosed_fences("text\n```bash\nls\n```\n```\nopen\n") == [5]
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert {page.name: unclosed_fences(page.read_text()) for page in pages
+            if unclosed_fences(page.read_text())} == {}
