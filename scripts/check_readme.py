@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {  # a substring of the command -> why it is not run here
     "python3 -m venv": "the set-up commands: CI has just run them",
+    'pytest -m "not slow"': "the quick subset of the suite the set-up command has just run",
     "sweep=paper": "the paper's 10,000-trial sweep: hours on 2 cores",
     "results/paper/": "reads the paper sweep's results",
     "sweep.n_trials=1000": "1,000 trials: minutes; the same code as the quick sweep",
