@@ -94,16 +94,11 @@ def main() -> None:
     if args.false_flags:
         false_flags(args.false_flags, args.twins)
         return
-    bench_screen = str(Path(__file__).resolve().parent / "bench_screen.py")
+    from bench_screen import write_in_child
+
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "screen.h5ad"
-        started = time.perf_counter()
-        nnz = int(subprocess.run([sys.executable, bench_screen, "--write", str(path),
-                                  f"--cells={args.cells}", f"--genes={args.genes}",
-                                  f"--perturbations={args.perturbations}"],
-                                 capture_output=True, text=True, check=True).stdout.split()[-1])
-        print(f"wrote {args.cells:,} cells x {args.genes:,} genes ({nnz:,} non-zeros, "
-              f"{path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s")
+        write_in_child(path, args.cells, args.genes, args.perturbations)
         done = subprocess.run([sys.executable, __file__, "--child", str(path),
                                str(Path(directory) / "compare"), str(args.twins),
                                str(args.max_perturbations)],

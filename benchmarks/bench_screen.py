@@ -78,6 +78,22 @@ def study_child(path: str, out_dir: str) -> None:
                           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def write_in_child(path: Path, n_cells: int, n_genes: int, n_perturbations: int) -> int:
+    """`write_screen` in its own process, printing its size and time; the non-zeros.
+
+    Each step of a benchmark runs in its own process: Linux keeps a process's peak RSS
+    across exec, so a child forked from a large parent would report the parent's size.
+    """
+    started = time.perf_counter()
+    nnz = int(subprocess.run([sys.executable, __file__, "--write", str(path),
+                              f"--cells={n_cells}", f"--genes={n_genes}",
+                              f"--perturbations={n_perturbations}"],
+                             capture_output=True, text=True, check=True).stdout.split()[-1])
+    print(f"wrote {n_cells:,} cells x {n_genes:,} genes ({nnz:,} non-zeros, "
+          f"{path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s")
+    return nnz
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=100_000)
@@ -99,15 +115,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "screen.h5ad"
-        started = time.perf_counter()
-        # both steps in their own process: Linux keeps a process's peak RSS across exec,
-        # so a child forked from a large parent would report the parent's size
-        nnz = int(subprocess.run([sys.executable, __file__, "--write", str(path),
-                                  f"--cells={args.cells}", f"--genes={args.genes}",
-                                  f"--perturbations={args.perturbations}"],
-                                 capture_output=True, text=True, check=True).stdout.split()[-1])
-        print(f"wrote {args.cells:,} cells x {args.genes:,} genes ({nnz:,} non-zeros, "
-              f"{path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - started:.0f} s")
+        nnz = write_in_child(path, args.cells, args.genes, args.perturbations)
         out = subprocess.run([sys.executable, __file__, "--child", str(path)],
                              capture_output=True, text=True, check=True).stdout
         figures = json.loads(out.strip().splitlines()[-1])
