@@ -16,7 +16,9 @@ import pytest
 
 from tests.apps.test_sweep import BLOCKING, ROOT, TINY, results, sweep
 
-pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+# one worker runs them all, in order: they share the one-node cluster and read its queue
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster"),
+              pytest.mark.xdist_group("slurm")]
 SLURM = ["backend=slurm", "slurm.trials_per_task=2", "slurm.poll_seconds=0.5"]
 WAIT_SECONDS = 300
 
