@@ -41,6 +41,7 @@ __all__ = [
     "LADDER_TIE_RTOL",
     "PLACEMENT_COLUMNS",
     "POSITIVES",
+    "SCORE_CARD_COLUMNS",
     "Calibration",
     "calibrate",
     "dynamic_range_fraction",
