@@ -43,6 +43,13 @@ class PredictorsSchema:
 
 
 @dataclass
+class CalibrationSchema:
+    """``calibration.*``: the positive baseline, see `simulator.evaluation.calibrate`."""
+
+    positive: str = "replicate"
+
+
+@dataclass
 class MetricsSchema:
     """``metrics.*``: built-in metric names (None = all) and user metric entries."""
 
@@ -211,6 +218,7 @@ _store = ConfigStore.instance()
 _store.store(group="sim", name="schema", node=SimSchema)
 _store.store(group="predictors", name="schema", node=PredictorsSchema)
 _store.store(group="metrics", name="schema", node=MetricsSchema)
+_store.store(group="calibration", name="schema", node=CalibrationSchema)
 _store.store(group="sweep", name="schema", node=SweepSchema)
 _store.store(group="slurm", name="schema", node=SlurmSchema)
 _store.store(name="figures_schema", node=FiguresSchema)

@@ -7,8 +7,12 @@ half); each model's predicted profiles are scored with every metric beside the c
 the mean baseline, the replicate and the ladder, and calibrated. Writes into ``out_dir``:
 
 - ``scores.csv``: metric, predictor, value (median over perturbations), mean, n_valid,
-  drf (0 = the negative baseline, 1 = perfect) and the metric's verdict on this screen
-- ``per_perturbation.csv``: perturbation, predictor, metric, value
+  drf (0 = the negative baseline, 1 = perfect), drf_sd and the metric's verdict on this
+  screen: value, mean and drf are averaged over ``n_splits`` random truth / replicate
+  splits (drf_sd: their standard deviation, NaN for one split; n_valid: the fewest; the
+  verdict: the first split's). The predictor ``truth_copy``, an exact copy of each split's
+  truth, shows the best score a metric can give on this screen (its ceiling)
+- ``per_perturbation.csv``: perturbation, predictor, metric, value (the first split)
 - ``placement.png`` / ``.pdf``: each model's drf per metric beside the replicate's
 
 and prints the scores of the baselines and models with each metric's verdict.
@@ -27,8 +31,10 @@ from omegaconf import DictConfig
 
 from experiments import CONF_DIR
 from experiments.cli import clean_errors, evaluation_spec, writing_to
-from simulator.errors import check
-from simulator.evaluation import calibrate, evaluate, score_card, summarize
+from simulator.errors import check, is_integer
+from simulator.evaluation import EvaluationSpec, calibrate, evaluate, score_card, summarize
+from simulator.evaluation.calibrate import SCORE_CARD_COLUMNS
+from simulator.model import SimulatedDataset
 from simulator.report.placement import draw_placement
 from simulator.report.style import house_style, save
 from simulator.resources import check_memory, n_scores, trial_memory
@@ -41,11 +47,15 @@ __all__ = ["main", "run_score"]
 
 log = logging.getLogger(__name__)
 
+TRUTH_COPY = "truth_copy"  # an exact copy of each split's truth: the metric's ceiling
+
 
 def run_score(cfg: DictConfig) -> pd.DataFrame:
     evaluation = evaluation_spec(cfg)
     check(cfg.truth is not None, "truth", None, "the screen's h5ad file")
     check(len(cfg.predictions) > 0, "predictions", [], "one model file or more")
+    check(is_integer(cfg.n_splits) and cfg.n_splits >= 1, "n_splits", cfg.n_splits,
+          "an integer >= 1")
     truth = to_absolute_path(str(cfg.truth))
     with H5adCounts.open(truth, cfg.label_key, cfg.layer, "truth") as screen:
         sizes = perturbation_sizes(screen.labels, cfg.control_label, cfg.label_key)
@@ -54,7 +64,8 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
     for spec in cfg.predictions:
         name, profiles = read_predictions(_absolute(str(spec)), genes, cfg.label_key,
                                           cfg.prediction_layer)
-        check(name not in models, "predictions", name, "models with distinct names")
+        check(name not in (*models, TRUTH_COPY), "predictions", name,
+              f"models with distinct names, none {TRUTH_COPY}")
         models[name] = profiles
     eligible = set(sizes[sizes >= MIN_CELLS].index)
     covered = eligible.intersection(*(set(p.index) for p in models.values()))
@@ -64,21 +75,24 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
     n_metrics = len(evaluation.metric_list())
     needed = CHUNK_BYTES + trial_memory(len(genes), len(covered), True, 0,
                                         n_scores(evaluation, replicate=True)
-                                        + len(models) * n_metrics)
+                                        + (len(models) + 1) * n_metrics)
     check_memory(needed, f"this screen ({len(covered):,} perturbations x {len(genes):,} genes)",
                  cfg.force)
     unknown = set().union(*(set(p.index) for p in models.values())) - set(sizes.index)
     if unknown:
         log.warning("%d predicted labels are not perturbations of the screen and are ignored "
                     "(e.g. %s)", len(unknown), sorted(unknown)[0])
-    summary = summarise_screen(truth, cfg.label_key, cfg.control_label, layer=cfg.layer,
-                               seed=cfg.seed, alpha=cfg.alpha, perturbations=sorted(covered))
-    dataset = summary.dataset
-    print(f"screen: {summary.describe()}")
-    predictions = {name: p.loc[dataset.perturbations].to_numpy() for name, p in models.items()}
-    per_perturbation = evaluate(dataset, evaluation, predictions=predictions)
-    calibration = calibrate(per_perturbation, evaluation)
-    card = score_card(summarize(per_perturbation), calibration)
+    tables, cards = [], []
+    for split in range(cfg.n_splits):
+        summary = summarise_screen(truth, cfg.label_key, cfg.control_label, layer=cfg.layer,
+                                   seed=cfg.seed, alpha=cfg.alpha, repeat=split,
+                                   perturbations=sorted(covered))
+        if split == 0:
+            print(f"screen: {summary.describe()}")
+        tables.append(score_split(summary.dataset, models, evaluation))
+        cards.append(score_card(summarize(tables[-1]), calibrate(tables[-1], evaluation)))
+        tables = tables[:1]  # the first split's table is written; the others are summarised
+    per_perturbation, card = tables[0], average_cards(cards)
 
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
     with writing_to(out_dir):
@@ -87,9 +101,29 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
     matplotlib.use("Agg")
     with house_style():
         save(draw_placement(card, list(models)).figure, out_dir, "placement")
-    print(format_card(card, list(models)))
+    print(format_card(card, [*models, TRUTH_COPY]))
     print(f"\nscores.csv, per_perturbation.csv and placement.png written to {out_dir}")
     return card
+
+
+def score_split(dataset: SimulatedDataset, models: dict[str, pd.DataFrame],
+                evaluation: EvaluationSpec) -> pd.DataFrame:
+    """`evaluate`'s table of one split: the models and an exact copy of its truth."""
+    predictions = {name: p.loc[dataset.perturbations].to_numpy() for name, p in models.items()}
+    predictions[TRUTH_COPY] = dataset.perturbation_means
+    return evaluate(dataset, evaluation, predictions=predictions)
+
+
+def average_cards(cards: list[pd.DataFrame]) -> pd.DataFrame:
+    """`score_card`s of several splits as one: value, mean and drf averaged, drf_sd beside.
+
+    n_valid is the fewest over the splits, the verdict the first split's; drf_sd (ddof 1)
+    is NaN for a single split.
+    """
+    rows = pd.concat(cards, ignore_index=True).groupby(["metric", "predictor"], sort=False)
+    card = rows.agg(value=("value", "mean"), mean=("mean", "mean"), n_valid=("n_valid", "min"),
+                    drf=("drf", "mean"), drf_sd=("drf", "std"), verdict=("verdict", "first"))
+    return card.reset_index()[[*SCORE_CARD_COLUMNS[:-1], "drf_sd", "verdict"]]
 
 
 def _absolute(spec: str) -> str:

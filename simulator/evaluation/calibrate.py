@@ -31,15 +31,17 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from simulator.errors import ValidationError
+from simulator.errors import ValidationError, check
 from simulator.evaluation.metrics import BUILTIN, Metric
 from simulator.evaluation.predictors import collapse_weight
 from simulator.evaluation.score import EvaluationSpec
-from simulator.evaluation.verdicts import Verdict, share_text, trial_verdict
+from simulator.evaluation.verdicts import format_verdicts, trial_verdict
 
 __all__ = [
     "LADDER_TIE_RTOL",
     "PLACEMENT_COLUMNS",
+    "POSITIVES",
+    "SCORE_CARD_COLUMNS",
     "Calibration",
     "calibrate",
     "dynamic_range_fraction",
@@ -55,8 +57,12 @@ log = logging.getLogger(__name__)
 # Median scores of two rungs this close (relative to the largest) tie: rounding noise.
 LADDER_TIE_RTOL = 1e-9
 
-# The baselines every calibration is built from; every other predictor is placed on it.
-BASELINES = ("control", "mean", "replicate")
+# The negative baselines every calibration is built from, with its positive one; every
+# other predictor (the replicate too when the positive is the interpolated duplicate) is
+# placed on it.
+NEGATIVES = ("control", "mean")
+#: Predictors `calibrate` accepts as the positive baseline (``calibration.positive``)
+POSITIVES = ("replicate", "interpolated")
 PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "negative_baseline", "drf",
                             "collapse_preferred"]
 VERDICT_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
@@ -209,7 +215,8 @@ class Calibration(NamedTuple):
         `replicate_score` (medians, metric's units), `drf` (median), `collapse_preferred`
         (share), `ladder_tau` (in [-1, 1]), `verdict` (a `Verdict`'s text).
     placement : pandas.DataFrame
-        A row per metric x predictor other than the baselines (blends, niche, a user's):
+        A row per metric x predictor other than the baselines (blends, niche, a user's;
+        the replicate when the positive is ``interpolated``):
         `predictor`, `metric`, `score` (median), `drf`, `relative_score` (0 = negative
         baseline, 1 = replicate), `collapse_preferred`.
 
@@ -251,7 +258,7 @@ def _cube(frame: pd.DataFrame, names: list[str], perturbations: list[str],
 
 def calibrate(per_perturbation: pd.DataFrame,
               metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None = None,
-              ) -> Calibration:
+              positive: str = "replicate") -> Calibration:
     """Calibrate every metric of `per_perturbation` (the output of `evaluate`).
 
     Parameters
@@ -261,6 +268,10 @@ def calibrate(per_perturbation: pd.DataFrame,
         metrics that cannot score the mean); the blends feed the ladder test.
     metrics : list or mapping of Metric, or EvaluationSpec, optional
         The table's metrics beyond the built-in ones (user metrics), or the spec scored.
+    positive : {"replicate", "interpolated"}
+        The positive baseline (``calibration.positive``): the technical duplicate, or the
+        interpolated duplicate (the replicate shrunk towards the mean on genes without
+        evidence of a response). The table must hold it; `replicate_score` is its score.
 
     Returns
     -------
@@ -276,11 +287,12 @@ def calibrate(per_perturbation: pd.DataFrame,
         drf           verdict
     0 -0.88  rewards collapse
     """
+    check(positive in POSITIVES, "calibration.positive", positive, f"one of {', '.join(POSITIVES)}")
     registry = _registry(metrics)
     predictors = list(dict.fromkeys(str(p) for p in per_perturbation["predictor"].unique()))
-    if not {"mean", "replicate"} <= set(predictors):
-        log.warning("no calibration: it needs the mean and replicate predictors "
-                    "(is the replicate off, n_replicate_cells=0?)")
+    if not {"mean", positive} <= set(predictors):
+        log.warning("no calibration: it needs the mean and %s predictors "
+                    "(is the replicate off, n_replicate_cells=0?)", positive)
         return Calibration(pd.DataFrame(columns=PER_PERTURBATION_COLUMNS),
                            pd.DataFrame(columns=VERDICT_COLUMNS),
                            pd.DataFrame(columns=PLACEMENT_COLUMNS))
@@ -296,7 +308,7 @@ def calibrate(per_perturbation: pd.DataFrame,
     column = {p: i for i, p in enumerate(predictors)}
     higher = np.array([registry[n].higher_is_better for n in names])
     perfect = np.array([registry[n].perfect for n in names], dtype=float)
-    mean, replicate = values[:, :, column["mean"]], values[:, :, column["replicate"]]
+    mean, replicate = values[:, :, column["mean"]], values[:, :, column[positive]]
     control = (values[:, :, column["control"]] if "control" in column
                else np.full_like(mean, np.nan))
     # The negative baseline: the mean wherever it is scored, else the control.
@@ -312,14 +324,14 @@ def calibrate(per_perturbation: pd.DataFrame,
         tau = ladder_tau(dict(zip(predictors, medians[m], strict=True)), bool(higher[m]))
         verdict_rows.append([name, bool(higher[m]), _which(used[m]),
                              float(medians[m, column["mean"]]),
-                             float(medians[m, column["replicate"]]), float(median_drf[m]),
+                             float(medians[m, column[positive]]), float(median_drf[m]),
                              float(shares[m]), tau,
                              str(trial_verdict(median_drf[m], shares[m], tau))])
     per_perturbation_table = pd.DataFrame({
         "perturbation": np.tile(perturbations, len(names)),
         "metric": np.repeat(names, len(perturbations)), "negative_baseline": used.ravel(),
         "drf": drf.ravel(), "collapse_preferred": collapse.ravel()})
-    placed = [p for p in predictors if p not in BASELINES]
+    placed = [p for p in predictors if p not in (*NEGATIVES, positive)]
     chosen = [column[p] for p in placed]
     scores = values[:, :, chosen]  # (M, K, placed)
     placement = pd.DataFrame({
@@ -330,7 +342,7 @@ def calibrate(per_perturbation: pd.DataFrame,
             scores, negative[:, :, None], _per_metric(perfect, 3), _per_metric(higher, 3)),
             2, 1)).ravel(),
         "relative_score": relative_score(medians[:, chosen], _medians(negative)[:, None],
-                                         medians[:, column["replicate"]][:, None]).ravel(),
+                                         medians[:, column[positive]][:, None]).ravel(),
         "collapse_preferred": _shares(np.moveaxis(
             prefers(mean[:, :, None], scores, _per_metric(higher, 3)), 2, 1)).ravel()})
     return Calibration(per_perturbation_table[PER_PERTURBATION_COLUMNS],
@@ -364,57 +376,10 @@ def score_card(summary: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
     [nan, -0.88]
     """
     placed = calibration.placement[["predictor", "metric", "drf"]]
-    replicate = calibration.verdicts[["metric", "drf"]].assign(predictor="replicate")
-    drf = pd.concat([placed, replicate], ignore_index=True)
+    scored = set(summary["predictor"]) - set(placed["predictor"])
+    positive = next((p for p in POSITIVES if p in scored), "replicate")
+    drf = pd.concat([placed, calibration.verdicts[["metric", "drf"]].assign(predictor=positive)],
+                    ignore_index=True)
     card = summary.merge(drf, on=["predictor", "metric"], how="left").merge(
         calibration.verdicts[["metric", "verdict"]], on="metric", how="left")
     return card[SCORE_CARD_COLUMNS]
-
-
-def _number(value: float, spec: str, width: int) -> str:
-    return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
-
-
-def format_verdicts(trial_calibration: pd.DataFrame) -> str:
-    """A compact aligned table of a trial's verdicts, one line per metric.
-
-    A line holds the mean's and replicate's median scores, drf, share of perturbations
-    preferring collapse, ladder tau and verdict; then a line per verdict names its metrics.
-
-    Parameters
-    ----------
-    trial_calibration : pandas.DataFrame
-        `Calibration.verdicts` of one trial.
-
-    Returns
-    -------
-    str
-        The table, lines joined by newlines, for printing.
-
-    Examples
-    --------
-    >>> from simulator import SimulationParams, simulate, evaluate
-    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=6), seed=0)
-    >>> text = format_verdicts(calibrate(evaluate(data, metrics=["mse", "mae"])).verdicts)
-    >>> print(text.splitlines()[-1])
-    rewards collapse (2 of 2): mse, mae
-    """
-    if trial_calibration.empty:
-        return "no calibration: the mean and replicate predictors are needed (replicate off?)"
-    width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))
-    lines = [f"{'metric':<{width}}  {'mean':>8}  {'replicate':>9}  {'drf':>6}  "
-             f"{'collapse':>8}  {'tau':>5}  verdict",
-             f"{'':<{width}}  {'baseline':>8}  {'':>9}  {'':>6}  {'pref.':>8}"]
-    for r in trial_calibration.itertuples():
-        lines.append(f"{r.metric:<{width}}  {_number(r.mean_score, '.3f', 8)}  "
-                     f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
-                     f"{share_text(r.collapse_preferred):>8}  "
-                     f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
-    lines.append("")
-    groups = trial_calibration.groupby("verdict", sort=False)["metric"]
-    for name in Verdict:
-        if name in groups.groups:
-            members = groups.get_group(name).tolist()
-            lines.append(f"{name} ({len(members)} of {len(trial_calibration)}): "
-                         f"{', '.join(members)}")
-    return "\n".join(lines)

@@ -5,16 +5,19 @@ thousands of perturbations never holds a predictor's full matrix. The constant
 predictors (`control`, `mean`) return a read-only broadcast view of one vector: nothing
 is materialised K times.
 
-=============  =====================================================================
-name           prediction for perturbation k
-=============  =====================================================================
-``control``    the control mean
-``mean``       the pooled mean of all perturbed truth cells (mode-collapsed)
-``replicate``  k's independent technical replicate (positive baseline)
-``blend_<a>``  ``(1 - a) * replicate + a * mean`` (a partial collapse ladder)
-``niche_<n>``  the mean with k's n largest-weight genes taken from the replicate
-``shuffled``   the replicate of another perturbation (a seeded random derangement)
-=============  =====================================================================
+================  =====================================================================
+name              prediction for perturbation k
+================  =====================================================================
+``control``       the control mean
+``mean``          the pooled mean of all perturbed truth cells (mode-collapsed)
+``replicate``     k's independent technical replicate (positive baseline)
+``interpolated``  per gene ``alpha * replicate + (1 - alpha) * mean``, ``alpha = 1 - p_adj``
+                  of k's replicate against control (the interpolated duplicate; not scored
+                  unless named)
+``blend_<a>``     ``(1 - a) * replicate + a * mean`` (a partial collapse ladder)
+``niche_<n>``     the mean with k's n largest-weight genes taken from the replicate
+``shuffled``      the replicate of another perturbation (a seeded random derangement)
+================  =====================================================================
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ import numpy as np
 
 from simulator import streams
 from simulator.errors import ValidationError, check, is_integer, is_number
+from simulator.evaluation.interpolated import interpolated, interpolated_cells
 from simulator.model import SimulatedDataset
 
 __all__ = [
+    "DEFAULT_NAMES",
     "FAMILIES",
     "NICHE_SIZE",
     "Family",
@@ -198,6 +203,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("replicate", None, True, lambda _: 0.0, lambda d, rows, _: d.replicate_means[rows],
            lambda cells, d, _: cells,
            copies_replicate=lambda d: np.arange(d.n_perturbations)),
+    # Off the collapse ladder: its collapse weight (1 - alpha) differs from gene to gene.
+    Family("interpolated", None, True, lambda _: None, interpolated, interpolated_cells),
     Family("blend", "a in [0, 1]", True, lambda a: a, _blend,
            lambda cells, d, a: (1.0 - a) * cells + a * d.pooled_mean,
            read_value=_fraction, spec_values="blend_weights"),
@@ -206,6 +213,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("shuffled", None, True, lambda _: None, _shuffled,
            lambda cells, d, _: cells[_derangement_of(d)], copies_replicate=_derangement_of),
 ]}
+#: Predictors scored when none are named: every family but the interpolated duplicate
+DEFAULT_NAMES = tuple(name for name in FAMILIES if name != "interpolated")
 _ALLOWED = ", ".join([*FAMILIES, *(f"{f.name}_<{f.parameter.split()[0]}> ({f.parameter})"
                                    for f in FAMILIES.values() if f.parameter)])
 
@@ -276,7 +285,7 @@ class PredictorSpec:
     'niche_10'
     """
 
-    names: tuple[str, ...] = tuple(FAMILIES)
+    names: tuple[str, ...] = DEFAULT_NAMES
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     niche_sizes: tuple[int, ...] = (NICHE_SIZE,)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "CALIBRATED_MIN_DRF",
@@ -18,6 +19,7 @@ __all__ = [
     "SWEEP_RULES",
     "TRIAL_RULES",
     "Verdict",
+    "format_verdicts",
     "ladder_holds",
     "share_text",
     "sweep_verdict",
@@ -126,3 +128,53 @@ SWEEP_RULES = (
     f"{SWEEP_PARTIAL_SHARE:.0%}; otherwise *calibrated* when median drf >= "
     f"{CALIBRATED_MIN_DRF} and median ladder tau >= {CALIBRATED_MIN_TAU}, else *blind to "
     f"collapse*; *cannot score collapse* when the mean baseline is undefined in most trials.")
+
+
+def _number(value: float, spec: str, width: int) -> str:
+    return f"{value:{width}{spec}}" if np.isfinite(value) else f"{'n/a':>{width}}"
+
+
+def format_verdicts(trial_calibration: pd.DataFrame) -> str:
+    """A compact aligned table of a trial's verdicts, one line per metric.
+
+    A line holds the mean's and replicate's median scores, drf, share of perturbations
+    preferring collapse, ladder tau and verdict; then a line per verdict names its metrics.
+
+    Parameters
+    ----------
+    trial_calibration : pandas.DataFrame
+        `Calibration.verdicts` of one trial.
+
+    Returns
+    -------
+    str
+        The table, lines joined by newlines, for printing.
+
+    Examples
+    --------
+    >>> from simulator import SimulationParams, simulate, evaluate
+    >>> from simulator.evaluation import calibrate
+    >>> data = simulate(SimulationParams(n_genes=50, n_perturbations=6), seed=0)
+    >>> text = format_verdicts(calibrate(evaluate(data, metrics=["mse", "mae"])).verdicts)
+    >>> print(text.splitlines()[-1])
+    rewards collapse (2 of 2): mse, mae
+    """
+    if trial_calibration.empty:
+        return "no calibration: the mean and replicate predictors are needed (replicate off?)"
+    width = max(len("metric"), *(len(str(m)) for m in trial_calibration["metric"]))
+    lines = [f"{'metric':<{width}}  {'mean':>8}  {'replicate':>9}  {'drf':>6}  "
+             f"{'collapse':>8}  {'tau':>5}  verdict",
+             f"{'':<{width}}  {'baseline':>8}  {'':>9}  {'':>6}  {'pref.':>8}"]
+    for r in trial_calibration.itertuples():
+        lines.append(f"{r.metric:<{width}}  {_number(r.mean_score, '.3f', 8)}  "
+                     f"{_number(r.replicate_score, '.3f', 9)}  {_number(r.drf, '.2f', 6)}  "
+                     f"{share_text(r.collapse_preferred):>8}  "
+                     f"{_number(r.ladder_tau, '.2f', 5)}  {r.verdict}")
+    lines.append("")
+    groups = trial_calibration.groupby("verdict", sort=False)["metric"]
+    for name in Verdict:
+        if name in groups.groups:
+            members = groups.get_group(name).tolist()
+            lines.append(f"{name} ({len(members)} of {len(trial_calibration)}): "
+                         f"{', '.join(members)}")
+    return "\n".join(lines)

@@ -109,7 +109,7 @@ def perturbation_sizes(labels: np.ndarray, control_label: str, label_key: str
 def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
                      layer: str | None = None, seed: int = 0, alpha: float = 0.05,
                      perturbations: Sequence[str] | None = None,
-                     chunk_cells: int | None = None) -> Screen:
+                     chunk_cells: int | None = None, repeat: int = 0) -> Screen:
     """Summarise the screen at `path` (h5ad of raw counts, cells x genes).
 
     Parameters
@@ -129,6 +129,8 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
         `MIN_CELLS` cells.
     chunk_cells : int, optional
         Rows read at a time.
+    repeat : int >= 0
+        Which random split of `seed` (`streams.split_stream`; 0 the first).
 
     Returns
     -------
@@ -167,7 +169,7 @@ def summarise_screen(path: str | Path, label_key: str, control_label: str, *,
                 "label_key")
         names = kept.index.to_numpy(str)
         index = pd.Series(np.arange(len(counts.labels))).groupby(counts.labels).indices
-        halves = split_halves([index[name] for name in names], seed)
+        halves = split_halves([index[name] for name in names], seed, repeat)
         control = np.flatnonzero(counts.labels == control_label)
         grouping = Grouping(group_rows(len(counts.labels), [control],
                                        [h[0] for h in halves], [h[1] for h in halves]),

@@ -55,6 +55,10 @@ def test_bad_values_are_one_line_errors_not_tracebacks(tmp_path):
         (["predictors.names=[mean,median]"], "error: predictors.names must be one of"),
         (["metrics.names=[msee]"], "error: metrics.names must be a built-in metric"),
         (["metrics.names=[]"], "error: metrics.names must be at least one metric"),
+        (["calibration.positive=median"], "error: calibration.positive must be one of "
+                                          "replicate, interpolated (got 'median')"),
+        (["calibration.positive=interpolated"], "error: calibration.positive must be a "
+                                                "predictor of predictors.names"),
         (["sim.effect_size=1e300"], "error: sim.effect_size must be a value whose gene means "
          "stay below 1e+12"),
         (["sim.n_genes=8192", "sim.n_perturbations=200000"], "error: this trial (20,000,500 "

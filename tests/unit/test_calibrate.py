@@ -134,3 +134,25 @@ def test_calibration_without_replicate_is_empty_not_an_error():
     per_pert, trial, placement = calibrate(table("mse", {"mean": [1.0], "control": [2.0]}))
     assert per_pert.empty and trial.empty and placement.empty and "metric" in trial.columns
     assert "replicate off" in format_verdicts(trial)
+
+
+def test_the_positive_baseline_is_the_interpolated_duplicate_when_asked():
+    # mse, lower is better, perfect 0: mean 1.0; replicate 0.5 covers half of the range,
+    # the interpolated duplicate 0.2 covers 80% of it.
+    frame = table("mse", {"mean": [1.0] * 3, "replicate": [0.5] * 3, "interpolated": [0.2] * 3})
+    by_replicate = calibrate(frame)
+    by_interpolated = calibrate(frame, positive="interpolated")
+    assert by_replicate.verdicts.loc[0, "drf"] == pytest.approx(0.5)
+    assert by_interpolated.verdicts.loc[0, "drf"] == pytest.approx(0.8)
+    assert by_interpolated.verdicts.loc[0, "replicate_score"] == pytest.approx(0.2)
+    assert by_replicate.placement["predictor"].tolist() == ["interpolated"]
+    assert by_interpolated.placement["predictor"].tolist() == ["replicate"]
+    # the replicate, placed against the interpolated duplicate: 5/8 of the way from the mean
+    assert by_interpolated.placement.loc[0, "relative_score"] == pytest.approx(0.625)
+
+
+def test_an_unknown_positive_baseline_is_a_one_line_error():
+    frame = table("mse", {"mean": [1.0], "replicate": [0.5]})
+    with pytest.raises(ValueError, match=r"^calibration.positive must be one of replicate, "
+                                         r"interpolated \(got 'median'\)$"):
+        calibrate(frame, positive="median")

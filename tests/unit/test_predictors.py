@@ -8,6 +8,7 @@ import pytest
 from simulator import SimulationParams, simulate
 from simulator.errors import ValidationError
 from simulator.evaluation.predictors import (
+    FAMILIES,
     PredictorSpec,
     collapse_weight,
     derangement,
@@ -83,3 +84,34 @@ def test_shuffled_is_a_seeded_derangement_of_the_replicates(data):
     assert not np.array_equal(order, derangement(12, seed=5))
     shuffled = predict("shuffled", data, slice(0, 12))
     np.testing.assert_array_equal(shuffled, data.replicate_means[order])
+
+
+def test_interpolated_blends_replicate_and_mean_by_one_minus_the_bh_adjusted_p(data):
+    # The blend computed here with scipy's Welch test and Benjamini-Hochberg adjustment.
+    from scipy import stats
+
+    n_rep, n_ctrl = data.params.replicate_cells, data.params.n_control_cells
+    _, p = stats.ttest_ind_from_stats(
+        data.replicate_means, np.sqrt(data.replicate_vars * n_rep / (n_rep - 1)), n_rep,
+        data.control_mean, np.sqrt(data.control_var * n_ctrl / (n_ctrl - 1)), n_ctrl,
+        equal_var=False)
+    alpha = np.zeros_like(p)
+    for k, row in enumerate(p):
+        tested = ~np.isnan(row)
+        alpha[k, tested] = 1.0 - stats.false_discovery_control(row[tested])
+    expected = alpha * data.replicate_means + (1.0 - alpha) * data.pooled_mean
+    np.testing.assert_allclose(predict("interpolated", data, slice(None)), expected,
+                               rtol=1e-9, atol=1e-12)
+    # Not a trivial case: some genes near the replicate, some near the mean, some between.
+    assert (alpha > 0.99).any() and (alpha < 0.01).any() and ((alpha > 0.1) & (alpha < 0.9)).any()
+    assert collapse_weight("interpolated") is None
+    assert "interpolated" not in PredictorSpec().expand()
+
+
+def test_interpolated_cells_average_to_the_interpolated_profile(data):
+    # Cells whose mean is the replicate's: their interpolation averages to the prediction.
+    noise = np.random.default_rng(0).normal(size=(data.n_perturbations, 6, data.n_genes))
+    cells = data.replicate_means[:, None, :] + noise - noise.mean(axis=1, keepdims=True)
+    predicted = FAMILIES["interpolated"].predict_cells(cells, data, None)
+    np.testing.assert_allclose(predicted.mean(axis=1),
+                               predict("interpolated", data, slice(None)), atol=1e-12)

@@ -135,7 +135,7 @@ def test_score_places_noisier_models_lower_between_the_baselines(screen, tmp_pat
         expected[f"n{noise}"] = median_mse_drf(data, prediction)
     done = subprocess.run([sys.executable, "-m", "experiments.score",
                            f"truth={out / 'sparse.h5ad'}", f"predictions=[{','.join(files)}]",
-                           "label_key=guide", f"out_dir={tmp_path / 'out'}"],
+                           "label_key=guide", "n_splits=1", f"out_dir={tmp_path / 'out'}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     card = pd.read_csv(tmp_path / "out" / "scores.csv")
@@ -193,3 +193,33 @@ def test_a_screen_beyond_the_available_memory_is_refused_before_it_is_read(scree
     assert not (tmp_path / "out").exists()
     cfg.force = True
     assert set(run_score(cfg)["predictor"]) >= {"model", "mean", "replicate"}
+
+
+@pytest.mark.slow
+def test_score_averages_the_drf_over_random_splits_and_scores_a_copy_of_the_truth(screen,
+                                                                                 tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from experiments.score import run_score
+
+    out, *_ = screen
+    first = summarise_screen(out / "sparse.h5ad", "guide", "control").dataset
+    model = first.pooled_mean + 0.5 * (first.perturbation_means - first.pooled_mean)
+    path = tmp_path / "model.csv"
+    pd.DataFrame(model, index=pd.Index(first.perturbations, name="guide"),
+                 columns=first.genes).to_csv(path)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("score", [f"truth={out / 'sparse.h5ad'}", f"predictions=[{path}]",
+                                "label_key=guide", "n_splits=3", "metrics.names=[mse]",
+                                f"out_dir={tmp_path / 'out'}"])
+    card = run_score(cfg).set_index("predictor")
+    # Each split's drf computed here from its own summaries (split r: streams key (8, k, r)).
+    drfs = [median_mse_drf(summarise_screen(out / "sparse.h5ad", "guide", "control",
+                                            repeat=r).dataset, model) for r in range(3)]
+    assert len(set(drfs)) == 3  # the splits differ
+    assert card.loc["model", "drf"] == pytest.approx(np.mean(drfs), abs=1e-9)
+    assert card.loc["model", "drf_sd"] == pytest.approx(np.std(drfs, ddof=1), abs=1e-9)
+    # an exact copy of each split's truth scores the metric's perfect value
+    assert card.loc["truth_copy", "value"] == 0.0 and card.loc["truth_copy", "drf"] == 1.0
+    assert list(pd.read_csv(tmp_path / "out" / "scores.csv").columns) == [
+        "metric", "predictor", "value", "mean", "n_valid", "drf", "drf_sd", "verdict"]
