@@ -6,8 +6,10 @@ streamed, each perturbation's cells split into a truth half and a technical-repl
 half); each model's predicted profiles are scored with every metric beside the control,
 the mean baseline, the replicate and the ladder, and calibrated. Writes into ``out_dir``:
 
-- ``scores.csv``: metric, predictor, value (median over perturbations), mean, n_valid,
-  drf (0 = the negative baseline, 1 = perfect) and the metric's verdict on this screen
+- ``scores.csv``: the screen's systematic variation (``shift_cosine_mean``,
+  ``shift_cosine_sd``: `simulator.evaluation.systematic.systematic_variation`), then metric,
+  predictor, value (median over perturbations), mean, n_valid, drf (0 = the negative
+  baseline, 1 = perfect) and the metric's verdict on this screen
 - ``per_perturbation.csv``: perturbation, predictor, metric, value
 - ``placement.png`` / ``.pdf``: each model's drf per metric beside the replicate's
 
@@ -29,6 +31,7 @@ from experiments import CONF_DIR
 from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check
 from simulator.evaluation import calibrate, evaluate, score_card, summarize
+from simulator.evaluation.systematic import systematic_variation
 from simulator.report.placement import draw_placement
 from simulator.report.style import house_style, save
 from simulator.resources import check_memory, n_scores, trial_memory
@@ -36,6 +39,7 @@ from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_
 from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.screen.predictions import prediction_name
 from simulator.screen.summaries import perturbation_sizes
+from simulator.sweep.trial import with_columns
 
 __all__ = ["main", "run_score"]
 
@@ -75,10 +79,14 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
                                seed=cfg.seed, alpha=cfg.alpha, perturbations=sorted(covered))
     dataset = summary.dataset
     print(f"screen: {summary.describe()}")
+    systematic = systematic_variation(dataset)
+    print("systematic variation: cosine of the shifts to their average {shift_cosine_mean:.3f}"
+          " (sd {shift_cosine_sd:.3f})".format(**systematic))
     predictions = {name: p.loc[dataset.perturbations].to_numpy() for name, p in models.items()}
     per_perturbation = evaluate(dataset, evaluation, predictions=predictions)
     calibration = calibrate(per_perturbation, evaluation)
-    card = score_card(summarize(per_perturbation), calibration)
+    card = with_columns(score_card(summarize(per_perturbation), calibration),
+                        systematic)
 
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
     with writing_to(out_dir):
