@@ -44,12 +44,11 @@ from simulator.evaluation.kernels import (
     count_farther,
     l1_approx,
     l1_distances,
-    l2_farther,
     row_moments,
     sparse_l1,
-    squared_l2_pairs,
     subset_moments,
 )
+from simulator.evaluation.kernels_l2 import l2_farther, squared_l2_pairs
 
 __all__ = ["BUILTIN", "PAPER_METRICS", "Metric", "check_metric_names"]
 
@@ -229,7 +228,7 @@ def centroid_accuracy(b: PredictionBlock, genes: str) -> np.ndarray:
     average of the perturbation centroids) it is the same number, as a common shift leaves
     L2 distances unchanged. It is `discrimination_l1` with the L2 distance in place of L1:
     same truths, same comparison, same ties, same denominator. Decided on exact float64
-    squared distances summed in gene order (`kernels.l2_farther`).
+    squared distances summed in gene order (`kernels_l2.l2_farther`).
     """
     ctx = b.context
     n_other = np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
