@@ -6,7 +6,9 @@ streamed, each perturbation's cells split into a truth half and a technical-repl
 half); each model's predicted profiles are scored with every metric beside the control,
 the mean baseline, the replicate and the ladder, and calibrated. Writes into ``out_dir``:
 
-- ``scores.csv``: metric, predictor, value (median over perturbations), mean, n_valid,
+- ``scores.csv``: the screen's systematic variation (``shift_cosine_mean``,
+  ``shift_cosine_sd``: `simulator.evaluation.systematic.systematic_variation`, on the first
+  split's truth), then metric, predictor, value (median over perturbations), mean, n_valid,
   drf (0 = the negative baseline, 1 = perfect), drf_sd and the metric's verdict on this
   screen: value, mean and drf are averaged over ``n_splits`` random truth / replicate
   splits (drf_sd: their standard deviation, NaN for one split; n_valid: the fewest; the
@@ -34,6 +36,7 @@ from experiments.cli import clean_errors, evaluation_spec, writing_to
 from simulator.errors import check, is_integer
 from simulator.evaluation import EvaluationSpec, calibrate, evaluate, score_card, summarize
 from simulator.evaluation.calibrate import SCORE_CARD_COLUMNS
+from simulator.evaluation.systematic import systematic_variation
 from simulator.model import SimulatedDataset
 from simulator.report.placement import draw_placement
 from simulator.report.style import house_style, save
@@ -42,6 +45,7 @@ from simulator.screen import MIN_CELLS, H5adCounts, read_predictions, summarise_
 from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.screen.predictions import prediction_name
 from simulator.screen.summaries import perturbation_sizes
+from simulator.sweep.trial import with_columns
 
 __all__ = ["main", "run_score"]
 
@@ -89,10 +93,13 @@ def run_score(cfg: DictConfig) -> pd.DataFrame:
                                    perturbations=sorted(covered))
         if split == 0:
             print(f"screen: {summary.describe()}")
+            systematic = systematic_variation(summary.dataset)
+            print("systematic variation: cosine of the shifts to their average "
+                  "{shift_cosine_mean:.3f} (sd {shift_cosine_sd:.3f})".format(**systematic))
         tables.append(score_split(summary.dataset, models, evaluation))
         cards.append(score_card(summarize(tables[-1]), calibrate(tables[-1], evaluation)))
         tables = tables[:1]  # the first split's table is written; the others are summarised
-    per_perturbation, card = tables[0], average_cards(cards)
+    per_perturbation, card = tables[0], with_columns(average_cards(cards), systematic)
 
     out_dir = Path(to_absolute_path(str(cfg.out_dir)))
     with writing_to(out_dir):

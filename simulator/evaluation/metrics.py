@@ -48,6 +48,7 @@ from simulator.evaluation.kernels import (
     sparse_l1,
     subset_moments,
 )
+from simulator.evaluation.kernels_l2 import l2_farther, squared_l2_pairs
 
 __all__ = ["BUILTIN", "PAPER_METRICS", "Metric", "check_metric_names"]
 
@@ -218,6 +219,30 @@ def _sparse_l1(pred: np.ndarray, changed: np.ndarray, ctx: Context, truth: np.nd
     return approx, 2.0 * n_terms * 2.0**-53 * scale + 1e-12 * approx
 
 
+def centroid_accuracy(b: PredictionBlock, genes: str) -> np.ndarray:
+    """Share of the other perturbations whose truth centroid is farther (L2) from p than t.
+
+    Systema's centroid accuracy (Viñas Torné et al. 2025): the count over j ≠ k of
+    ‖p − t_j‖₂ > ‖p − t_k‖₂, over K − 1, all genes; a tie is not farther. Systema computes it
+    on expression profiles; on shifts against any common reference (the control mean, the
+    average of the perturbation centroids) it is the same number, as a common shift leaves
+    L2 distances unchanged. It is `discrimination_l1` with the L2 distance in place of L1:
+    same truths, same comparison, same ties, same denominator. Decided on exact float64
+    squared distances summed in gene order (`kernels_l2.l2_farther`).
+    """
+    ctx = b.context
+    n_other = np.full(len(ctx.rows), len(ctx.all_truth) - 1.0)
+    if b.constant:  # one prediction: its exact distances to every truth, once
+        truth = np.ascontiguousarray(ctx.all_truth, dtype=float)
+        vector = np.ascontiguousarray(b.pred[:1], dtype=float)
+        distance = squared_l2_pairs(vector, truth, np.zeros(len(truth), np.int64),
+                                    np.arange(len(truth)))
+        farther = (distance[None, :] > distance[ctx.rows][:, None]).sum(axis=1)
+    else:
+        farther = l2_farther(b.pred, ctx.all_truth, ctx.rows)
+    return _divide(farther.astype(float), n_other)
+
+
 def deg_direction(b: PredictionBlock, genes: str) -> np.ndarray:
     """Share of k's DEGs where sign Δ_ctrl(p) = sign Δ_ctrl(t) (sign 0 matches only 0)."""
     ctx = b.context
@@ -322,6 +347,7 @@ BUILTIN: dict[str, Metric] = {m.name: m for m in [
     *_declare("cosine_delta_ctrl", cosine_delta_ctrl, True, 1.0),
     *_declare("spearman_delta_ctrl", spearman_delta_ctrl, True, 1.0),
     *_declare("discrimination_l1", discrimination_l1, True, 1.0),
+    *_declare("centroid_accuracy", centroid_accuracy, True, 1.0),
     *_declare("deg_direction", deg_direction, True, 1.0),
     *_declare("deg_overlap", deg_overlap, True, 1.0),
 ]}

@@ -14,6 +14,7 @@ import pandas as pd
 from simulator.errors import check, one_line
 from simulator.evaluation import EvaluationSpec, PredictorSpec, calibrate, evaluate, summarize, vcc
 from simulator.evaluation.predictors import parse
+from simulator.evaluation.systematic import systematic_variation
 from simulator.model import (
     GenePriors,
     SimulatedCounts,
@@ -69,8 +70,10 @@ def run_trial(trial: Trial, priors: GenePriors,
         ``trial.index``.
     results : pandas.DataFrame
         A row per predictor x metric: `trial`, `seed`, every simulation parameter,
-        `varied`, then `predictor`, `metric`, `value` (median over perturbations, the
-        metric's units), `mean`, `n_valid`, `status` ("ok" or "failed"), `error` ("" when ok).
+        `varied`, `shift_cosine_mean`, `shift_cosine_sd` (the trial's systematic
+        variation, `systematic.systematic_variation`), then `predictor`, `metric`,
+        `value` (median over perturbations, the metric's units), `mean`, `n_valid`,
+        `status` ("ok" or "failed"), `error` ("" when ok).
     calibration : pandas.DataFrame
         A row per metric scored: the same trial columns, then `Calibration.verdicts`'
         (empty when the trial failed).
@@ -110,7 +113,9 @@ def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
 
     results: one row per predictor x metric (`summarize`) with `status` "ok" and `error`
     empty, plus one "failed" row per metric that raised (that metric is left out of the
-    calibration, the others are kept). `counts`: the trial's cells, for metric providers.
+    calibration, the others are kept), after the dataset's systematic variation
+    (`shift_cosine_mean`, `shift_cosine_sd`: `systematic.systematic_variation`).
+    `counts`: the trial's cells, for metric providers.
     """
     per_perturbation, errors = evaluate(dataset, evaluation, counts=counts,
                                         on_error="record", n_threads=n_threads)
@@ -123,7 +128,7 @@ def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
     results["status"], results["error"] = "ok", ""
     results = pd.concat([results, *(failed_row(error, metric)
                                     for metric, error in errors.items())], ignore_index=True)
-    return results.reset_index(drop=True), calibration
+    return with_columns(results, systematic_variation(dataset)), calibration
 
 
 def failed_trial(trial: Trial, error: str) -> tuple[int, pd.DataFrame, pd.DataFrame]:

@@ -170,6 +170,11 @@ def test_the_app_writes_tables_figures_and_summary(screen, tmp_path):
                      "metric", "value", "mean", "n_valid", "status", "error"}
     assert sweep_columns | {"factor", "level", "level_label", "repeat"} <= set(results.columns)
     assert (results["status"] == "ok").all()
+    # the systematic variation of each view: one value per view, more with a larger β
+    per_view = results.groupby("trial")[["shift_cosine_mean", "shift_cosine_sd"]]
+    assert (per_view.nunique() == 1).all().all()
+    bias = results[results["factor"] == "control_bias"].groupby("level")["shift_cosine_mean"]
+    assert bias.min()[2.0] > bias.max()[0.5]
     counts = results.drop_duplicates("trial").groupby("factor").size()
     assert counts.to_dict() == {"base": 2, "n_p": 4, "n0": 4, "k": 4, "degs": 4, "effect": 4,
                                 "control_bias": 4, "n_genes": 4, "library_size": 4}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from simulator.errors import ValidationError
+from simulator.evaluation import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["figures=false", "sweep.ranges.n_genes.value=150", "sweep.ranges.n_control_cells.high=60",
@@ -133,7 +134,7 @@ def test_a_failing_metric_is_recorded_and_the_trial_keeps_the_others(tmp_path):
     assert "RuntimeError: this trial fails on purpose" in failed["error"].iloc[0]
     trial = frame[frame["n_genes"] == 101]
     assert (trial.loc[trial["status"] == "ok", "metric"] != "extra").all()
-    assert trial.loc[trial["status"] == "ok", "metric"].nunique() == 26  # the built-ins
+    assert trial.loc[trial["status"] == "ok", "metric"].nunique() == len(BUILTIN)
     calibration = pd.read_parquet(tmp_path / "calibration.parquet")
     assert "extra" not in set(calibration.loc[calibration["n_genes"] == 101, "metric"])
 

@@ -54,6 +54,8 @@ HAND = {
     "spearman_delta_ctrl": 0.8,  # ranks [1, 3, 2, 4] vs [1, 2, 3, 4]: 1 - 6*2/60
     # L1 to truths: 3 (own), 7, 3 (a tie is not farther) -> 1 of 2 others
     "discrimination_l1": 0.5,
+    # squared L2 to truths: 3 (own), 25, 3 (a tie is not farther) -> 1 of 2 others
+    "centroid_accuracy": 0.5,
     "deg_direction": 1.0,
     # |delta_ctrl(p)| = [1, 3, 2, 5]: top-2 genes {3, 1}; DEGs {0, 1} -> 1/2
     "deg_overlap": 0.5,

@@ -10,6 +10,7 @@ import pytest
 
 from simulator import progress
 from simulator.errors import ValidationError
+from simulator.evaluation import BUILTIN
 from simulator.model import SimulationParams, simulate
 from simulator.resources import (
     available_memory,
@@ -62,7 +63,8 @@ def test_the_estimate_covers_the_measured_peak_of_a_trial():
                          timeout=300).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["measured"] <= 1.1 * figures["estimate"], figures
-    assert figures["estimate"] == trial_memory(2000, 1000, True, 1000 * 20 + 100, 8 * 26, 2)
+    assert figures["estimate"] == trial_memory(2000, 1000, True, 1000 * 20 + 100,
+                                               8 * len(BUILTIN), 2)
 
 
 class LogFile(io.StringIO):

@@ -13,6 +13,7 @@ from scipy import sparse
 
 from simulator import streams
 from simulator.errors import ValidationError
+from simulator.evaluation.systematic import systematic_variation
 from simulator.model import SimulationParams, log_normalise, simulate_counts
 from simulator.screen import read_predictions, summarise_screen
 
@@ -139,6 +140,9 @@ def test_score_places_noisier_models_lower_between_the_baselines(screen, tmp_pat
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     card = pd.read_csv(tmp_path / "out" / "scores.csv")
+    for column, value in systematic_variation(data).items():  # the same split (seed 0)
+        assert card[column].to_numpy() == pytest.approx(value, rel=1e-12)
+    assert "systematic variation: cosine of the shifts to their average" in done.stdout
     mse = card[card["metric"] == "mse"].set_index("predictor")
     for name, drf in expected.items():
         assert mse.loc[name, "drf"] == pytest.approx(drf, abs=1e-9)
@@ -222,4 +226,5 @@ def test_score_averages_the_drf_over_random_splits_and_scores_a_copy_of_the_trut
     # an exact copy of each split's truth scores the metric's perfect value
     assert card.loc["truth_copy", "value"] == 0.0 and card.loc["truth_copy", "drf"] == 1.0
     assert list(pd.read_csv(tmp_path / "out" / "scores.csv").columns) == [
-        "metric", "predictor", "value", "mean", "n_valid", "drf", "drf_sd", "verdict"]
+        "shift_cosine_mean", "shift_cosine_sd", "metric", "predictor", "value", "mean",
+        "n_valid", "drf", "drf_sd", "verdict"]
