@@ -23,7 +23,7 @@ Metrics (prefix ``vcc26_``), for every predictor:
   `score_metrics` (column ``from_replicate``). The baseline b is cell-eval2's generic
   mean-response baseline (`build_generic_baseline`) of the trial's truth cells; the anchor r
   is cell-eval2's replicate anchor (`compute_replicate_anchor`) of the same cells: 5 disjoint
-  half-splits per perturbation and per control, seeds spawned by numpy's SeedSequence from
+  half-splits per perturbation and per control, seeds the state words of numpy's SeedSequence of
   base seed 0, the mean of the split aggregates, raw: NOT Spearman-Brown corrected
   (cell-eval2 0.20), so r is the agreement of two half-size experiments. Trial values, on
   every perturbation's row like the ratio above.
