@@ -136,3 +136,12 @@ def test_a_trial_too_large_for_cells_is_refused_in_one_line():
     message = str(error.value)
     assert "\n" not in message and "providers" in message
     assert "providers=[cell_eval2]" in message and f"{vcc.MAX_ENTRIES:,}" in message
+
+
+def test_each_provider_registers_its_own_metrics():
+    """A trial's tables hold the metrics of the providers it names, and only those."""
+    names = {metric.name for metric in EvaluationSpec(providers=("cell_eval2",)).registry()}
+    assert set(vcc2026.PROVIDER_METRICS) <= names and not names & set(vcc.PROVIDER_METRICS)
+    both = {m.name for m in EvaluationSpec(providers=("cell_eval", "cell_eval2")).registry()}
+    assert set(vcc.PROVIDER_METRICS) | set(vcc2026.PROVIDER_METRICS) <= both
+    assert len(vcc2026.PROVIDER_METRICS) == 2 * len(vcc2026.MEMBERS) + 1
