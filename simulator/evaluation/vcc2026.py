@@ -38,6 +38,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -123,9 +124,10 @@ def trial_scale(real: Any, cfg: Any) -> tuple[Any, Any, dict]:
     Returns
     -------
     tuple
-        (baseline, anchor directory, anchor meta): `build_generic_baseline`'s result, the
-        directory `write_anchor` wrote `compute_replicate_anchor`'s frames into (a
-        temporary directory the caller removes) and their sidecar.
+        (baseline, anchor sidecar path, anchor meta): `build_generic_baseline`'s result,
+        the sidecar `write_anchor` wrote beside `compute_replicate_anchor`'s frames in a
+        temporary directory (the sidecar's directory, which the caller removes) and its
+        content.
     """
     from cell_eval2 import build_generic_baseline
     from cell_eval2.anchor import _derive_seeds, build_meta, compute_replicate_anchor, write_anchor
@@ -192,7 +194,7 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
         finally:
             import shutil
 
-            shutil.rmtree(anchor, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(anchor), ignore_errors=True)
     return pd.concat(rows, ignore_index=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import tempfile
+from pathlib import Path
 
 import cell_eval2 as ce2
 import numpy as np
@@ -28,7 +29,10 @@ def trial():
     from cell_eval2.run import metric_output_names
 
     cells = vcc.TrialCells(simulate_counts(PARAMS, seed=3), simulate(PARAMS, seed=3))
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("cell-eval2-anchor-*"))
     provided = vcc2026.score_cells(cells, PREDICTORS)
+    left = set(scratch.glob("cell-eval2-anchor-*")) - before
     cfg = vcc2026.config()
     real = vcc2026.real_counts(cells)
     baseline = ce2.build_generic_baseline(real, config=cfg)
@@ -39,7 +43,7 @@ def trial():
     directory = tempfile.mkdtemp()
     path = write_anchor(directory, splits, anchor, meta=meta)
     yield {"cells": cells, "provided": provided, "cfg": cfg, "real": real,
-           "baseline": baseline, "anchor": anchor, "path": path}
+           "baseline": baseline, "anchor": anchor, "path": path, "left": left}
     shutil.rmtree(directory)
 
 
@@ -86,6 +90,7 @@ def test_provider_reports_what_cell_eval2_computes_on_the_same_cells(trial, pred
     np.testing.assert_allclose(_value(provided, predictor, "vcc26_score"),
                                scores["avg_score"], rtol=0, atol=1e-9)
     assert np.isfinite(scores["avg_score"])
+    assert not trial["left"]  # the provider's anchor directory is removed
 
 
 @pytest.mark.slow
