@@ -150,3 +150,23 @@ def test_each_provider_registers_its_own_metrics():
     both = {m.name for m in EvaluationSpec(providers=("cell_eval", "cell_eval2")).registry()}
     assert set(vcc.PROVIDER_METRICS) | set(vcc2026.PROVIDER_METRICS) <= both
     assert len(vcc2026.PROVIDER_METRICS) == 2 * len(vcc2026.MEMBERS) + 1
+
+
+@pytest.mark.slow
+def test_a_panel_without_measurable_effect_is_a_recorded_failure_not_a_lost_trial():
+    """cell-eval2 refuses an anchor whose half-splits measure no aggregate effect (the
+    default effects at 40 cells, K = 10): the trial keeps its other metrics and records
+    one failed row, cell_eval2, with cell-eval2's one-line reason."""
+    from simulator.evaluation import PredictorSpec
+    from simulator.sweep.trial import score_dataset
+
+    params = SimulationParams(n_genes=200, n_perturbations=10, n_control_cells=40,
+                              n_cells_per_perturbation=40)
+    spec = EvaluationSpec(PredictorSpec(names=("mean",)), ("mse",), providers=("cell_eval2",))
+    results, _ = score_dataset(simulate(params, seed=1), spec,
+                               counts=simulate_counts(params, seed=1))
+    failed = results[results["status"] != "ok"]
+    assert failed["metric"].tolist() == ["cell_eval2"]
+    assert "expr_distance_unbiased" in failed["error"].iloc[0]
+    assert "\n" not in failed["error"].iloc[0]
+    assert set(results.loc[results["status"] == "ok", "metric"]) == {"mse"}
