@@ -159,6 +159,12 @@ def n_scores(evaluation: EvaluationSpec, replicate: bool) -> int:
 # and about this many seconds per predictor at G = 1000, K = 50 (cell-eval's DE and metrics).
 PROVIDER_CELL_COPIES = 4
 PROVIDER_SECONDS_PER_PREDICTOR = 0.8
+# cell_eval2 (`simulator.evaluation.vcc2026`) also keeps the raw counts (one copy more) and
+# scores, besides every predictor, its baseline and the 5 half-splits of its anchor: about
+# this many seconds per scoring pass at G = 1000, K = 50, 50 cells (benchmarks/bench_vcc2026.py).
+VCC2026_CELL_COPIES = 1
+VCC2026_SECONDS_PER_PASS = 6.0
+VCC2026_SCALE_PASSES = 6
 
 
 def provider_cost(params: SimulationParams, evaluation: EvaluationSpec) -> tuple[float, float]:
@@ -166,8 +172,14 @@ def provider_cost(params: SimulationParams, evaluation: EvaluationSpec) -> tuple
     if not evaluation.providers:
         return 0.0, 0.0
     predictors = len(evaluation.predictors.expand()) + 2  # mean_cells, mean_vcc
-    return (params.n_cells * params.n_genes * 8.0 * PROVIDER_CELL_COPIES,
-            predictors * PROVIDER_SECONDS_PER_PREDICTOR * params.n_perturbations / 50)
+    entries, scale = params.n_cells * params.n_genes * 8.0, params.n_perturbations / 50
+    copies, seconds = PROVIDER_CELL_COPIES, 0.0
+    if "cell_eval" in evaluation.providers:
+        seconds += predictors * PROVIDER_SECONDS_PER_PREDICTOR * scale
+    if "cell_eval2" in evaluation.providers:
+        copies += VCC2026_CELL_COPIES
+        seconds += (predictors + VCC2026_SCALE_PASSES) * VCC2026_SECONDS_PER_PASS * scale
+    return entries * copies, seconds
 
 
 def estimate_trial(params: SimulationParams, evaluation: EvaluationSpec,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ValidationError, check, one_line
-from simulator.evaluation import vcc
+from simulator.evaluation import vcc, vcc2026
 from simulator.evaluation.context import Cache, Context, PredictionBlock
 from simulator.evaluation.metrics import BUILTIN, Metric, check_metric_names
 from simulator.evaluation.predictors import (
@@ -28,11 +28,15 @@ from simulator.evaluation.predictors import (
     replicate_rows,
 )
 from simulator.evaluation.user_metrics import user_metric_from_config
-from simulator.evaluation.vcc import PROVIDER_METRICS, check_providers
+from simulator.evaluation.vcc import check_providers
 from simulator.model import SimulatedCounts, SimulatedDataset
 from simulator.threads import resolve_threads
 
 __all__ = ["EvaluationSpec", "evaluate", "resolve_metrics", "summarize"]
+
+# metric provider -> (its scorer of a trial's cells, its metrics)
+PROVIDERS = {"cell_eval": (vcc.score_cells, vcc.PROVIDER_METRICS),
+             "cell_eval2": (vcc2026.score_cells, vcc2026.PROVIDER_METRICS)}
 
 # Entries of a block's largest intermediate, (rows, G) or (rows, K): 2 MB in float64, which
 # bounds evaluation's memory (two blocks are in flight) whatever G and K. Smaller blocks
@@ -59,7 +63,7 @@ class EvaluationSpec:
     user_metrics : tuple of Metric
         A user's metrics (`user_metric`), scored after the built-in ones.
     providers : tuple of str
-        Metric providers scored on cells: ``("cell_eval",)`` or none.
+        Metric providers scored on cells: ``"cell_eval"``, ``"cell_eval2"`` or none.
 
     Examples
     --------
@@ -75,7 +79,7 @@ class EvaluationSpec:
     predictors: PredictorSpec = field(default_factory=PredictorSpec)
     metrics: tuple[str, ...] | None = None
     user_metrics: tuple[Metric, ...] = ()
-    providers: tuple[str, ...] = ()  # metric providers scored on cells: "cell_eval"
+    providers: tuple[str, ...] = ()  # metric providers scored on cells: cell_eval, cell_eval2
 
     def __post_init__(self) -> None:
         if self.metrics is not None:
@@ -89,7 +93,8 @@ class EvaluationSpec:
 
     def registry(self) -> list[Metric]:
         """Every metric a trial's tables hold: `metric_list` and the providers' metrics."""
-        return [*self.metric_list(), *(PROVIDER_METRICS.values() if self.providers else ())]
+        return [*self.metric_list(),
+                *(metric for name in self.providers for metric in PROVIDERS[name][1].values())]
 
 
 def resolve_metrics(metrics: Sequence[str] | None = None,
@@ -201,7 +206,8 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
         order; scored after the built-in predictors with the same metrics.
     providers : sequence of str, optional
         Metric providers scored on cells: ``["cell_eval"]`` adds the Virtual Cell
-        Challenge's metrics (``vcc_*``) and the predictors ``mean_cells`` and ``mean_vcc``.
+        Challenge's metrics (``vcc_*``) and the predictors ``mean_cells`` and ``mean_vcc``;
+        ``["cell_eval2"]`` the 2026 challenge's score (``vcc26_*``, `vcc2026`).
     counts : SimulatedCounts, optional
         The trial's cells (`simulate_counts` with the dataset's parameters and seed):
         needed when there are providers, unused otherwise.
@@ -253,7 +259,7 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
     per_perturbation = _score_summaries(dataset, builtin, own, chosen, block_rows, n_threads,
                                         errors)
     if cells is not None:
-        per_perturbation = _with_providers(per_perturbation, cells, errors)
+        per_perturbation = _with_providers(per_perturbation, cells, spec.providers, errors)
     return per_perturbation if errors is None else (per_perturbation, errors)
 
 
@@ -293,20 +299,23 @@ def _trial_cells(spec: EvaluationSpec, dataset: SimulatedDataset,
 
 
 def _with_providers(per_perturbation: pd.DataFrame, cells: vcc.TrialCells,
-                    errors: dict[str, str] | None) -> pd.DataFrame:
+                    providers: Sequence[str], errors: dict[str, str] | None) -> pd.DataFrame:
     """`per_perturbation` and the providers' metrics of every predictor in it.
 
     Label columns become strings; a provider that fails is recorded in `errors` when given.
     """
     predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
-    try:
-        provided = vcc.score_cells(cells, predictors, errors)
-    except Exception as error:  # recorded like a failing metric when errors are collected
-        if errors is None:
-            raise
-        errors["cell_eval"] = one_line(error)
+    provided = []
+    for provider in providers:
+        try:
+            provided.append(PROVIDERS[provider][0](cells, predictors, errors))
+        except Exception as error:  # recorded like a failing metric when errors are collected
+            if errors is None:
+                raise
+            errors[provider] = one_line(error)
+    if not provided:
         return per_perturbation
-    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), provided],
+    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), *provided],
                      ignore_index=True)
 
 

@@ -24,6 +24,7 @@ per perturbation, and the costliest) and ``de_nsig_counts`` (no best value).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import warnings
@@ -51,8 +52,10 @@ __all__ = [
     "score_cells",
 ]
 
-PROVIDERS = ("cell_eval",)
-INSTALL = 'pip install -e ".[vcc]"'
+# provider -> (the package it needs, how to install it)
+INSTALLS = {"cell_eval": ("cell_eval", 'pip install -e ".[vcc]"'),
+            "cell_eval2": ("cell_eval2", 'pip install -e ".[vcc2026]"')}
+PROVIDERS = tuple(INSTALLS)
 # cell-eval's per-perturbation column -> (our metric name, higher is better, perfect value)
 CELL_EVAL_METRICS: dict[str, tuple[str, bool, float]] = {
     "pearson_delta": ("vcc_pearson_delta", True, 1.0),
@@ -97,21 +100,23 @@ def check_providers(providers: Sequence[str]) -> tuple[str, ...]:
         if name not in PROVIDERS:
             raise ValidationError(f"providers must be a list of {', '.join(PROVIDERS)} "
                                   f"(got {name!r})", "providers")
-    if providers:
+    for name in providers:
+        package, install = INSTALLS[name]
         try:
-            import cell_eval  # noqa: F401
+            importlib.import_module(package)
         except ImportError:
-            raise ValidationError(f"providers=[cell_eval] needs the optional extra: {INSTALL}",
+            raise ValidationError(f"providers=[{name}] needs the optional extra: {install}",
                                   "providers") from None
     return providers
 
 
-def check_size(params: SimulationParams) -> None:
-    """Refuse, in one line, a trial too large to materialise for cell-eval."""
+def check_size(params: SimulationParams, providers: Sequence[str] = ("cell_eval",)) -> None:
+    """Refuse, in one line, a trial too large to materialise for the cell providers."""
     entries = params.n_cells * params.n_genes
     if entries > MAX_ENTRIES:
         raise ValidationError(
-            f"metrics.providers=[cell_eval] scores cells, held in memory for each prediction: "
+            f"metrics.providers=[{', '.join(providers)}] scores cells, held in memory for each "
+            "prediction: "
             f"this trial has {params.n_cells:,} cells x {params.n_genes:,} genes = "
             f"{entries:,} entries, above the limit of {MAX_ENTRIES:,} (fewer genes, cells or "
             "perturbations, or drop the provider)", "providers")
@@ -121,17 +126,21 @@ class TrialCells:
     """A trial's cells by group, normalised, and what the predictors make of them.
 
     Control (n0, G), each perturbation's truth and replicate cells ((K, n_k, G) and
-    (K, n_r, G)).
+    (K, n_r, G)), log-normalised; `control_counts` and `truth_counts` the same cells' raw
+    counts (float64), for providers that read counts.
     """
 
     def __init__(self, counts: SimulatedCounts, dataset: SimulatedDataset):
-        values = log_normalise(counts.counts.astype(np.float64))
+        raw = counts.counts.astype(np.float64)
+        values = log_normalise(raw)
         group = counts.obs["group"].astype(str).to_numpy()
         k, genes = dataset.n_perturbations, dataset.n_genes
         self.dataset = dataset
         self.control = values[group == "control"]
         self.truth = values[group == "truth"].reshape(k, -1, genes)
         self.replicate = values[group == "replicate"].reshape(k, -1, genes)
+        self.control_counts = raw[group == "control"]
+        self.truth_counts = raw[group == "truth"].reshape(k, -1, genes)
         self.genes = np.asarray(dataset.genes, dtype=str)
         self.names = np.asarray(dataset.perturbations, dtype=str)
 
@@ -170,15 +179,19 @@ class TrialCells:
         """Predictor `name`'s cells as cell-eval reads them, the real controls beside."""
         return self._anndata(self.predicted(name), "pred")
 
-    def _anndata(self, cells: np.ndarray, prefix: str) -> Any:
-        """AnnData of `cells` (K, n, G) labelled by perturbation, then the control cells."""
+    def _anndata(self, cells: np.ndarray, prefix: str, control: np.ndarray | None = None) -> Any:
+        """AnnData of `cells` (K, n, G) labelled by perturbation, then `control` cells.
+
+        `control` defaults to the normalised control cells.
+        """
         import anndata
 
+        control = self.control if control is None else control
         k, n, genes = cells.shape
-        labels = np.concatenate([np.repeat(self.names, n), np.full(len(self.control), CONTROL)])
+        labels = np.concatenate([np.repeat(self.names, n), np.full(len(control), CONTROL)])
         obs = pd.DataFrame({PERT_COL: pd.Categorical(labels)},
                            index=[f"{prefix}{i}" for i in range(len(labels))])
-        matrix = np.concatenate([np.reshape(cells, (k * n, genes)), self.control])
+        matrix = np.concatenate([np.reshape(cells, (k * n, genes)), control])
         return anndata.AnnData(matrix, obs=obs, var=pd.DataFrame(index=self.genes))
 
     def profiles(self) -> dict[str, np.ndarray]:

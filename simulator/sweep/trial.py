@@ -96,7 +96,7 @@ def run_trial(trial: Trial, priors: GenePriors,
     try:
         counts = None
         if evaluation.providers:  # scored on cells: the trial's own, drawn again
-            vcc.check_size(trial.params)
+            vcc.check_size(trial.params, evaluation.providers)
             counts = simulate_counts(trial.params, priors, trial.seed)
         dataset = simulate(trial.params, priors, trial.seed, n_threads=1)
         results, calibration = score_dataset(dataset, evaluation, n_threads=1, counts=counts)

@@ -1,0 +1,233 @@
+"""The Virtual Cell Challenge 2026 score, computed by Arc Institute's cell-eval2 on cells.
+
+``metrics.providers=[cell_eval2]`` scores every predictor of a trial with cell-eval2's
+``vcc2026`` preset (`config`), on the trial's cells (`simulator.evaluation.vcc.TrialCells`,
+the same cells and predictors as the ``cell_eval`` provider). The preset reads raw counts
+(``input_type: counts``):
+
+- the truth is the trial's raw truth counts beside its raw control counts;
+- a predictor's cells are its log1p CP10k cells mapped back, expm1: counts per 10,000
+  (fractional, each cell's total 10,000, so the preset is run with
+  ``allow_fractional_counts``, which cell-eval2 excludes from its scoring semantics);
+- the simulator's perturbations have no target gene, so no gene is excluded as a target
+  (``target_gene_map={"*": None}``, cell-eval2's declaration for that case).
+
+Metrics (prefix ``vcc26_``), for every predictor:
+
+- the six members (`MEMBERS`), as cell-eval2 computes them per perturbation.
+  ``expr_mse_unbiased_capped_norm`` is a panel ratio of sums with no per-perturbation value:
+  its trial value is written on every perturbation's row, so the mean over perturbations is
+  the trial's value (and a per-perturbation calibration of it sees a constant);
+- ``vcc26_<member>_score`` and ``vcc26_score``: the preset's normalised score of each member
+  and their mean, s = (u − b) / (r − b) with the preset's clamps, from cell-eval2's
+  `score_metrics` (column ``from_replicate``). The baseline b is cell-eval2's generic
+  mean-response baseline (`build_generic_baseline`) of the trial's truth cells; the anchor r
+  is cell-eval2's replicate anchor (`compute_replicate_anchor`) of the same cells: 5 disjoint
+  half-splits per perturbation and per control, seeds the state words of numpy's SeedSequence of
+  base seed 0, the mean of the split aggregates, raw: NOT Spearman-Brown corrected
+  (cell-eval2 0.20), so r is the agreement of two half-size experiments. Trial values, on
+  every perturbation's row like the ratio above.
+
+cell-eval2 drops a perturbation from ``de_wilcoxon_lfc_nmae`` when fewer than 10 genes pass
+its real-side gate; its row is NaN here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.evaluation.metrics import Metric
+from simulator.evaluation.vcc import CONTROL, PERT_COL, TrialCells, _not_on_summaries
+
+__all__ = ["MEMBERS", "PROVIDER_METRICS", "config", "prediction_counts", "real_counts",
+           "score_aggregate", "score_cells", "trial_scale"]
+
+# cell-eval2's vcc2026 member -> higher is better, perfect value
+MEMBERS: dict[str, tuple[bool, float]] = {
+    "pds_cosine": (True, 1.0),
+    "expr_mse_unbiased_capped_norm": (False, 0.0),
+    "de_wilcoxon_direction_fidelity_yield_raw": (True, 1.0),
+    "de_wilcoxon_direction_reach_raw": (True, 1.0),
+    "de_wilcoxon_sig_jaccard": (True, 1.0),
+    "de_wilcoxon_lfc_nmae": (False, 0.0),
+}
+PANEL_RATIO = "expr_mse_unbiased_capped_norm"
+PREFIX, OVERALL = "vcc26_", "vcc26_score"
+
+
+def _metric_names() -> dict[str, tuple[bool, float]]:
+    """Our metric name -> (higher is better, perfect value); a normalised score's best is 1."""
+    names = {PREFIX + member: spec for member, spec in MEMBERS.items()}
+    names.update({f"{PREFIX}{member}_score": (True, 1.0) for member in MEMBERS})
+    names[OVERALL] = (True, 1.0)
+    return names
+
+
+PROVIDER_METRICS = {name: Metric(name, _not_on_summaries, higher, perfect)
+                    for name, (higher, perfect) in _metric_names().items()}
+
+
+def config() -> Any:
+    """cell-eval2's ``vcc2026`` preset as the provider runs it (module docstring).
+
+    Returns
+    -------
+    cell_eval2.EvalConfig
+        The preset with this module's labels, no target genes, fractional counts allowed
+        and one thread.
+
+    Examples
+    --------
+    >>> config().metrics  # doctest: +SKIP
+    'vcc2026'
+    """
+    from cell_eval2 import EvalConfig
+
+    return dataclasses.replace(EvalConfig.from_preset("vcc2026"), pert_col=PERT_COL,
+                               control=CONTROL, target_gene_map={"*": None},
+                               allow_fractional_counts=True, num_threads=1,
+                               gather_threads=1)
+
+
+def real_counts(cells: TrialCells) -> Any:
+    """AnnData of the truth's raw counts then the control's: the reference cell-eval2 reads."""
+    return cells._anndata(cells.truth_counts, "real", cells.control_counts)
+
+
+def prediction_counts(cells: TrialCells, name: str) -> Any:
+    """AnnData of predictor `name`'s cells as counts per 10,000, the real control counts beside."""
+    return cells._anndata(np.expm1(cells.predicted(name)), "pred",
+                          cells.control_counts)
+
+
+def trial_scale(real: Any, cfg: Any) -> tuple[Any, Any, dict]:
+    """Both ends of the preset's scale for one reference: cell-eval2's own builders.
+
+    Parameters
+    ----------
+    real : anndata.AnnData
+        The reference cells (`real_counts`).
+    cfg : cell_eval2.EvalConfig
+        The preset (`config`).
+
+    Returns
+    -------
+    tuple
+        (baseline, anchor sidecar path, anchor meta): `build_generic_baseline`'s result,
+        the sidecar `write_anchor` wrote beside `compute_replicate_anchor`'s frames in a
+        temporary directory (the sidecar's directory, which the caller removes) and its
+        content.
+    """
+    from cell_eval2 import build_generic_baseline
+    from cell_eval2.anchor import _derive_seeds, build_meta, compute_replicate_anchor, write_anchor
+    from cell_eval2.catalog import resolve_metrics
+    from cell_eval2.run import metric_output_names
+
+    baseline = build_generic_baseline(real, config=cfg)
+    splits, anchor = compute_replicate_anchor(real, config=cfg, base_seed=0, n_splits=5)
+    names, _ = resolve_metrics(cfg.metrics, version=cfg.version)
+    meta = build_meta(real_ad=real, cfg=cfg, names=list(names), base_seed=0, n_splits=5,
+                      seeds=_derive_seeds(0, 5), metrics=metric_output_names(cfg))
+    directory = tempfile.mkdtemp(prefix="cell-eval2-anchor-")
+    return baseline, write_anchor(directory, splits, anchor, meta=meta), meta
+
+
+def score_aggregate(user_agg: Any, baseline: Any, anchor: str, real: Any, pred: Any,
+                    cfg: Any) -> pd.Series:
+    """The preset's normalised score of a wide aggregate: member -> s, ``avg_score`` too."""
+    from cell_eval2 import score_metrics
+    from cell_eval2.baseline import build_run_meta
+    from cell_eval2.score import expect_from_run_meta
+
+    expect = expect_from_run_meta(build_run_meta(cfg, real, pred))
+    scored = score_metrics(user_agg, baseline.agg, anchor=anchor, anchor_expect=expect)
+    table = scored.to_pandas().set_index("metric")
+    return table["from_replicate"].astype(float)
+
+
+def score_cells(cells: TrialCells, predictors: Sequence[str],
+                errors: dict[str, str] | None = None) -> pd.DataFrame:
+    """cell-eval2's vcc2026 metrics of every predictor, long (module docstring).
+
+    Parameters
+    ----------
+    cells : TrialCells
+        The trial's cells.
+    predictors : sequence of str
+        Predictor names (`TrialCells.predicted`).
+    errors : dict or None
+        Unused: cell-eval2 raises rather than dropping a member; kept for the provider
+        signature.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns perturbation, predictor, metric, value: K x len(predictors) x 13 rows
+        (`PROVIDER_METRICS`).
+    """
+    from cell_eval2 import aggregate_metrics_wide, compute_metrics
+    from cell_eval2.run import metric_output_names
+
+    cfg = config()
+    rows = []
+    with _quiet():
+        real = real_counts(cells)
+        baseline, anchor, _ = trial_scale(real, cfg)
+        try:
+            for name in predictors:
+                pred = prediction_counts(cells, name)
+                tidy = compute_metrics(pred, real, config=cfg)
+                wide = aggregate_metrics_wide(tidy, metrics=metric_output_names(cfg))
+                scores = score_aggregate(wide, baseline, anchor, real, pred, cfg)
+                rows.append(_rows(cells.names, name, tidy.to_pandas(), wide, scores))
+        finally:
+            import shutil
+
+            shutil.rmtree(os.path.dirname(anchor), ignore_errors=True)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _rows(names: np.ndarray, predictor: str, tidy: pd.DataFrame, wide: Any,
+          scores: pd.Series) -> pd.DataFrame:
+    """One predictor's long rows: per-perturbation members, trial values repeated."""
+    by_member = tidy.pivot_table(index="perturbation", columns="metric", values="value",
+                                 aggfunc="first")
+    mean_row = wide.to_pandas().set_index("statistic").loc["mean"]
+    columns = {}
+    for member in MEMBERS:
+        if member == PANEL_RATIO:
+            columns[PREFIX + member] = np.full(len(names), float(mean_row[member]))
+        else:
+            columns[PREFIX + member] = by_member[member].reindex(names).to_numpy(float)
+        columns[f"{PREFIX}{member}_score"] = np.full(len(names), float(scores[member]))
+    columns[OVERALL] = np.full(len(names), float(scores["avg_score"]))
+    return pd.DataFrame([{"perturbation": p, "predictor": predictor, "metric": metric,
+                          "value": values[i]} for metric, values in columns.items()
+                         for i, p in enumerate(names)])
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """cell-eval2 and pdex log every step and draw a progress bar per DE run."""
+    loggers = [logging.getLogger(name) for name in ("cell_eval2", "pdex")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
