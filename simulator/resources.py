@@ -29,6 +29,7 @@ from simulator.screen.h5ad import CHUNK_BYTES
 from simulator.threads import resolve_threads
 
 __all__ = [
+    "VCC2026_SCALE_PASSES",
     "Estimate",
     "available_memory",
     "check_memory",
@@ -37,6 +38,7 @@ __all__ = [
     "format_bytes",
     "format_seconds",
     "n_scores",
+    "provider_cost",
     "study_memory",
     "sweep_parent_memory",
     "trial_memory",

@@ -89,7 +89,7 @@ def config() -> Any:
 
     Examples
     --------
-    >>> config().metrics  # doctest: +SKIP
+    >>> config().metrics
     'vcc2026'
     """
     from cell_eval2 import EvalConfig
