@@ -8,6 +8,7 @@ equal values compare equal (ties in ranks and distances are real ties).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -320,21 +321,24 @@ def l1_approx(pred: np.ndarray, truth32: np.ndarray, n_threads: int = 1) -> np.n
 
 
 def count_farther(approx: np.ndarray, bound: np.ndarray, pred: np.ndarray,
-                  truth: np.ndarray, own_rows: np.ndarray) -> np.ndarray:
+                  truth: np.ndarray, own_rows: np.ndarray, pairs: Callable = l1_pairs,
+                  own: np.ndarray | None = None) -> np.ndarray:
     """For each prediction row i, how many truth rows are farther than truth own_rows[i].
 
-    By the exact float64 L1 distances of `l1_distances` (a tie is not farther), given
-    distances `approx` within `bound` of them: the pairs the bound cannot decide are
-    summed again exactly.
+    By the exact distances of `pairs(pred, truth, rows, columns)` (float64 L1 by default; a
+    tie is not farther), given distances `approx` within `bound` of them: the pairs the
+    bound cannot decide are summed again exactly. `own`: the exact distances to the own
+    rows, when the caller has them already.
     """
     n_rows = len(pred)
-    own = l1_pairs(pred, truth, np.arange(n_rows), own_rows)
+    if own is None:
+        own = pairs(pred, truth, np.arange(n_rows), own_rows)
     farther = approx - bound > own[:, None]
     unsure = ~farther & (approx + bound > own[:, None])
     unsure[np.arange(n_rows), own_rows] = False  # itself: not farther
     rows, columns = np.nonzero(unsure)
     if len(rows):
-        farther[rows, columns] = l1_pairs(pred, truth, rows, columns) > own[rows]
+        farther[rows, columns] = pairs(pred, truth, rows, columns) > own[rows]
     return farther.sum(axis=1)
 
 

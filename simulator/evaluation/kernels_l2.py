@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from simulator.evaluation.kernels import count_farther
+
 __all__ = ["l2_farther", "squared_l2_pairs"]
 
 
@@ -42,10 +44,4 @@ def l2_farther(pred: np.ndarray, truth: np.ndarray, own_rows: np.ndarray) -> np.
     approx = pred_sq[:, None] + truth_sq[None, :] - 2.0 * (pred @ truth.T)
     scale = (np.sqrt(pred_sq)[:, None] + np.sqrt(truth_sq)[None, :]) ** 2
     bound = 2.0 * (pred.shape[1] + 4) * 2.0**-53 * (scale + own[:, None]) + 1e-300
-    farther = approx - bound > own[:, None]
-    unsure = ~farther & (approx + bound > own[:, None])
-    unsure[np.arange(n_rows), own_rows] = False  # itself: not farther
-    rows, columns = np.nonzero(unsure)
-    if len(rows):
-        farther[rows, columns] = squared_l2_pairs(pred, truth, rows, columns) > own[rows]
-    return farther.sum(axis=1)
+    return count_farther(approx, bound, pred, truth, own_rows, squared_l2_pairs, own)

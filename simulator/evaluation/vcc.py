@@ -256,15 +256,20 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """cell-eval and pdex log every step and draw a progress bar per perturbation loop."""
-    loggers = [logging.getLogger(name) for name in ("cell_eval", "pdex")]
+def _quiet(names: Sequence[str] = ("cell_eval", "pdex"), level: int = logging.WARNING,
+           ignore: type[Warning] = DeprecationWarning) -> Iterator[None]:
+    """A provider's loggers `names` at `level`, its stderr and its warnings `ignore` muted.
+
+    cell-eval and pdex log every step and draw a progress bar per perturbation loop; the
+    default warnings are polars' string-cache deprecation.
+    """
+    loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(level)
     try:
         with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)  # polars' string cache
+            warnings.simplefilter("ignore", ignore)
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):

@@ -34,21 +34,18 @@ its real-side gate; its row is NaN here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import logging
 import os
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.evaluation.metrics import Metric
-from simulator.evaluation.vcc import CONTROL, PERT_COL, TrialCells, _not_on_summaries
+from simulator.evaluation.vcc import CONTROL, PERT_COL, TrialCells, _not_on_summaries, _quiet
 
 __all__ = ["MEMBERS", "PROVIDER_METRICS", "config", "prediction_counts", "real_counts",
            "score_aggregate", "score_cells", "trial_scale"]
@@ -181,7 +178,7 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
 
     cfg = config()
     rows = []
-    with _quiet():
+    with _quiet(("cell_eval2", "pdex"), logging.ERROR, Warning):  # its logs, DE bars, warnings
         real = real_counts(cells)
         baseline, anchor, _ = trial_scale(real, cfg)
         try:
@@ -215,19 +212,3 @@ def _rows(names: np.ndarray, predictor: str, tidy: pd.DataFrame, wide: Any,
     return pd.DataFrame([{"perturbation": p, "predictor": predictor, "metric": metric,
                           "value": values[i]} for metric, values in columns.items()
                          for i, p in enumerate(names)])
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """cell-eval2 and pdex log every step and draw a progress bar per DE run."""
-    loggers = [logging.getLogger(name) for name in ("cell_eval2", "pdex")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
