@@ -107,16 +107,18 @@ def load_priors(cfg: DictConfig) -> GenePriors:
 
 
 def evaluation_spec(cfg: DictConfig) -> EvaluationSpec:
-    """The `EvaluationSpec` of the ``predictors`` and ``metrics`` nodes, user metrics resolved."""
+    """The `EvaluationSpec` of the ``predictors``, ``metrics`` and ``calibration`` nodes
+    (an app without ``calibration`` calibrates on the replicate), user metrics resolved."""
     predictors = OmegaConf.to_container(cfg.predictors, resolve=True)
     metrics = OmegaConf.to_container(cfg.metrics, resolve=True)
+    positive = "replicate" if cfg.get("calibration") is None else cfg.calibration.positive
     with config_group("predictors."):
         predictor_spec = PredictorSpec(**predictors)
-    with config_group("metrics."):
+    with config_group("metrics.", ("names", "user", "providers")):  # not calibration.positive
         user = tuple(user_metric_from_config(entry, f"user[{i}]")
                      for i, entry in enumerate(metrics["user"] or []))
         spec = EvaluationSpec(predictor_spec,
                               None if metrics["names"] is None else tuple(metrics["names"]), user,
-                              tuple(metrics["providers"] or ()))
+                              tuple(metrics["providers"] or ()), positive)
         resolve_metrics(spec.metrics, spec.user_metrics)  # refused here, before any work
         return spec

@@ -24,9 +24,7 @@ from omegaconf import DictConfig
 
 from experiments import CONF_DIR
 from experiments.cli import clean_errors, config_group, evaluation_spec, load_priors, sim_params
-from simulator.errors import check
-from simulator.evaluation import EvaluationSpec, calibrate, evaluate, format_verdicts, summarize
-from simulator.evaluation.calibrate import POSITIVES
+from simulator.evaluation import calibrate, evaluate, format_verdicts, summarize
 from simulator.evaluation.vcc import check_size
 from simulator.model import KNOBS, simulate, simulate_counts
 from simulator.model.generative import check_prior_genes
@@ -36,20 +34,11 @@ from simulator.threads import resolve_threads
 __all__ = ["main"]
 
 
-def positive_baseline(positive: str, evaluation: EvaluationSpec) -> str:
-    """``calibration.positive``, checked: one of `POSITIVES`, and among the scored predictors."""
-    check(positive in POSITIVES, "calibration.positive", positive, f"one of {', '.join(POSITIVES)}")
-    check(positive in evaluation.predictors.expand(), "calibration.positive", positive,
-          "a predictor of predictors.names (add it there)")
-    return positive
-
-
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="run")
 @clean_errors
 def main(cfg: DictConfig) -> None:
     params = sim_params(cfg)
     evaluation = evaluation_spec(cfg)
-    positive = positive_baseline(cfg.calibration.positive, evaluation)
     priors = load_priors(cfg)
     with config_group("sim.", KNOBS):
         check_prior_genes(params.n_genes, priors)
@@ -70,7 +59,7 @@ def main(cfg: DictConfig) -> None:
     simulated = time.perf_counter()
     per_perturbation = evaluate(dataset, evaluation, counts=counts, n_threads=cfg.n_threads)
     metrics = summarize(per_perturbation)
-    calibration, placement = calibrate(per_perturbation, evaluation, positive)[1:]
+    calibration, placement = calibrate(per_perturbation, evaluation)[1:]
     scored = time.perf_counter()
 
     per_perturbation.to_csv(out_dir / "per_perturbation.csv", index=False)

@@ -8,7 +8,8 @@ are saved as they complete; rerunning the same command resumes where it stopped.
 Keys (see conf/sweep.yaml): ``seed``, ``sim.*`` (the base point), ``sweep=quick|paper|
 one_factor``, ``sweep.n_trials``, ``sweep.ranges.<param>.{dist,low,high,value}``,
 ``sweep.grid.<param>=[...]``, ``n_jobs``, ``backend=loky|threading|dask|slurm``,
-``dask.scheduler_address``, ``slurm.*`` (array tasks: conf/slurm/default.yaml), ``out_dir``,
+``dask.scheduler_address``, ``slurm.*`` (array tasks: conf/slurm/default.yaml),
+``calibration.positive`` (replicate or interpolated), ``out_dir``,
 ``overwrite``, ``retry_failed``, ``figures``,
 ``force`` (run a sweep whose memory estimate exceeds the memory available).
 """
@@ -56,7 +57,8 @@ __all__ = ["main", "run_stored", "run_sweep", "sweep_estimate", "sweep_spec"]
 
 
 def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
-    """What determines the numbers: seed, base point, sweep, predictors, metrics and prior.
+    """What determines the numbers: seed, base point, sweep, predictors, metrics, prior and
+    a positive baseline other than the replicate.
 
     Not `sweep.n_trials`: trial i is the same trial in a longer sweep, so a sweep can grow
     (or shrink) on a resume.
@@ -64,6 +66,8 @@ def results_fingerprint(cfg: DictConfig, priors_csv: str) -> str:
     described = {k: OmegaConf.to_container(cfg[k], resolve=True)
                  for k in ("sim", "sweep", "predictors", "metrics")}
     described["sweep"].pop("n_trials", None)
+    if cfg.calibration.positive != "replicate":  # the replicate's sweeps keep their print
+        described["calibration"] = OmegaConf.to_container(cfg.calibration, resolve=True)
     return fingerprint({**described, "seed": cfg.seed, "priors": priors_csv})
 
 

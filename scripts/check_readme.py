@@ -39,6 +39,7 @@ SKIPPED = {  # a substring of the command -> why it is not run here
     "sweep=paper": "the paper's 10,000-trial sweep: hours on 2 cores",
     "results/paper/": "reads the paper sweep's results",
     "sweep.n_trials=1000": "1,000 trials: minutes; the same code as the quick sweep",
+    "sweep=vcc2026": "120 trials scored by cell-eval2: about half an hour on 2 cores",
     "sweep=vcc": "200 trials scored by cell-eval: about half an hour on 2 cores",
     "counts=screen.h5ad": "needs your own screen",
     "truth=screen.h5ad": "needs your own screen and a model's predictions",

@@ -165,7 +165,7 @@ PROVIDER_SECONDS_PER_PREDICTOR = 0.8
 # scores, besides every predictor, its baseline and the 5 half-splits of its anchor: about
 # this many seconds per scoring pass at G = 1000, K = 50, 50 cells (benchmarks/bench_vcc2026.py).
 VCC2026_CELL_COPIES = 1
-VCC2026_SECONDS_PER_PASS = 6.0
+VCC2026_SECONDS_PER_PASS = 1.5
 VCC2026_SCALE_PASSES = 6
 
 

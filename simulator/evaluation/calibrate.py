@@ -34,7 +34,7 @@ import pandas as pd
 from simulator.errors import ValidationError, check
 from simulator.evaluation.metrics import BUILTIN, Metric
 from simulator.evaluation.predictors import collapse_weight
-from simulator.evaluation.score import EvaluationSpec
+from simulator.evaluation.score import POSITIVES, EvaluationSpec
 from simulator.evaluation.verdicts import format_verdicts, trial_verdict
 
 __all__ = [
@@ -61,8 +61,6 @@ LADDER_TIE_RTOL = 1e-9
 # other predictor (the replicate too when the positive is the interpolated duplicate) is
 # placed on it.
 NEGATIVES = ("control", "mean")
-#: Predictors `calibrate` accepts as the positive baseline (``calibration.positive``)
-POSITIVES = ("replicate", "interpolated")
 PER_PERTURBATION_COLUMNS = ["perturbation", "metric", "negative_baseline", "drf",
                             "collapse_preferred"]
 VERDICT_COLUMNS = ["metric", "higher_is_better", "negative_baseline", "mean_score",
@@ -258,7 +256,7 @@ def _cube(frame: pd.DataFrame, names: list[str], perturbations: list[str],
 
 def calibrate(per_perturbation: pd.DataFrame,
               metrics: Mapping[str, Metric] | Iterable[Metric] | EvaluationSpec | None = None,
-              positive: str = "replicate") -> Calibration:
+              positive: str | None = None) -> Calibration:
     """Calibrate every metric of `per_perturbation` (the output of `evaluate`).
 
     Parameters
@@ -268,10 +266,11 @@ def calibrate(per_perturbation: pd.DataFrame,
         metrics that cannot score the mean); the blends feed the ladder test.
     metrics : list or mapping of Metric, or EvaluationSpec, optional
         The table's metrics beyond the built-in ones (user metrics), or the spec scored.
-    positive : {"replicate", "interpolated"}
+    positive : {"replicate", "interpolated"}, optional
         The positive baseline (``calibration.positive``): the technical duplicate, or the
         interpolated duplicate (the replicate shrunk towards the mean on genes without
         evidence of a response). The table must hold it; `replicate_score` is its score.
+        None: the spec's (`EvaluationSpec.positive`), else the replicate.
 
     Returns
     -------
@@ -287,6 +286,8 @@ def calibrate(per_perturbation: pd.DataFrame,
         drf           verdict
     0 -0.88  rewards collapse
     """
+    if positive is None:
+        positive = metrics.positive if isinstance(metrics, EvaluationSpec) else "replicate"
     check(positive in POSITIVES, "calibration.positive", positive, f"one of {', '.join(POSITIVES)}")
     registry = _registry(metrics)
     predictors = list(dict.fromkeys(str(p) for p in per_perturbation["predictor"].unique()))

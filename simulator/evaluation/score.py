@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import ValidationError, check, one_line
-from simulator.evaluation import vcc, vcc2026
+from simulator.evaluation import vcc
 from simulator.evaluation.context import Cache, Context, PredictionBlock
 from simulator.evaluation.metrics import BUILTIN, Metric, check_metric_names
 from simulator.evaluation.predictors import (
@@ -27,16 +27,16 @@ from simulator.evaluation.predictors import (
     predict,
     replicate_rows,
 )
+from simulator.evaluation.providers import provider_metrics, trial_cells, with_providers
 from simulator.evaluation.user_metrics import user_metric_from_config
 from simulator.evaluation.vcc import check_providers
 from simulator.model import SimulatedCounts, SimulatedDataset
 from simulator.threads import resolve_threads
 
-__all__ = ["EvaluationSpec", "evaluate", "resolve_metrics", "summarize"]
+__all__ = ["POSITIVES", "EvaluationSpec", "evaluate", "resolve_metrics", "summarize"]
 
-# metric provider -> (its scorer of a trial's cells, its metrics)
-PROVIDERS = {"cell_eval": (vcc.score_cells, vcc.PROVIDER_METRICS),
-             "cell_eval2": (vcc2026.score_cells, vcc2026.PROVIDER_METRICS)}
+#: Predictors `calibrate` accepts as the positive baseline (``calibration.positive``)
+POSITIVES = ("replicate", "interpolated")
 
 # Entries of a block's largest intermediate, (rows, G) or (rows, K): 2 MB in float64, which
 # bounds evaluation's memory (two blocks are in flight) whatever G and K. Smaller blocks
@@ -64,6 +64,9 @@ class EvaluationSpec:
         A user's metrics (`user_metric`), scored after the built-in ones.
     providers : tuple of str
         Metric providers scored on cells: ``"cell_eval"``, ``"cell_eval2"`` or none.
+    positive : {"replicate", "interpolated"}
+        The positive baseline `calibrate` places between the negative one and a perfect
+        score (``calibration.positive``); ``interpolated`` must be among the predictors.
 
     Examples
     --------
@@ -80,8 +83,14 @@ class EvaluationSpec:
     metrics: tuple[str, ...] | None = None
     user_metrics: tuple[Metric, ...] = ()
     providers: tuple[str, ...] = ()  # metric providers scored on cells: cell_eval, cell_eval2
+    positive: str = "replicate"
 
     def __post_init__(self) -> None:
+        check(self.positive in POSITIVES, "calibration.positive", self.positive,
+              f"one of {', '.join(POSITIVES)}")
+        check(self.positive == "replicate" or self.positive in self.predictors.expand(),
+              "calibration.positive", self.positive,
+              "a predictor of predictors.names (add it there)")
         if self.metrics is not None:
             object.__setattr__(self, "metrics", tuple(check_metric_names(self.metrics)))
         object.__setattr__(self, "user_metrics", tuple(self.user_metrics))
@@ -93,8 +102,7 @@ class EvaluationSpec:
 
     def registry(self) -> list[Metric]:
         """Every metric a trial's tables hold: `metric_list` and the providers' metrics."""
-        return [*self.metric_list(),
-                *(metric for name in self.providers for metric in PROVIDERS[name][1].values())]
+        return [*self.metric_list(), *provider_metrics(self.providers)]
 
 
 def resolve_metrics(metrics: Sequence[str] | None = None,
@@ -161,7 +169,8 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = ..., *,
              predictors: Sequence[str] | None = ..., metrics: Sequence[str | Metric] | None = ...,
              predictions: Mapping[str, Any] | None = ..., providers: Sequence[str] | None = ...,
              counts: SimulatedCounts | None = ..., on_error: Literal["raise"] = ...,
-             n_threads: int | None = ..., block_rows: int | None = ...) -> pd.DataFrame: ...
+             n_threads: int | None = ..., block_rows: int | None = ...,
+             facts: dict[str, float] | None = ...) -> pd.DataFrame: ...
 
 
 @overload
@@ -169,7 +178,8 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = ..., *,
              predictors: Sequence[str] | None = ..., metrics: Sequence[str | Metric] | None = ...,
              predictions: Mapping[str, Any] | None = ..., providers: Sequence[str] | None = ...,
              counts: SimulatedCounts | None = ..., on_error: Literal["record"],
-             n_threads: int | None = ..., block_rows: int | None = ...
+             n_threads: int | None = ..., block_rows: int | None = ...,
+             facts: dict[str, float] | None = ...
              ) -> tuple[pd.DataFrame, dict[str, str]]: ...
 
 
@@ -179,7 +189,7 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
              predictions: Mapping[str, Any] | None = None,
              providers: Sequence[str] | None = None, counts: SimulatedCounts | None = None,
              on_error: Literal["raise", "record"] = "raise", n_threads: int | None = None,
-             block_rows: int | None = None
+             block_rows: int | None = None, facts: dict[str, float] | None = None
              ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, str]]:
     """Score predictors with metrics, one row per perturbation x predictor x metric.
 
@@ -221,6 +231,10 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
     block_rows : int >= 1, optional
         Perturbations scored together (None: ``BLOCK_ENTRIES // max(G, K)``); the result
         does not depend on it.
+    facts : dict, optional
+        Filled with the trial-level values the providers report beside their metrics:
+        ``cell_eval2``'s scale (`vcc2026.SCALE_COLUMNS`: each member's baseline, anchor and
+        the spread of the anchor's half-splits).
 
     Returns
     -------
@@ -248,7 +262,7 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
     errors: dict[str, str] | None = {} if on_error == "record" else None
     block_rows, n_threads = _block_rows(block_rows, dataset), resolve_threads(n_threads)
     chosen = spec.metric_list()
-    cells = _trial_cells(spec, dataset, counts)
+    cells = trial_cells(spec.providers, dataset, counts)
     builtin = spec.predictors.expand(dataset.has_replicate)
     own = check_predictions(predictions, dataset, builtin)
     if cells is not None:
@@ -259,7 +273,8 @@ def evaluate(dataset: SimulatedDataset, spec: EvaluationSpec | None = None, *,
     per_perturbation = _score_summaries(dataset, builtin, own, chosen, block_rows, n_threads,
                                         errors)
     if cells is not None:
-        per_perturbation = _with_providers(per_perturbation, cells, spec.providers, errors)
+        per_perturbation = with_providers(per_perturbation, cells, spec.providers, errors,
+                                          facts)
     return per_perturbation if errors is None else (per_perturbation, errors)
 
 
@@ -285,38 +300,6 @@ def _spec(spec: EvaluationSpec | None, predictors: Sequence[str] | None,
         None if metrics is None else tuple(m for m in metrics if not isinstance(m, Metric)),
         () if metrics is None else tuple(m for m in metrics if isinstance(m, Metric)),
         tuple(providers or ()))
-
-
-def _trial_cells(spec: EvaluationSpec, dataset: SimulatedDataset,
-                 counts: SimulatedCounts | None) -> vcc.TrialCells | None:
-    """The trial's cells as the providers read them; None without providers."""
-    if not spec.providers:
-        return None
-    check(isinstance(counts, SimulatedCounts), "counts", type(counts).__name__,
-          "the trial's cells (simulate_counts with the dataset's parameters and seed) when "
-          "metrics have providers")
-    return vcc.TrialCells(counts, dataset)
-
-
-def _with_providers(per_perturbation: pd.DataFrame, cells: vcc.TrialCells,
-                    providers: Sequence[str], errors: dict[str, str] | None) -> pd.DataFrame:
-    """`per_perturbation` and the providers' metrics of every predictor in it.
-
-    Label columns become strings; a provider that fails is recorded in `errors` when given.
-    """
-    predictors = [str(p) for p in per_perturbation["predictor"].cat.categories]
-    provided = []
-    for provider in providers:
-        try:
-            provided.append(PROVIDERS[provider][0](cells, predictors, errors))
-        except Exception as error:  # recorded like a failing metric when errors are collected
-            if errors is None:
-                raise
-            errors[provider] = one_line(error)
-    if not provided:
-        return per_perturbation
-    return pd.concat([per_perturbation.astype({c: str for c in LABELS}), *provided],
-                     ignore_index=True)
 
 
 def _block_rows(block_rows: int | None, dataset: SimulatedDataset) -> int:

@@ -220,12 +220,14 @@ def _cache_compiled() -> None:
 
 
 def score_cells(cells: TrialCells, predictors: Sequence[str],
-                errors: dict[str, str] | None = None) -> pd.DataFrame:
+                errors: dict[str, str] | None = None,
+                facts: dict[str, float] | None = None) -> pd.DataFrame:
     """cell-eval's metrics of every predictor: rows perturbation, predictor, metric, value.
 
     A metric cell-eval leaves out of its results (it caught an error computing it) is
     recorded in `errors` (our name -> why) and left out for every predictor; with
-    `errors` None it raises.
+    `errors` None it raises. `facts`: unused (cell-eval reports no trial-level values);
+    kept for the provider signature.
     """
     from cell_eval import MetricsEvaluator
 

@@ -28,6 +28,13 @@ Metrics (prefix ``vcc26_``), for every predictor:
   (cell-eval2 0.20), so r is the agreement of two half-size experiments. Trial values, on
   every perturbation's row like the ratio above.
 
+The scale itself is reported beside the metrics, once per trial (`SCALE_COLUMNS`, in the
+``facts`` of `simulator.evaluation.evaluate`; columns of a sweep's results): per member b
+(``vcc26_<member>_baseline``), r (``vcc26_<member>_anchor``) and the standard deviation of
+the split aggregates r averages (``vcc26_<member>_anchor_sd``, ddof 0 as cell-eval2 writes
+it), so the seed noise of r is about ``anchor_sd / sqrt(5 - 1)``, and a score whose r − b is
+within it (or points the wrong way) is unstable (`unstable`).
+
 cell-eval2 drops a perturbation from ``de_wilcoxon_lfc_nmae`` when fewer than 10 genes pass
 its real-side gate; its row is NaN here.
 """
@@ -47,8 +54,9 @@ import pandas as pd
 from simulator.evaluation.metrics import Metric
 from simulator.evaluation.vcc import CONTROL, PERT_COL, TrialCells, _not_on_summaries, _quiet
 
-__all__ = ["MEMBERS", "PROVIDER_METRICS", "config", "prediction_counts", "real_counts",
-           "score_aggregate", "score_cells", "trial_scale"]
+__all__ = ["MEMBERS", "N_SPLITS", "PROVIDER_METRICS", "SCALE_COLUMNS", "config",
+           "prediction_counts", "real_counts", "score_aggregate", "score_cells", "trial_scale",
+           "unstable"]
 
 # cell-eval2's vcc2026 member -> higher is better, perfect value
 MEMBERS: dict[str, tuple[bool, float]] = {
@@ -61,6 +69,10 @@ MEMBERS: dict[str, tuple[bool, float]] = {
 }
 PANEL_RATIO = "expr_mse_unbiased_capped_norm"
 PREFIX, OVERALL = "vcc26_", "vcc26_score"
+N_SPLITS, BASE_SEED = 5, 0  # the replicate anchor's half-splits, as the challenge takes them
+#: The scale's columns per member: b, r and the spread of r's split aggregates
+SCALE_COLUMNS = tuple(f"{PREFIX}{member}_{part}" for member in MEMBERS
+                      for part in ("baseline", "anchor", "anchor_sd"))
 
 
 def _metric_names() -> dict[str, tuple[bool, float]]:
@@ -108,7 +120,8 @@ def prediction_counts(cells: TrialCells, name: str) -> Any:
                           cells.control_counts)
 
 
-def trial_scale(real: Any, cfg: Any) -> tuple[Any, Any, dict]:
+def trial_scale(real: Any, cfg: Any, directory: str,
+                de_real: str | None = None) -> tuple[Any, str, dict[str, float]]:
     """Both ends of the preset's scale for one reference: cell-eval2's own builders.
 
     Parameters
@@ -117,27 +130,61 @@ def trial_scale(real: Any, cfg: Any) -> tuple[Any, Any, dict]:
         The reference cells (`real_counts`).
     cfg : cell_eval2.EvalConfig
         The preset (`config`).
+    directory : str
+        A scratch directory the anchor's files are written into.
+    de_real : str, optional
+        The reference's DE table (a parquet cell-eval2 wrote), reused by the baseline.
 
     Returns
     -------
     tuple
-        (baseline, anchor sidecar path, anchor meta): `build_generic_baseline`'s result,
-        the sidecar `write_anchor` wrote beside `compute_replicate_anchor`'s frames in a
-        temporary directory (the sidecar's directory, which the caller removes) and its
-        content.
+        (baseline, anchor sidecar path, scale): `build_generic_baseline`'s result; the
+        sidecar `write_anchor` wrote beside `compute_replicate_anchor`'s frames in
+        `directory`; and the scale's values by `SCALE_COLUMNS` name (b, r, the sd of r's
+        split aggregates).
     """
     from cell_eval2 import build_generic_baseline
     from cell_eval2.anchor import _derive_seeds, build_meta, compute_replicate_anchor, write_anchor
     from cell_eval2.catalog import resolve_metrics
     from cell_eval2.run import metric_output_names
 
-    baseline = build_generic_baseline(real, config=cfg)
-    splits, anchor = compute_replicate_anchor(real, config=cfg, base_seed=0, n_splits=5)
+    baseline = build_generic_baseline(real, config=cfg, de_real=de_real)
+    splits, anchor = compute_replicate_anchor(real, config=cfg, base_seed=BASE_SEED,
+                                              n_splits=N_SPLITS)
     names, _ = resolve_metrics(cfg.metrics, version=cfg.version)
-    meta = build_meta(real_ad=real, cfg=cfg, names=list(names), base_seed=0, n_splits=5,
-                      seeds=_derive_seeds(0, 5), metrics=metric_output_names(cfg))
-    directory = tempfile.mkdtemp(prefix="cell-eval2-anchor-")
-    return baseline, write_anchor(directory, splits, anchor, meta=meta), meta
+    meta = build_meta(real_ad=real, cfg=cfg, names=list(names), base_seed=BASE_SEED,
+                      n_splits=N_SPLITS, seeds=_derive_seeds(BASE_SEED, N_SPLITS),
+                      metrics=metric_output_names(cfg))
+    path = write_anchor(directory, splits, anchor, meta=meta)
+    base = baseline.agg.to_pandas().set_index("statistic").loc["mean"]
+    ends = anchor.to_pandas().set_index("metric")
+    scale = {}
+    for member in MEMBERS:
+        scale[f"{PREFIX}{member}_baseline"] = float(base[member])
+        scale[f"{PREFIX}{member}_anchor"] = float(ends.loc[member, "replicate"])
+        scale[f"{PREFIX}{member}_anchor_sd"] = float(ends.loc[member, "replicate_sd"])
+    return baseline, path, scale
+
+
+def unstable(baseline: Any, anchor: Any, anchor_sd: Any, higher_is_better: bool = True,
+             n_splits: int = N_SPLITS) -> Any:
+    """True where the scale's span r − b, towards better, is within two standard errors.
+
+    r is the mean of `n_splits` half-split aggregates whose standard deviation (ddof 0, as
+    cell-eval2 writes it) is `anchor_sd`, so another base seed moves r by about its standard
+    error ``anchor_sd / sqrt(n_splits - 1)``. Where r is not better than b by more than
+    twice that (or is worse: a flipped scale), the normalised score (u − b) / (r − b) can
+    change sign or scale with the seed alone. Elementwise; NaN inputs give False.
+
+    Examples
+    --------
+    >>> unstable(0.40, [1.0, 0.45, 0.30], [0.0, 0.1, 0.0]).tolist()
+    [False, True, True]
+    """
+    span = np.asarray(anchor, float) - np.asarray(baseline, float)
+    if not higher_is_better:
+        span = -span
+    return span <= 2 * np.asarray(anchor_sd, float) / np.sqrt(n_splits - 1)
 
 
 def score_aggregate(user_agg: Any, baseline: Any, anchor: str, real: Any, pred: Any,
@@ -154,7 +201,8 @@ def score_aggregate(user_agg: Any, baseline: Any, anchor: str, real: Any, pred: 
 
 
 def score_cells(cells: TrialCells, predictors: Sequence[str],
-                errors: dict[str, str] | None = None) -> pd.DataFrame:
+                errors: dict[str, str] | None = None,
+                facts: dict[str, float] | None = None) -> pd.DataFrame:
     """cell-eval2's vcc2026 metrics of every predictor, long (module docstring).
 
     Parameters
@@ -166,6 +214,8 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
     errors : dict or None
         Unused: cell-eval2 raises rather than dropping a member; kept for the provider
         signature.
+    facts : dict or None
+        Filled with the trial's scale (`SCALE_COLUMNS`) when given.
 
     Returns
     -------
@@ -177,21 +227,28 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
     from cell_eval2.run import metric_output_names
 
     cfg = config()
-    rows = []
-    with _quiet(("cell_eval2", "pdex"), logging.ERROR, Warning):  # its logs, DE bars, warnings
+    scored = {}
+    with _quiet(("cell_eval2", "pdex"), logging.ERROR, Warning), \
+            tempfile.TemporaryDirectory(prefix="vcc2026-provider-") as scratch:
         real = real_counts(cells)
-        baseline, anchor, _ = trial_scale(real, cfg)
-        try:
-            for name in predictors:
+        # The truth's DE tests are the same for every pass: the first writes them, the
+        # baseline and the other predictors read them (cell-eval2's de_real).
+        first = prediction_counts(cells, predictors[0])
+        scored[predictors[0]] = (first, compute_metrics(
+            first, real, config=dataclasses.replace(cfg, outdir=scratch), write_de=True))
+        de_real = os.path.join(scratch, "de_real.parquet")
+        baseline, anchor, scale = trial_scale(real, cfg, scratch, de_real)
+        if facts is not None:
+            facts.update(scale)
+        rows = []
+        for name in predictors:
+            pred, tidy = scored.pop(name, (None, None))
+            if tidy is None:
                 pred = prediction_counts(cells, name)
-                tidy = compute_metrics(pred, real, config=cfg)
-                wide = aggregate_metrics_wide(tidy, metrics=metric_output_names(cfg))
-                scores = score_aggregate(wide, baseline, anchor, real, pred, cfg)
-                rows.append(_rows(cells.names, name, tidy.to_pandas(), wide, scores))
-        finally:
-            import shutil
-
-            shutil.rmtree(os.path.dirname(anchor), ignore_errors=True)
+                tidy = compute_metrics(pred, real, config=cfg, de_real=de_real)
+            wide = aggregate_metrics_wide(tidy, metrics=metric_output_names(cfg))
+            scores = score_aggregate(wide, baseline, anchor, real, pred, cfg)
+            rows.append(_rows(cells.names, name, tidy.to_pandas(), wide, scores))
     return pd.concat(rows, ignore_index=True)
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: --------
 #: >>> from simulator.report import FIGURES
 #: >>> [spec.name for spec in FIGURES][-2:]
-#: ['collapse_ladder', 'niche_sensitivity_mse_vs_wmse']
+#: ['niche_sensitivity_mse_vs_wmse', 'vcc2026_scores']
 FIGURES: tuple[FigureSpec, ...]
 
 #: The simulation parameters figures and summary.md name: a dict of name -> ``Axis``.
@@ -52,7 +52,8 @@ _HOMES = {"make_report": "build", "Report": "build", "FIGURES": "figures",
           "load_tables": "tables", "demo_tables": "demo",
           **{name: "plots" for name in ("plot_collapse_ladder", "plot_drf_heatmaps",
                                         "plot_failure_map", "plot_metric_grid",
-                                        "plot_niche_sensitivity", "plot_paper_trend")}}
+                                        "plot_niche_sensitivity", "plot_paper_trend",
+                                        "plot_vcc2026_scores")}}
 __all__ = sorted(_HOMES)
 
 

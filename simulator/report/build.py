@@ -28,6 +28,7 @@ from simulator.report.tables import (
 )
 from simulator.report.trends import PAPER_TRENDS
 from simulator.report.vcc import hard_trials, markdown, vcc_comparison
+from simulator.report.vcc2026 import markdown as vcc2026_markdown
 from simulator.threads import available_cores
 
 __all__ = ["Report", "make_report"]
@@ -117,7 +118,9 @@ def make_report(results_path: str | Path, out_dir: str | Path,
     write_summary(summary, ranking, {name: computed[name] and computed[name].trend
                                      for name in PAPER_TRENDS},
                   computed["niche_sensitivity_mse_vs_wmse"], scope, written,
-                  None if comparison is None else markdown(comparison, hard_trials(tables)))
+                  None if comparison is None else markdown(comparison, hard_trials(tables)),
+                  None if computed["vcc2026_scores"] is None
+                  else vcc2026_markdown(computed["vcc2026_scores"]))
     return Report(summary, scope.n_kept, time.perf_counter() - started)
 
 

@@ -31,6 +31,8 @@ from simulator.report.trends import (
     metric_grid,
     paper_trend,
 )
+from simulator.report.vcc2026 import vcc2026_report
+from simulator.report.vcc2026_figure import draw_vcc2026_scores
 
 __all__ = ["FIGURES", "FigureSpec", "markdown_table"]
 
@@ -126,6 +128,11 @@ FIGURES: tuple[FigureSpec, ...] = (
                "MSE and WMSE per perturbation of the mean baseline and of `{niche}` (the "
                "sweep's niche trial, at `sim.*`): paired violins, the Wilcoxon p and the share "
                "of the median error removed", niche_sensitivity, draw_niche_sensitivity),
+    FigureSpec("vcc2026_scores",
+               "with `metrics.providers=[cell_eval2]`: the Virtual Cell Challenge 2026's "
+               "normalised scores of `mean`, `mean_cells`, `interpolated` and `replicate` "
+               "per trial, and the share of trials whose scale r − b is within seed noise "
+               "along the parameter it varies most with", vcc2026_report, draw_vcc2026_scores),
 )
 
 

@@ -32,6 +32,8 @@ from simulator.report.niche import draw_niche_sensitivity, niche_sensitivity
 from simulator.report.style import house_style
 from simulator.report.tables import PARAMETERS, SweepTables
 from simulator.report.trends import draw_metric_grid, draw_paper_trend, metric_grid, paper_trend
+from simulator.report.vcc2026 import vcc2026_report
+from simulator.report.vcc2026_figure import draw_vcc2026_scores
 
 __all__ = [
     "plot_collapse_ladder",
@@ -40,6 +42,7 @@ __all__ = [
     "plot_metric_grid",
     "plot_niche_sensitivity",
     "plot_paper_trend",
+    "plot_vcc2026_scores",
 ]
 
 
@@ -248,3 +251,27 @@ def plot_niche_sensitivity(tables: SweepTables, fig: plt.Figure | None = None) -
     """
     return _drawn(niche_sensitivity, draw_niche_sensitivity, tables,
                   "a sweep with a niche trial", fig=fig)
+
+
+def plot_vcc2026_scores(tables: SweepTables, fig: plt.Figure | None = None) -> plt.Figure:
+    """Plot the Virtual Cell Challenge 2026's normalised scores and where its scale fails.
+
+    Left, every normalised score of ``mean``, ``mean_cells`` and the two positive baselines,
+    one box per predictor over the trials, against the preset's baseline (0) and anchor
+    (1); right, the share of trials whose scale is within seed noise or refused, along the
+    parameter it varies most with (`simulator.report.vcc2026`).
+
+    Parameters
+    ----------
+    tables : SweepTables
+        A sweep's tables (`load_tables`), run with ``metrics.providers=[cell_eval2]``.
+    fig : Figure, optional
+        Where to draw; a new 11 x 4.4 inch figure when None.
+
+    Returns
+    -------
+    Figure
+        `fig`, or the new figure: a score panel and a stability panel.
+    """
+    return _drawn(vcc2026_report, draw_vcc2026_scores, tables,
+                  "a sweep run with metrics.providers=[cell_eval2]", fig=fig)

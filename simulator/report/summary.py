@@ -26,7 +26,7 @@ from simulator.report.niche import Niche
 from simulator.report.tables import PARAMETERS, Scope
 from simulator.report.trends import PAPER_TRENDS, Trend
 
-__all__ = ["fmt", "write_summary"]
+__all__ = ["VCC2026_SECTION", "fmt", "write_summary"]
 
 
 def fmt(value: float, spec: str) -> str:
@@ -85,13 +85,26 @@ RULES = ("Sweep verdict (rules in `simulator.evaluation.verdicts`): " + SWEEP_RU
          "Δ_all, whose mean-baseline delta is constant).")
 
 
+VCC2026_SECTION = "## cell-eval2's score (the Virtual Cell Challenge 2026) under collapse"
+VCC2026_INTRO = (
+    "The preset's normalised score s = (u − b)/(r − b) puts cell-eval2's mean-response "
+    "baseline at 0 and its half-split replicate anchor at 1 (`simulator.evaluation.vcc2026`). "
+    "`mean` is the collapsed profile, `mean_cells` collapse as n_k cells drawn from the pooled "
+    "perturbed cells; \"within seed noise\": the anchor is not better than the baseline by "
+    "more than 2 standard errors of its 5 half-splits (or cell-eval2 refused the trial). The "
+    "last column of the verdict table calibrates on the interpolated duplicate instead of the "
+    "replicate.")
+
+
 def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend | None],
                   niche: Niche | None, scope: Scope,
-                  figures: Mapping[str, str], vcc: str | None = None) -> None:
+                  figures: Mapping[str, str], vcc: str | None = None,
+                  vcc2026: str | None = None) -> None:
     """summary.md at `path`.
 
     `trends` by figure name, `figures` name -> caption of those written; `vcc`: the table of
-    cell-eval's metrics beside ours, when the sweep has them.
+    cell-eval's metrics beside ours, when the sweep has them; `vcc2026`: the section of
+    cell-eval2's score (`simulator.report.vcc2026.markdown`), when it has them.
     """
     lines = ["# Metric stress test: summary", "", scope.describe(), "",
              "## Paper trends (mean baseline)", "",
@@ -121,6 +134,8 @@ def write_summary(path: Path, ranking: pd.DataFrame, trends: Mapping[str, Trend 
         lines += ["", "## cell-eval's metrics (the Virtual Cell Challenge) beside ours", "",
                   "`mean` predicts the pooled perturbed mean as one profile, `mean_cells` as "
                   "n_k cells drawn from the pooled perturbed cells.", "", vcc]
+    if vcc2026 is not None:
+        lines += ["", VCC2026_SECTION, "", VCC2026_INTRO, "", vcc2026]
     lines += ["", "## Figures (PNG and PDF beside this file)", ""]
     lines += [f"- `{name}`: {caption}" for name, caption in figures.items()]
     path.write_text("\n".join(lines) + "\n")

@@ -17,10 +17,12 @@ import pyarrow.parquet as pq
 
 from simulator.errors import ValidationError, check, is_number
 from simulator.evaluation import BUILTIN
+from simulator.evaluation.vcc2026 import SCALE_COLUMNS
 from simulator.model import KNOBS, Knob
 from simulator.model.params import NUMERIC
 from simulator.sweep import read_parquet
 from simulator.sweep.store import CALIBRATION, NICHE
+from simulator.sweep.trial import ALTERNATIVE
 
 __all__ = [
     "PARAMETERS",
@@ -89,9 +91,12 @@ class Axis:
 PARAMETERS: dict[str, Axis] = {name: Axis(KNOBS[name]) for name in AXIS_ORDER}
 
 # Only what the figures read: a 10,000-trial file loads in seconds and fits in memory.
-RESULT_COLUMNS = ["trial", "predictor", "metric", "value", "status", "varied", *PARAMETERS]
+# cell_eval2's scale and the calibration on the interpolated duplicate: read where stored
+RESULT_COLUMNS = ["trial", "predictor", "metric", "value", "status", "varied", *PARAMETERS,
+                  *SCALE_COLUMNS]
 CALIBRATION_COLUMNS = ["trial", "metric", "higher_is_better", "drf", "collapse_preferred",
-                       "ladder_tau", "verdict", "varied", *PARAMETERS]
+                       "ladder_tau", "verdict", "varied", *PARAMETERS,
+                       *(f"{column}_interpolated" for column in ALTERNATIVE)]
 # read as categories: fast selections
 LABELS = ["predictor", "metric", "status", "verdict", "varied"]
 

@@ -12,7 +12,15 @@ from typing import Any
 import pandas as pd
 
 from simulator.errors import check, one_line
-from simulator.evaluation import EvaluationSpec, PredictorSpec, calibrate, evaluate, summarize, vcc
+from simulator.evaluation import (
+    EvaluationSpec,
+    PredictorSpec,
+    calibrate,
+    evaluate,
+    summarize,
+    vcc,
+    vcc2026,
+)
 from simulator.evaluation.predictors import parse
 from simulator.evaluation.systematic import systematic_variation
 from simulator.model import (
@@ -25,12 +33,17 @@ from simulator.model import (
 )
 from simulator.sweep.space import Trial
 
+#: Calibration columns a trial scoring ``interpolated`` repeats with it as the positive
+ALTERNATIVE = ("replicate_score", "drf", "collapse_preferred", "ladder_tau", "verdict")
+
 __all__ = [
+    "ALTERNATIVE",
     "failed_row",
     "failed_trial",
     "niche_trial",
     "run_trial",
     "score_dataset",
+    "with_alternative",
     "with_columns",
 ]
 
@@ -114,21 +127,42 @@ def score_dataset(dataset: SimulatedDataset, evaluation: EvaluationSpec,
     results: one row per predictor x metric (`summarize`) with `status` "ok" and `error`
     empty, plus one "failed" row per metric that raised (that metric is left out of the
     calibration, the others are kept), after the dataset's systematic variation
-    (`shift_cosine_mean`, `shift_cosine_sd`: `systematic.systematic_variation`).
-    `counts`: the trial's cells, for metric providers.
+    (`shift_cosine_mean`, `shift_cosine_sd`: `systematic.systematic_variation`) and, with
+    the ``cell_eval2`` provider, its scale (`vcc2026.SCALE_COLUMNS`). The calibration's
+    positive is ``evaluation.positive``; a trial that scores ``interpolated`` on the
+    replicate also has the columns of `with_alternative`. `counts`: the trial's cells, for
+    metric providers.
     """
+    facts: dict[str, float] = {}
     per_perturbation, errors = evaluate(dataset, evaluation, counts=counts,
-                                        on_error="record", n_threads=n_threads)
+                                        on_error="record", n_threads=n_threads, facts=facts)
     if errors:
         per_perturbation = per_perturbation[~per_perturbation["metric"].isin(list(errors))]
         if isinstance(per_perturbation["metric"].dtype, pd.CategoricalDtype):
             per_perturbation["metric"] = per_perturbation["metric"].cat.remove_unused_categories()
     results = summarize(per_perturbation)
     calibration = calibrate(per_perturbation, evaluation).verdicts
+    if "interpolated" in evaluation.predictors.expand() and evaluation.positive != "interpolated":
+        calibration = with_alternative(calibration, per_perturbation, evaluation)
     results["status"], results["error"] = "ok", ""
     results = pd.concat([results, *(failed_row(error, metric)
                                     for metric, error in errors.items())], ignore_index=True)
-    return with_columns(results, systematic_variation(dataset)), calibration
+    if "cell_eval2" in evaluation.providers:  # its scale, NaN where cell-eval2 refused
+        facts = {name: facts.get(name, float("nan")) for name in vcc2026.SCALE_COLUMNS}
+    return with_columns(results, {**systematic_variation(dataset), **facts}), calibration
+
+
+def with_alternative(calibration: pd.DataFrame, per_perturbation: pd.DataFrame,
+                     evaluation: EvaluationSpec) -> pd.DataFrame:
+    """`calibration` and, beside it, the same calibration on the interpolated duplicate.
+
+    Columns `ALTERNATIVE` + ``_interpolated`` (the positive's score, drf, collapse
+    preference, ladder tau, verdict), so one sweep tells how the positive changes the verdicts
+    (`simulator.report.vcc2026.vcc2026_report`).
+    """
+    other = calibrate(per_perturbation, evaluation, "interpolated").verdicts
+    other = other.set_index("metric")[list(ALTERNATIVE)].add_suffix("_interpolated")
+    return calibration.join(other, on="metric")
 
 
 def failed_trial(trial: Trial, error: str) -> tuple[int, pd.DataFrame, pd.DataFrame]:

@@ -252,6 +252,26 @@ def test_what_cannot_fit_or_connect_is_refused_before_out_dir_is_claimed(tmp_pat
     assert done.returncode == 2 and done.stderr.startswith(
         "error: dask.scheduler_address 'tcp://127.0.0.1:9' cannot be reached"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+    done = sweep(out, *TINY, "sweep.n_trials=2", "calibration.positive=interpolated")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: calibration.positive must be a predictor of predictors.names"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_the_positive_baseline_is_part_of_the_results_fingerprint():
+    """A sweep calibrated on the interpolated duplicate never resumes into a replicate one,
+    and the replicate's sweeps keep the fingerprint they had before the option existed."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.sweep import results_fingerprint
+
+    def printed(*overrides):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+            return results_fingerprint(compose("sweep", list(overrides)), "priors")
+
+    names = "predictors.names=[mean,replicate,interpolated]"
+    assert printed(names) == printed(names, "calibration.positive=replicate")
+    assert printed(names) != printed(names, "calibration.positive=interpolated")
 
 
 def test_a_full_disk_mid_sweep_is_one_line_and_the_rerun_resumes(reference, tmp_path,

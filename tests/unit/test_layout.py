@@ -176,6 +176,17 @@ def test_the_docs_report_the_committed_training_sweep_and_its_knobs():
             ROOT / "figures" / "train" / f"{name}.png").is_file()
 
 
+def test_the_docs_report_the_committed_vcc2026_sweep():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_tables import vcc2026_answer
+
+    vcc = page("vcc.md")
+    assert vcc2026_answer() in vcc  # the numbers of figures/vcc2026/summary.md, as made
+    for name in ("vcc2026_scores", "failure_map_collapse_share"):
+        assert (ROOT / "figures" / "vcc2026" / f"{name}.png").is_file()
+    assert "figures/vcc2026/vcc2026_scores.png" in vcc
+
+
 def test_every_simulation_parameter_has_an_axis_a_filter_and_a_schema():
     from experiments.schemas import FilterSchema, GridSchema, RangesSchema, SimSchema
     from simulator.model import KNOBS

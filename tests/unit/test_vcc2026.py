@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import shutil
 import tempfile
-from pathlib import Path
 
 import cell_eval2 as ce2
 import numpy as np
@@ -22,17 +21,21 @@ PREDICTORS = ["mean", "replicate"]
 
 
 @pytest.fixture(scope="module")
-def trial():
+def trial(tmp_path_factory):
     """The trial's cells, the provider's rows, and the scale built here with cell-eval2."""
     from cell_eval2.anchor import _derive_seeds, build_meta, compute_replicate_anchor, write_anchor
     from cell_eval2.catalog import resolve_metrics
     from cell_eval2.run import metric_output_names
 
     cells = vcc.TrialCells(simulate_counts(PARAMS, seed=3), simulate(PARAMS, seed=3))
-    scratch = Path(tempfile.gettempdir())
-    before = set(scratch.glob("cell-eval2-anchor-*"))
-    provided = vcc2026.score_cells(cells, PREDICTORS)
-    left = set(scratch.glob("cell-eval2-anchor-*")) - before
+    scratch, default = tmp_path_factory.mktemp("scratch"), tempfile.tempdir
+    tempfile.tempdir = str(scratch)  # this test's own, whatever other workers score meanwhile
+    try:
+        facts = {}
+        provided = vcc2026.score_cells(cells, PREDICTORS, facts=facts)
+    finally:
+        tempfile.tempdir = default
+    left = set(scratch.iterdir())
     cfg = vcc2026.config()
     real = vcc2026.real_counts(cells)
     baseline = ce2.build_generic_baseline(real, config=cfg)
@@ -43,7 +46,8 @@ def trial():
     directory = tempfile.mkdtemp()
     path = write_anchor(directory, splits, anchor, meta=meta)
     yield {"cells": cells, "provided": provided, "cfg": cfg, "real": real,
-           "baseline": baseline, "anchor": anchor, "path": path, "left": left}
+           "baseline": baseline, "anchor": anchor, "path": path, "left": left,
+           "facts": facts}
     shutil.rmtree(directory)
 
 
@@ -90,7 +94,40 @@ def test_provider_reports_what_cell_eval2_computes_on_the_same_cells(trial, pred
     np.testing.assert_allclose(_value(provided, predictor, "vcc26_score"),
                                scores["avg_score"], rtol=0, atol=1e-9)
     assert np.isfinite(scores["avg_score"])
-    assert not trial["left"]  # the provider's anchor directory is removed
+    assert not trial["left"]  # the provider's scratch directory is removed
+
+
+@pytest.mark.slow
+def test_the_reported_scale_is_cell_eval2_s_baseline_and_anchor(trial):
+    """Each member's b (the baseline's mean), r and the spread of r's splits, as reported
+    beside the metrics, equal cell-eval2's own frames of the same cells; the anchor's spread
+    is the population sd of its split aggregates."""
+    from cell_eval2.anchor import compute_replicate_anchor
+
+    facts = trial["facts"]
+    assert set(facts) == set(vcc2026.SCALE_COLUMNS)
+    base = trial["baseline"].agg.to_pandas().set_index("statistic").loc["mean"]
+    anchor = trial["anchor"].to_pandas().set_index("metric")
+    splits, _ = compute_replicate_anchor(trial["real"], config=trial["cfg"])
+    by_split = splits.to_pandas().pivot(index="split_index", columns="metric", values="value")
+    for member in vcc2026.MEMBERS:
+        name = f"vcc26_{member}"
+        assert facts[f"{name}_baseline"] == pytest.approx(base[member], abs=1e-12), member
+        assert facts[f"{name}_anchor"] == pytest.approx(anchor.loc[member, "replicate"],
+                                                        abs=1e-12), member
+        assert facts[f"{name}_anchor"] == pytest.approx(by_split[member].mean(), abs=1e-12)
+        assert facts[f"{name}_anchor_sd"] == pytest.approx(by_split[member].std(ddof=0),
+                                                           abs=1e-12), member
+
+
+def test_a_scale_is_unstable_within_two_standard_errors_or_flipped():
+    """r - b towards better against 2 sd / sqrt(5 - 1), for both directions of a member."""
+    se = 0.1 / np.sqrt(4)
+    anchors = np.array([0.4 + 2 * se + 1e-9, 0.4 + 2 * se - 1e-9, 0.3, np.nan])
+    assert vcc2026.unstable(0.4, anchors, 0.1).tolist() == [False, True, True, False]
+    mirrored = 0.8 - anchors  # lower is better: the same gaps, reflected
+    assert vcc2026.unstable(0.4, mirrored, 0.1, higher_is_better=False).tolist() == [
+        False, True, True, False]
 
 
 @pytest.mark.slow
