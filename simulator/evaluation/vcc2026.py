@@ -227,23 +227,21 @@ def score_cells(cells: TrialCells, predictors: Sequence[str],
     from cell_eval2.run import metric_output_names
 
     cfg = config()
-    scored = {}
     with _quiet(("cell_eval2", "pdex"), logging.ERROR, Warning), \
             tempfile.TemporaryDirectory(prefix="vcc2026-provider-") as scratch:
         real = real_counts(cells)
         # The truth's DE tests are the same for every pass: the first writes them, the
         # baseline and the other predictors read them (cell-eval2's de_real).
-        first = prediction_counts(cells, predictors[0])
-        scored[predictors[0]] = (first, compute_metrics(
-            first, real, config=dataclasses.replace(cfg, outdir=scratch), write_de=True))
+        pred = prediction_counts(cells, predictors[0])
+        tidy = compute_metrics(pred, real, config=dataclasses.replace(cfg, outdir=scratch),
+                               write_de=True)
         de_real = os.path.join(scratch, "de_real.parquet")
         baseline, anchor, scale = trial_scale(real, cfg, scratch, de_real)
         if facts is not None:
             facts.update(scale)
         rows = []
-        for name in predictors:
-            pred, tidy = scored.pop(name, (None, None))
-            if tidy is None:
+        for i, name in enumerate(predictors):
+            if i:
                 pred = prediction_counts(cells, name)
                 tidy = compute_metrics(pred, real, config=cfg, de_real=de_real)
             wide = aggregate_metrics_wide(tidy, metrics=metric_output_names(cfg))

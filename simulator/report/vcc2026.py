@@ -19,6 +19,7 @@ import pandas as pd
 from simulator.evaluation.vcc2026 import MEMBERS, OVERALL, PREFIX, SCALE_COLUMNS, unstable
 from simulator.evaluation.verdicts import share_text
 from simulator.report.failures import FailureRegion, failure_region, metric_ranking, n_bins_for
+from simulator.report.summary import fmt
 from simulator.report.tables import SweepTables, varying_parameters
 from simulator.sweep.trial import ALTERNATIVE
 
@@ -90,8 +91,8 @@ def scale_stability(tables: SweepTables) -> pd.DataFrame | None:
 
 def _region(stability: pd.DataFrame, column: str) -> FailureRegion | None:
     """Where `column` (a boolean of `scale_stability`) is True most often."""
-    params = [p for p in varying_parameters(stability)]
-    return failure_region(stability.assign(rewards=stability[column]), params,
+    return failure_region(stability.assign(rewards=stability[column]),
+                          varying_parameters(stability),
                           n_bins_for(len(stability)))
 
 
@@ -148,8 +149,9 @@ def _where(region: FailureRegion | None) -> str:
     return "—" if region is None else region.describe()
 
 
-def _fmt(value: float, spec: str = ".2f") -> str:
-    return "n/a" if np.isnan(value) else format(value, spec)
+def _two(value: float) -> str:
+    """`value` with two decimals, "n/a" when undefined (`summary.fmt`)."""
+    return fmt(value, ".2f")
 
 
 def markdown(report: Vcc2026Report) -> str:
@@ -163,13 +165,13 @@ def markdown(report: Vcc2026Report) -> str:
         other = (f"{r.verdict_interpolated} ({share_text(r.collapse_share_interpolated)})"
                  if has_alternative else "not scored")
         lines.append(f"| `{r.metric}` | {r.verdict} | {share_text(r.collapse_share)} | "
-                     f"{_where(r.region)} | {_fmt(r.median_drf)} | {other} |")
+                     f"{_where(r.region)} | {_two(r.median_drf)} | {other} |")
     lines += ["", "| normalised score | median: mean | mean_cells | interpolated | replicate | "
               "mean_cells > 0 | scale within seed noise | most when |",
               "|---|---|---|---|---|---|---|---|"]
     for r in report.scores.itertuples():
-        lines.append(f"| `{r.metric}` | {_fmt(r.median_mean)} | {_fmt(r.median_mean_cells)} | "
-                     f"{_fmt(r.median_interpolated)} | {_fmt(r.median_replicate)} | "
+        lines.append(f"| `{r.metric}` | {_two(r.median_mean)} | {_two(r.median_mean_cells)} | "
+                     f"{_two(r.median_interpolated)} | {_two(r.median_replicate)} | "
                      f"{share_text(r.mean_cells_above_0)} | {share_text(r.unstable_share)} | "
                      f"{_where(r.unstable_region)} |")
     lines += ["", *answers(report)]
@@ -191,8 +193,8 @@ def answers(report: Vcc2026Report) -> list[str]:
     overall = scores.set_index("metric").loc[OVERALL]
     cells = (f"`mean_cells` scores above 0 on `{OVERALL}` in "
              f"{share_text(overall['mean_cells_above_0'])} of trials (median "
-             f"{_fmt(overall['median_mean_cells'])}; `mean` {_fmt(overall['median_mean'])}, the "
-             f"replicate {_fmt(overall['median_replicate'])}).")
+             f"{_two(overall['median_mean_cells'])}; `mean` {_two(overall['median_mean'])}, the "
+             f"replicate {_two(overall['median_replicate'])}).")
     refused = float(stability["refused"].mean())
     scale = (f"The scale is within seed noise (some member's anchor r is not better than its "
              f"baseline b by more than 2 standard errors of the anchor) or refused by cell-eval2 "

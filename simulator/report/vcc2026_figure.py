@@ -75,10 +75,10 @@ def _draw_stability(ax: plt.Axes, report: Vcc2026Report) -> None:
                *((f"unstable_{member}", member.removeprefix("de_wilcoxon_"))
                  for member in MEMBERS)]
     for k, (column, label) in enumerate(columns):
+        if not stability[column].any() and column != "unstable":
+            continue  # a member never unstable: no line
         shares = frame.groupby("bin")[column].agg(["mean", "size"]).reindex(range(bins.n))
         kept = shares["size"] >= MIN_BIN_TRIALS
-        if not stability[column].any() and column != "unstable":
-            continue  # a member never unstable: no line (named in the legend title)
         ax.plot(bins.positions[kept], shares.loc[kept, "mean"], ms=4, lw=1.3,
                 label=f"{label} ({stability[column].mean():.0%})", **line_style(k))
     if bins.categorical:

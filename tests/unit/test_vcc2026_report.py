@@ -113,7 +113,7 @@ def test_the_score_table_has_each_predictors_median_and_the_shares(tables):
 def test_the_answers_say_what_the_tables_hold(tables):
     report = vcc2026_report(tables)
     verdicts = report.verdicts.set_index("metric")
-    assert list(verdicts.index) == [m for m in METRICS]
+    assert list(verdicts.index) == list(METRICS)
     assert (verdicts["verdict"] == "calibrated").all()
     assert verdicts.loc[OVERALL, "verdict_interpolated"] == "rewards collapse"
     assert verdicts.loc[OVERALL, "collapse_share_interpolated"] == pytest.approx(1.0)
